@@ -1,0 +1,222 @@
+"""Domain types shared by services, ports and adapters. Plain data, no I/O."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+MetadataValue = str | int | float | bool
+Metadata = dict[str, MetadataValue]
+FilterValue = MetadataValue | list[MetadataValue]
+Filters = dict[str, FilterValue]
+
+Role = Literal["system", "user", "assistant"]
+CONTENT_TYPES = ("text/plain", "text/markdown", "text/html")
+
+
+class EmbeddingKind(StrEnum):
+    QUERY = "query"
+    PASSAGE = "passage"
+
+
+class SearchMode(StrEnum):
+    HYBRID = "hybrid"
+    VECTOR = "vector"
+    KEYWORD = "keyword"
+
+
+class DocumentStatus(StrEnum):
+    INDEXING = "indexing"
+    INDEXED = "indexed"
+    FAILED = "failed"
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceDocument:
+    """A document as submitted (HTTP body, file, S3 object), before parsing."""
+
+    id: str
+    text: str
+    title: str | None = None
+    content_type: str = "text/plain"
+    source: str | None = None
+    metadata: Metadata = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """A heading-delimited part of a parsed document; ``start`` is its offset in the text."""
+
+    heading: str | None
+    text: str
+    start: int
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedDocument:
+    title: str | None
+    text: str
+    sections: tuple[Section, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    document_id: str
+    chunk_id: str
+    index: int
+    text: str
+    title: str | None
+    section: str | None
+    start: int
+    end: int
+    version: str
+    source: str | None = None
+    metadata: Metadata = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddedChunk:
+    chunk: Chunk
+    vector: list[float]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    text: str
+    vector: list[float] | None
+    mode: SearchMode = SearchMode.HYBRID
+    top_k: int = 5
+    filters: Filters = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """A retrieved chunk.
+
+    ``score`` is cosine similarity for vector search, the BM25 score for keyword search and
+    the fused score for hybrid search: comparable within one response, not across modes.
+    """
+
+    chunk: Chunk
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.total_tokens + other.total_tokens,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ChatCompletion:
+    text: str
+    model: str
+    usage: Usage
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    index: int
+    hit: SearchHit
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    text: str
+    citations: tuple[Citation, ...]
+    model: str
+    usage: Usage
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeMarker:
+    """Where an index/delete request came from, for ordering at-least-once S3 events.
+
+    ``sequencer`` is S3's per-key ordering token (hex, compared after left-padding).
+    """
+
+    sequencer: str | None = None
+    etag: str | None = None
+    version_id: str | None = None
+
+    def is_newer_than(self, other: str | None) -> bool:
+        if self.sequencer is None or other is None:
+            return True
+        width = max(len(self.sequencer), len(other))
+        return self.sequencer.upper().rjust(width, "0") > other.upper().rjust(width, "0")
+
+
+@dataclass(slots=True)
+class DocumentRecord:
+    """The registry's view of a document: what is indexed and why not."""
+
+    id: str
+    status: DocumentStatus
+    title: str | None = None
+    source: str | None = None
+    content_type: str = "text/plain"
+    chunks: int = 0
+    content_hash: str | None = None
+    metadata: Metadata = field(default_factory=dict)
+    indexed_at: datetime | None = None
+    updated_at: datetime | None = None
+    error: str | None = None
+    sequencer: str | None = None
+    etag: str | None = None
+    version_id: str | None = None
+    chunk_ids: list[str] = field(default_factory=list)
+
+
+def stable_hash(*parts: object) -> str:
+    """SHA-256 over a canonical JSON encoding of ``parts`` (hex)."""
+    payload = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def chunk_id_for(document_id: str, version: str, index: int) -> str:
+    """Deterministic chunk id: stable for a document version, new for a new version."""
+    doc = hashlib.sha256(document_id.encode("utf-8")).hexdigest()[:20]
+    return f"{doc}-{version[:16]}-{index:05d}"
+
+
+def matches_filters(metadata: Mapping[str, MetadataValue], document_id: str,
+                    filters: Mapping[str, FilterValue]) -> bool:
+    """Reference semantics of metadata filters: every key must match; a list means any-of.
+
+    The key ``document_id`` filters on the document id. Stores implement the same semantics
+    natively; this function is the specification they are tested against.
+    """
+    for key, wanted in filters.items():
+        actual: MetadataValue | None = document_id if key == "document_id" else metadata.get(key)
+        if actual is None:
+            return False
+        options: Sequence[MetadataValue] = wanted if isinstance(wanted, list) else [wanted]
+        if not any(_same_value(actual, option) for option in options):
+            return False
+    return True
+
+
+def _same_value(actual: MetadataValue, wanted: MetadataValue) -> bool:
+    if isinstance(actual, bool) or isinstance(wanted, bool):
+        return isinstance(actual, bool) and isinstance(wanted, bool) and actual == wanted
+    return actual == wanted

@@ -1,0 +1,70 @@
+"""Domain exceptions. The HTTP layer maps each to a status in one table (api/errors.py).
+
+Messages are safe to show to API callers: never a secret, never a stack trace.
+"""
+
+from __future__ import annotations
+
+
+class RagError(Exception):
+    """Base class; ``status`` is the HTTP status the API answers with."""
+
+    status: int = 500
+    retryable: bool = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(RagError):
+    status = 400
+
+
+class UnsupportedDocument(InvalidInput):
+    """A document whose type or content cannot be indexed (fails alone, never retried)."""
+
+
+class DocumentNotFound(RagError):
+    status = 404
+
+
+class PayloadTooLarge(RagError):
+    status = 413
+
+
+class ConcurrentUpdate(RagError):
+    """Another writer holds the document; retry later."""
+
+    status = 409
+    retryable = True
+
+
+class UpstreamRateLimited(RagError):
+    status = 429
+    retryable = True
+
+
+class UpstreamError(RagError):
+    status = 502
+    retryable = True
+
+
+class UpstreamRejected(UpstreamError):
+    """The upstream refused the request itself (4xx other than 429): retrying cannot help."""
+
+    retryable = False
+
+
+class VectorStoreError(RagError):
+    status = 502
+    retryable = True
+
+
+class NotConfigured(RagError):
+    status = 503
+
+
+class UpstreamTimeout(RagError):
+    status = 504
+    retryable = True

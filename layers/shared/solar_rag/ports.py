@@ -1,0 +1,136 @@
+"""Ports: the small interfaces services depend on. Adapters implement them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+from solar_rag.domain import (
+    Answer,
+    ChatCompletion,
+    ChatMessage,
+    DocumentRecord,
+    EmbeddedChunk,
+    EmbeddingKind,
+    SearchHit,
+    SearchQuery,
+)
+
+
+class ChatModel(Protocol):
+    """An LLM that completes a conversation."""
+
+    @property
+    def model(self) -> str: ...
+
+    def complete(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+    ) -> ChatCompletion: ...
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised vectors of ``dimensions`` floats.
+
+    Implementations batch internally (count and token budget) and respect rate limits.
+    """
+
+    @property
+    def dimensions(self) -> int: ...
+
+    @property
+    def space(self) -> str:
+        """Identifies the vector space (provider + passage model + dimensions).
+
+        Vectors from different spaces must never be mixed in one index.
+        """
+        ...
+
+    def model_for(self, kind: EmbeddingKind) -> str: ...
+
+    def embed(self, texts: Sequence[str], kind: EmbeddingKind) -> list[list[float]]: ...
+
+
+class AnswerGenerator(Protocol):
+    """Writes an answer to a question from numbered context chunks.
+
+    ``hits[i]`` is source ``[i+1]``; the answer may cite only those numbers.
+    """
+
+    def generate(
+        self,
+        question: str,
+        hits: Sequence[SearchHit],
+        *,
+        history: Sequence[ChatMessage] = (),
+        temperature: float | None = None,
+    ) -> Answer: ...
+
+
+class VectorStore(Protocol):
+    """Chunks with their vectors, searchable by vector, keyword or both."""
+
+    @property
+    def kind(self) -> str:
+        """``local`` or ``opensearch`` (reported by /v1/health)."""
+        ...
+
+    def upsert_document(
+        self,
+        document_id: str,
+        version: str,
+        chunks: Sequence[EmbeddedChunk],
+        *,
+        previous_chunk_ids: Sequence[str] = (),
+    ) -> list[str]:
+        """Write all of a version's chunks, then remove every older chunk of the document.
+
+        Old chunks are removed only after every new one is written: a failure leaves the old
+        version searchable, never a half-deleted document. Returns the stored chunk ids (the
+        store's own ids where the target assigns them). ``previous_chunk_ids`` are the ids
+        recorded for the old version, for targets that cannot delete by query.
+        """
+        ...
+
+    def delete_document(self, document_id: str, *, chunk_ids: Sequence[str] = ()) -> int:
+        """Remove every chunk of the document; returns how many were removed (if known)."""
+        ...
+
+    def search(self, query: SearchQuery) -> list[SearchHit]: ...
+
+
+class DocumentRegistry(Protocol):
+    """What is indexed: status, content hash, chunk count, ordering markers, errors."""
+
+    def get(self, document_id: str) -> DocumentRecord | None: ...
+
+    def put(self, record: DocumentRecord) -> None: ...
+
+    def list(self, *, limit: int, cursor: str | None = None) -> tuple[list[DocumentRecord], str | None]:
+        """Live documents (not ``deleted``) in id order; returns the page and the next cursor."""
+        ...
+
+    def locked(self, document_id: str) -> AbstractContextManager[None]:
+        """Exclusive section for one document, across processes.
+
+        Raises ``ConcurrentUpdate`` when the lock cannot be taken in reasonable time.
+        """
+        ...
+
+
+class ObjectSource(Protocol):
+    """Reads documents from object storage (S3)."""
+
+    def read(self, key: str, *, max_bytes: int) -> tuple[bytes, dict[str, str]]:
+        """Object bytes and its attributes (``etag``, ``version_id``, ``content_type``)."""
+        ...
+
+    def read_optional(self, key: str, *, max_bytes: int) -> bytes | None: ...
+
+
+class SecretSource(Protocol):
+    def get(self, name: str) -> str: ...
