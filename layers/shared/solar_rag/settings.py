@@ -55,7 +55,6 @@ class Settings(BaseSettings):
     max_document_chars: int = Field(2_000_000, ge=1)
     max_object_bytes: int = Field(50 * 1024 * 1024, ge=1024)
     max_query_chars: int = Field(4000, ge=16)
-    min_relevance: float = Field(0.0, ge=0.0)
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> Settings:

@@ -1,0 +1,34 @@
+"""Chat: a conversation sent to the LLM as it is, after validation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from solar_rag.domain import ChatCompletion, ChatMessage
+from solar_rag.errors import InvalidInput
+from solar_rag.ports import ChatModel
+
+MAX_MESSAGES = 100
+
+
+class ChatService:
+    def __init__(self, *, chat_model: ChatModel, max_chars: int) -> None:
+        self._chat_model = chat_model
+        self._max_chars = max_chars
+
+    def chat(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+    ) -> ChatCompletion:
+        if not messages:
+            raise InvalidInput("messages must not be empty")
+        if len(messages) > MAX_MESSAGES:
+            raise InvalidInput(f"at most {MAX_MESSAGES} messages are accepted")
+        if not any(m.role == "user" and m.content.strip() for m in messages):
+            raise InvalidInput("messages must contain a non-empty user message")
+        if sum(len(m.content) for m in messages) > self._max_chars:
+            raise InvalidInput(f"messages are longer than {self._max_chars} characters in total")
+        return self._chat_model.complete(messages, temperature=temperature, max_tokens=max_tokens)

@@ -1,0 +1,203 @@
+"""Index and delete documents: idempotent, ordered, never half-written."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Literal, Protocol
+
+from solar_rag.domain import (
+    CONTENT_TYPES,
+    ChangeMarker,
+    Chunk,
+    DocumentRecord,
+    DocumentStatus,
+    EmbeddedChunk,
+    EmbeddingKind,
+    ParsedDocument,
+    SourceDocument,
+    stable_hash,
+)
+from solar_rag.errors import DocumentNotFound, InvalidInput, PayloadTooLarge, RagError
+from solar_rag.ports import DocumentRegistry, Embedder, VectorStore
+
+logger = logging.getLogger("solar_rag.indexing")
+
+MAX_DOCUMENT_ID_CHARS = 1024
+OutcomeStatus = Literal["indexed", "unchanged", "deleted", "skipped", "failed"]
+
+
+class ChunkerLike(Protocol):
+    def chunk(self, doc: SourceDocument, parsed: ParsedDocument, version: str) -> list[Chunk]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class IndexOutcome:
+    id: str
+    status: OutcomeStatus
+    chunks: int = 0
+    error: str | None = None
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def embedding_input(chunk: Chunk) -> str:
+    """What is embedded for a chunk: its text with the title and section as context."""
+    context = " / ".join(part for part in (chunk.title, chunk.section) if part)
+    return f"{context}\n\n{chunk.text}" if context else chunk.text
+
+
+class IndexingService:
+    def __init__(
+        self,
+        *,
+        parse: Callable[[SourceDocument], ParsedDocument],
+        chunker: ChunkerLike,
+        chunker_signature: str,
+        embedder: Embedder,
+        store: VectorStore,
+        registry: DocumentRegistry,
+        max_document_chars: int = 2_000_000,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self._parse = parse
+        self._chunker = chunker
+        self._chunker_signature = chunker_signature
+        self._embedder = embedder
+        self._store = store
+        self._registry = registry
+        self._max_document_chars = max_document_chars
+        self._clock = clock
+
+    def content_hash(self, doc: SourceDocument) -> str:
+        """Changes whenever anything that ends up in the index would change."""
+        return stable_hash(
+            "doc-v1", self._embedder.space, self._chunker_signature, doc.text, doc.title,
+            doc.content_type, doc.source, doc.metadata,
+        )
+
+    def validate(self, doc: SourceDocument) -> None:
+        if not doc.id or not doc.id.strip():
+            raise InvalidInput("document id must not be empty")
+        if len(doc.id) > MAX_DOCUMENT_ID_CHARS:
+            raise InvalidInput(f"document id is longer than {MAX_DOCUMENT_ID_CHARS} characters")
+        if doc.content_type not in CONTENT_TYPES:
+            raise InvalidInput(
+                f"content_type must be one of {', '.join(CONTENT_TYPES)}, got {doc.content_type!r}"
+            )
+        if not doc.text.strip():
+            raise InvalidInput(f"document {doc.id!r} has no text")
+        if len(doc.text) > self._max_document_chars:
+            raise PayloadTooLarge(
+                f"document {doc.id!r} has {len(doc.text)} characters; "
+                f"the limit is {self._max_document_chars}"
+            )
+
+    def index(self, doc: SourceDocument, *, marker: ChangeMarker | None = None) -> IndexOutcome:
+        self.validate(doc)
+        version = self.content_hash(doc)
+        with self._registry.locked(doc.id):
+            current = self._registry.get(doc.id)
+            if marker and current and not marker.is_newer_than(current.sequencer):
+                logger.info("skipping stale event", extra={"document_id": doc.id})
+                return IndexOutcome(doc.id, "skipped", current.chunks)
+            if current and current.status == DocumentStatus.INDEXED and current.content_hash == version:
+                if marker and marker.sequencer:
+                    self._registry.put(replace(current, sequencer=marker.sequencer,
+                                               etag=marker.etag, version_id=marker.version_id))
+                return IndexOutcome(doc.id, "unchanged", current.chunks)
+            try:
+                stored_ids, parsed_title = self._write(doc, version, current)
+            except RagError as error:
+                self._record_failure(doc, current, marker, error.message)
+                raise
+            record = DocumentRecord(
+                id=doc.id, status=DocumentStatus.INDEXED, title=doc.title or parsed_title,
+                source=doc.source, content_type=doc.content_type, chunks=len(stored_ids),
+                content_hash=version, metadata=dict(doc.metadata), indexed_at=self._clock(),
+                updated_at=self._clock(), error=None,
+                sequencer=self._sequencer(marker, current),
+                etag=marker.etag if marker else None,
+                version_id=marker.version_id if marker else None,
+                chunk_ids=list(stored_ids),
+            )
+            self._registry.put(record)
+            logger.info("indexed document", extra={"document_id": doc.id, "chunks": len(stored_ids)})
+            return IndexOutcome(doc.id, "indexed", len(stored_ids))
+
+    def _write(
+        self, doc: SourceDocument, version: str, current: DocumentRecord | None
+    ) -> tuple[list[str], str | None]:
+        parsed = self._parse(doc)
+        chunks = self._chunker.chunk(doc, parsed, version)
+        if not chunks:
+            raise InvalidInput(f"document {doc.id!r} produced no text to index")
+        vectors = self._embedder.embed([embedding_input(c) for c in chunks], EmbeddingKind.PASSAGE)
+        embedded = [EmbeddedChunk(c, v) for c, v in zip(chunks, vectors, strict=True)]
+        previous = current.chunk_ids if current else []
+        stored = self._store.upsert_document(doc.id, version, embedded, previous_chunk_ids=previous)
+        return stored, parsed.title
+
+    @staticmethod
+    def _sequencer(marker: ChangeMarker | None, current: DocumentRecord | None) -> str | None:
+        if marker and marker.sequencer:
+            return marker.sequencer
+        return current.sequencer if current else None
+
+    def _record_failure(self, doc: SourceDocument, current: DocumentRecord | None,
+                        marker: ChangeMarker | None, reason: str) -> None:
+        """Record why the last attempt failed; what was indexed before stays as it was."""
+        base = current or DocumentRecord(id=doc.id, status=DocumentStatus.FAILED, title=doc.title,
+                                         source=doc.source, content_type=doc.content_type,
+                                         metadata=dict(doc.metadata))
+        self._registry.put(replace(base, status=DocumentStatus.FAILED, error=reason,
+                                   updated_at=self._clock()))
+
+    def mark_failed(self, document_id: str, reason: str, *, marker: ChangeMarker | None = None,
+                    source: str | None = None) -> IndexOutcome:
+        """Record a document that cannot be indexed at all (unsupported type, too big).
+
+        Its previous chunks are removed: the object that replaced them is not searchable.
+        """
+        with self._registry.locked(document_id):
+            current = self._registry.get(document_id)
+            if marker and current and not marker.is_newer_than(current.sequencer):
+                return IndexOutcome(document_id, "skipped", current.chunks)
+            if current and current.status != DocumentStatus.DELETED:
+                self._store.delete_document(document_id, chunk_ids=current.chunk_ids)
+            self._registry.put(DocumentRecord(
+                id=document_id, status=DocumentStatus.FAILED, source=source, error=reason,
+                updated_at=self._clock(), sequencer=self._sequencer(marker, current),
+                etag=marker.etag if marker else None,
+                version_id=marker.version_id if marker else None,
+            ))
+            return IndexOutcome(document_id, "failed", 0, reason)
+
+    def delete(self, document_id: str, *, marker: ChangeMarker | None = None) -> IndexOutcome:
+        """Remove a document's chunks and leave a tombstone that orders later events.
+
+        Without a marker (an API call) an unknown document is a 404; with one (an S3 event)
+        the tombstone is written anyway, so a late, older create cannot resurrect it.
+        """
+        with self._registry.locked(document_id):
+            current = self._registry.get(document_id)
+            if marker and current and not marker.is_newer_than(current.sequencer):
+                return IndexOutcome(document_id, "skipped", current.chunks)
+            live = current is not None and current.status != DocumentStatus.DELETED
+            if not live and marker is None:
+                raise DocumentNotFound(f"document {document_id!r} not found")
+            chunk_ids = current.chunk_ids if current else []
+            self._store.delete_document(document_id, chunk_ids=chunk_ids)
+            self._registry.put(DocumentRecord(
+                id=document_id, status=DocumentStatus.DELETED,
+                title=current.title if current else None,
+                source=current.source if current else None,
+                updated_at=self._clock(), sequencer=self._sequencer(marker, current),
+                etag=marker.etag if marker else None,
+                version_id=marker.version_id if marker else None,
+            ))
+            return IndexOutcome(document_id, "deleted", 0)
