@@ -1,0 +1,51 @@
+"""FastAPI application factory. Lambda functions mount the routers they serve."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from fastapi import APIRouter, FastAPI
+
+from solar_rag.api.errors import install_error_handlers
+from solar_rag.api.limits import BodySizeLimit
+from solar_rag.api.schemas import ErrorOut
+from solar_rag.composition import Container
+
+ROUTER_NAMES = ("health", "chat", "query", "documents")
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    status: {"model": ErrorOut} for status in (400, 404, 413, 429, 502, 503, 504)
+}
+
+
+def _router(name: str) -> APIRouter:
+    if name == "health":
+        from solar_rag.api.routers.health import router
+    elif name == "chat":
+        from solar_rag.api.routers.chat import router
+    elif name == "query":
+        from solar_rag.api.routers.query import router
+    elif name == "documents":
+        from solar_rag.api.routers.documents import router
+    else:
+        raise ValueError(f"unknown router {name!r}")
+    return router
+
+
+def create_app(
+    container_provider: Callable[[], Container],
+    *,
+    routers: Iterable[str] = ROUTER_NAMES,
+    max_request_bytes: int = 10 * 1024 * 1024,
+) -> FastAPI:
+    app = FastAPI(
+        title="Solar RAG API",
+        version="1.0.0",
+        description="Document Q&A grounded in your documents, with citations (Upstage Solar).",
+        responses=ERROR_RESPONSES,
+    )
+    app.state.container_provider = container_provider
+    install_error_handlers(app)
+    for name in routers:
+        app.include_router(_router(name))
+    app.add_middleware(BodySizeLimit, max_bytes=max_request_bytes)
+    return app

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from solar_rag.api.dependencies import get_container
+from solar_rag.api.presenters import usage_out
+from solar_rag.api.schemas import ChatIn, ChatOut
+from solar_rag.composition import Container
+from solar_rag.domain import ChatMessage
+
+router = APIRouter(tags=["chat"])
+
+
+@router.post("/v1/chat", response_model=ChatOut)
+def chat(body: ChatIn, container: Annotated[Container, Depends(get_container)]) -> ChatOut:
+    completion = container.chat_service.chat(
+        [ChatMessage(m.role, m.content) for m in body.messages],
+        temperature=body.temperature, max_tokens=body.max_tokens,
+    )
+    return ChatOut(answer=completion.text, model=completion.model, usage=usage_out(completion.usage))
