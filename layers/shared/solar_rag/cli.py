@@ -1,0 +1,239 @@
+"""The ``rag`` command: serve the API locally and use the same services from a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from solar_rag.composition import Container
+from solar_rag.domain import Filters, MetadataValue, SearchMode
+from solar_rag.errors import RagError
+from solar_rag.settings import Settings, get_settings
+
+SIDECAR_SUFFIX = ".metadata.json"
+
+
+def _container() -> Container:
+    return Container(get_settings())
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from solar_rag.api.app import create_app
+
+    settings = get_settings()
+    container = Container(settings)
+    app = create_app(lambda: container, max_request_bytes=settings.max_request_bytes)
+    print(f"provider={settings.provider} vector_store={settings.vector_store} "
+          f"data_dir={settings.rag_data_dir.resolve()}", file=sys.stderr)
+    if settings.provider == "offline":
+        print("No UPSTAGE_API_KEY set: using the offline provider (lexical embeddings, extractive "
+              "answers). Set UPSTAGE_API_KEY in .env for Solar answers.", file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+def iter_files(paths: Sequence[str]) -> Iterator[Path]:
+    from solar_rag.text.files import SUPPORTED_EXTENSIONS
+
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for child in sorted(p for p in path.rglob("*") if p.is_file()):
+                if child.name.endswith(SIDECAR_SUFFIX) or any(part.startswith(".") for part in
+                                                              child.relative_to(path).parts):
+                    continue
+                if child.suffix.lower() in SUPPORTED_EXTENSIONS:
+                    yield child
+        else:
+            yield path
+
+
+def read_sidecar(path: Path) -> dict[str, MetadataValue]:
+    sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
+    if not sidecar.exists():
+        return {}
+    data = json.loads(sidecar.read_text(encoding="utf-8"))
+    attributes = data.get("metadataAttributes", {}) if isinstance(data, dict) else None
+    if not isinstance(attributes, dict):
+        raise ValueError(f"{sidecar}: expected {{\"metadataAttributes\": {{...}}}}")
+    return {str(k): v for k, v in attributes.items() if isinstance(v, str | int | float | bool)}
+
+
+def _progress(done: int, total: int, label: str, out: TextIO) -> None:
+    width = 30
+    filled = int(width * done / total) if total else width
+    bar = "#" * filled + "-" * (width - filled)
+    out.write(f"\r[{bar}] {done}/{total} {label[:60]:<60}")
+    out.flush()
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from solar_rag.text.files import load_file
+
+    container = _container()
+    files = list(iter_files(args.paths))
+    counts = {"indexed": 0, "unchanged": 0, "failed": 0}
+    failures: list[str] = []
+    err = sys.stderr
+    for number, path in enumerate(files, start=1):
+        _progress(number - 1, len(files), str(path), err)
+        document_id = path.as_posix()
+        try:
+            metadata = read_sidecar(path)
+            if path.stat().st_size > container.settings.max_object_bytes:
+                raise ValueError(f"larger than {container.settings.max_object_bytes} bytes")
+            document = load_file(path.read_bytes(), path.name, document_id=document_id,
+                                 metadata=metadata, source=str(path))
+            outcome = container.indexing_service.index(document)
+            counts["unchanged" if outcome.status == "unchanged" else "indexed"] += 1
+        except (RagError, OSError, ValueError) as error:
+            counts["failed"] += 1
+            failures.append(f"{path}: {getattr(error, 'message', None) or error}")
+    _progress(len(files), len(files), "done", err)
+    err.write("\n")
+    for failure in failures:
+        print(f"failed: {failure}", file=err)
+    print(f"indexed={counts['indexed']} unchanged={counts['unchanged']} failed={counts['failed']}")
+    return 1 if counts["failed"] else 0
+
+
+def parse_filters(pairs: Sequence[str]) -> Filters:
+    filters: Filters = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"filter {pair!r} must look like key=value")
+        parsed: MetadataValue
+        try:
+            loaded = json.loads(value)
+            parsed = loaded if isinstance(loaded, str | int | float | bool) else value
+        except json.JSONDecodeError:
+            parsed = value
+        existing = filters.get(key)
+        if existing is None:
+            filters[key] = parsed
+        elif isinstance(existing, list):
+            existing.append(parsed)
+        else:
+            filters[key] = [existing, parsed]
+    return filters
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    hits = _container().search_service.search(args.query, top_k=args.top_k,
+                                              mode=SearchMode(args.mode),
+                                              filters=parse_filters(args.filter))
+    if args.json:
+        print(json.dumps([{"document_id": h.chunk.document_id, "chunk_id": h.chunk.chunk_id,
+                           "score": h.score, "text": h.chunk.text} for h in hits],
+                         ensure_ascii=False, indent=2))
+        return 0
+    for rank, hit in enumerate(hits, start=1):
+        snippet = " ".join(hit.chunk.text.split())[:160]
+        print(f"{rank:>2}. {hit.score:.4f} {hit.chunk.document_id} — {snippet}")
+    if not hits:
+        print("no results")
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    answer = _container().query_service.ask(args.question, top_k=args.top_k,
+                                            mode=SearchMode(args.mode),
+                                            filters=parse_filters(args.filter))
+    print(answer.text)
+    if answer.citations:
+        print()
+        for citation in answer.citations:
+            chunk = citation.hit.chunk
+            print(f"[{citation.index}] {chunk.title or chunk.document_id} ({chunk.document_id})")
+    return 0
+
+
+def cmd_documents(args: argparse.Namespace) -> int:
+    container = _container()
+    if args.action == "list":
+        cursor = None
+        while True:
+            records, cursor = container.document_catalog.list(limit=1000, cursor=cursor)
+            for record in records:
+                print(f"{record.status.value:<8} {record.chunks:>5} {record.id}"
+                      + (f"  ({record.error})" if record.error else ""))
+            if not cursor:
+                return 0
+    if not args.id:
+        raise ValueError(f"`rag documents {args.action}` needs a document id")
+    if args.action == "show":
+        from solar_rag.api.presenters import document_out
+
+        print(document_out(container.document_catalog.get(args.id)).model_dump_json(indent=2))
+        return 0
+    container.indexing_service.delete(args.id)
+    print(f"deleted {args.id}")
+    return 0
+
+
+def cmd_opensearch(args: argparse.Namespace) -> int:
+    from solar_rag.adapters.opensearch.bootstrap import init_opensearch
+
+    settings = get_settings()
+    if settings.vector_store != "opensearch":
+        settings = Settings(**{**settings.model_dump(by_alias=True), "vector_store": "opensearch"})
+    print(json.dumps(init_opensearch(settings), indent=2, default=str))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the HTTP API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(func=cmd_serve)
+
+    index = sub.add_parser("index", help="index files and folders (.txt .md .html .json .pdf .docx)")
+    index.add_argument("paths", nargs="+")
+    index.set_defaults(func=cmd_index)
+
+    for name, func, positional in (("search", cmd_search, "query"), ("ask", cmd_ask, "question")):
+        command = sub.add_parser(name, help=f"{name} the indexed documents")
+        command.add_argument(positional)
+        command.add_argument("--top-k", type=int, default=5)
+        command.add_argument("--mode", choices=[m.value for m in SearchMode], default="hybrid")
+        command.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE")
+        command.add_argument("--json", action="store_true")
+        command.set_defaults(func=func)
+
+    documents = sub.add_parser("documents", help="list, show or delete indexed documents")
+    documents.add_argument("action", choices=["list", "show", "delete"])
+    documents.add_argument("id", nargs="?")
+    documents.set_defaults(func=cmd_documents)
+
+    opensearch = sub.add_parser("opensearch", help="OpenSearch administration")
+    opensearch.add_argument("action", choices=["init"])
+    opensearch.set_defaults(func=cmd_opensearch)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except RagError as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        return 2
+    except (ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
