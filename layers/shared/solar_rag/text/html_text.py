@@ -1,0 +1,249 @@
+"""HTML to readable text with heading-aware sections, on the stdlib ``html.parser``."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+
+from solar_rag.domain import ParsedDocument
+from solar_rag.text.outline import Outline
+
+# Elements whose content is never document text: code, styling, page chrome, embeds.
+_SKIPPED = frozenset({
+    "script", "style", "noscript", "nav", "header", "footer", "aside", "svg", "template",
+    "iframe", "object", "embed", "canvas", "select", "button", "dialog", "math",
+})
+# A <header> inside these is the article's own header (its title), not page chrome.
+_CONTENT_CONTAINERS = frozenset({"article", "main", "section"})
+_VOID = frozenset({
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
+    "source", "track", "wbr",
+})
+_PARAGRAPH_BREAK = frozenset({
+    "p", "blockquote", "pre", "section", "article", "main", "table", "ul", "ol", "dl",
+    "figure", "hr", "details", "address", "fieldset", "form", "hgroup",
+})
+_LINE_BREAK = frozenset({
+    "div", "br", "li", "tr", "dt", "dd", "caption", "figcaption", "summary", "legend",
+    "option", "center", "body", "html", "tbody", "thead", "tfoot", "menu", "label",
+})
+_HEADINGS = {f"h{n}": n for n in range(1, 7)}
+_SPACES = re.compile(r"\s+")
+
+
+@dataclass
+class _Table:
+    row: list[str] | None = None
+    cell: list[str] | None = None
+    rows: list[str] = field(default_factory=list)
+
+
+class _HtmlText(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.outline = Outline()
+        self.title_parts: list[str] = []
+        self._open: list[str] = []  # open content containers, for the <header> rule
+        self._skipping: list[str] = []
+        self._in_title = False
+        self._pre = 0
+        self._heading: tuple[int, list[str]] | None = None
+        self._tables: list[_Table] = []
+        self._lists: list[int | None] = []  # None for <ul>, next number for <ol>
+        self._pending_newlines = 0  # line breaks owed before the next document text
+
+    # -- output routing -------------------------------------------------------------
+    def _emit(self, text: str) -> None:
+        table = self._tables[-1] if self._tables else None
+        if table is not None and table.cell is not None:
+            table.cell.append(text)
+        elif self._heading is not None:
+            self._heading[1].append(text)
+        else:
+            self._document_text(text)
+
+    def _document_text(self, text: str) -> None:
+        # Breaks requested by consecutive block boundaries merge (</li><li> is one line
+        # break, not a blank line); whitespace between blocks is insignificant.
+        if self._pending_newlines:
+            if not text.strip():
+                return
+            self.outline.text("\n" * self._pending_newlines)
+            self._pending_newlines = 0
+        self.outline.text(text)
+
+    def _break(self, newlines: int) -> None:
+        in_cell = bool(self._tables) and self._tables[-1].cell is not None
+        if in_cell or self._heading is not None:
+            self._emit(" ")
+        else:
+            self._pending_newlines = max(self._pending_newlines, newlines)
+
+    # -- headings -------------------------------------------------------------------
+    def _close_heading(self) -> None:
+        if self._heading is not None:
+            level, parts = self._heading
+            self._heading = None
+            self._pending_newlines = 0
+            self.outline.heading(level, "".join(parts))
+
+    # -- tables ---------------------------------------------------------------------
+    def _close_cell(self, table: _Table) -> None:
+        if table.cell is not None:
+            if table.row is None:
+                table.row = []
+            table.row.append(_SPACES.sub(" ", "".join(table.cell)).strip())
+            table.cell = None
+
+    def _close_row(self, table: _Table) -> None:
+        self._close_cell(table)
+        if table.row is not None:
+            if any(table.row):
+                line = " | ".join(table.row)
+                table.row = None
+                self._emit_outside_cell(line)
+            table.row = None
+
+    def _emit_outside_cell(self, line: str) -> None:
+        # A row belongs to the enclosing cell (nested table) or to the document.
+        if len(self._tables) > 1 and self._tables[-2].cell is not None:
+            self._tables[-2].cell.append(" " + line + " ")
+        elif self._heading is not None:
+            self._heading[1].append(" " + line)
+        else:
+            self._break(1)
+            self._document_text(line)
+            self._break(1)
+
+    # -- parser callbacks -----------------------------------------------------------
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self._skipping:
+            if tag not in _VOID:
+                self._skipping.append(tag)
+            return
+        if self._is_hidden(tag, attrs):
+            if tag not in _VOID:
+                self._skipping.append(tag)
+            return
+        if tag == "title":
+            self._in_title = True
+            return
+        if tag in _CONTENT_CONTAINERS:
+            self._open.append(tag)
+        if tag in _HEADINGS:
+            self._close_heading()
+            self._heading = (_HEADINGS[tag], [])
+            return
+        if tag in _PARAGRAPH_BREAK or tag in _LINE_BREAK:
+            self._close_heading()
+        if tag == "pre":
+            self._pre += 1
+        if tag == "table":
+            self._break(2)
+            self._tables.append(_Table())
+            return
+        if self._tables:
+            table = self._tables[-1]
+            if tag == "tr":
+                self._close_row(table)
+                table.row = []
+                return
+            if tag in ("td", "th"):
+                self._close_cell(table)
+                table.cell = []
+                return
+        if tag in ("ul", "ol"):
+            self._lists.append(1 if tag == "ol" else None)
+        if tag == "li":
+            marker = "- "
+            if self._lists and self._lists[-1] is not None:
+                number = self._lists[-1]
+                marker = f"{number}. "
+                self._lists[-1] = number + 1
+            self._break(1)
+            self._emit(marker)
+            return
+        if tag in _PARAGRAPH_BREAK:
+            self._break(2)
+        elif tag in _LINE_BREAK:
+            self._break(1)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+        if tag not in _VOID:
+            self.handle_endtag(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._skipping:
+            if tag in self._skipping:
+                while self._skipping.pop() != tag:
+                    pass
+            return
+        if tag == "title":
+            self._in_title = False
+            return
+        if tag in _CONTENT_CONTAINERS and tag in self._open:
+            while self._open.pop() != tag:
+                pass
+        if tag in _HEADINGS:
+            self._close_heading()
+            return
+        if tag == "pre":
+            self._pre = max(0, self._pre - 1)
+        if self._tables:
+            table = self._tables[-1]
+            if tag == "table":
+                self._close_row(table)
+                self._tables.pop()
+                self._break(2)
+                return
+            if tag in ("td", "th"):
+                self._close_cell(table)
+                return
+            if tag == "tr":
+                self._close_row(table)
+                return
+        if tag in ("ul", "ol") and self._lists:
+            self._lists.pop()
+        if tag in _PARAGRAPH_BREAK:
+            self._break(2)
+        elif tag in _LINE_BREAK:
+            self._break(1)
+
+    def handle_data(self, data: str) -> None:
+        if self._skipping:
+            return
+        if self._in_title:
+            self.title_parts.append(data)
+            return
+        self._emit(data if self._pre else _SPACES.sub(" ", data))
+
+    def _is_hidden(self, tag: str, attrs: list[tuple[str, str | None]]) -> bool:
+        if tag in _SKIPPED:
+            return not (tag == "header" and self._open)
+        for name, value in attrs:
+            if name == "hidden":
+                return True
+            if name == "aria-hidden" and (value or "").lower() == "true":
+                return True
+            if name == "style" and value and "display:none" in value.replace(" ", "").lower():
+                return True
+        return False
+
+    def finish(self) -> None:
+        self.close()
+        while self._tables:
+            table = self._tables[-1]
+            self._close_row(table)
+            self._tables.pop()
+        self._close_heading()
+
+
+def parse_html(text: str, title: str | None) -> ParsedDocument:
+    parser = _HtmlText()
+    parser.feed(text)
+    parser.finish()
+    page_title = _SPACES.sub(" ", "".join(parser.title_parts)).strip()
+    outline = parser.outline
+    return outline.build(title or page_title or outline.first_top_heading)
