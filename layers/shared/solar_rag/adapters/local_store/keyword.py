@@ -1,0 +1,64 @@
+"""Keyword tokenisation for the FTS5 index, shared by indexing and querying.
+
+FTS5's ``unicode61`` tokenizer splits on spaces and punctuation only, so Korean "서울은"
+("Seoul" + particle) would be one token and a search for "서울" would miss it. We therefore
+index a pre-tokenised copy of the text: Latin/digit words lower-cased, and Hangul/CJK runs
+as overlapping character bigrams (a one-character run as itself). Queries go through the
+same function and become an OR of quoted tokens, so user input can never reach FTS5's query
+syntax (``NEAR``, ``*``, ``-``, ``column:``, parentheses, quotes).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+
+MAX_QUERY_TOKENS = 256
+
+_CJK_RANGES = (
+    "\u1100-\u11ff"  # Hangul Jamo
+    "\u3040-\u309f"  # Hiragana
+    "\u30a0-\u30ff"  # Katakana
+    "\u3130-\u318f"  # Hangul compatibility Jamo
+    "\u3400-\u4dbf"  # CJK extension A
+    "\u4e00-\u9fff"  # CJK unified ideographs
+    "\ua960-\ua97f"  # Hangul Jamo extended A
+    "\uac00-\ud7a3"  # Hangul syllables
+    "\ud7b0-\ud7ff"  # Hangul Jamo extended B
+    "\uf900-\ufaff"  # CJK compatibility ideographs
+    "\U00020000-\U0002ffff"  # CJK extensions B..F
+)
+_TOKEN = re.compile(rf"(?P<cjk>[{_CJK_RANGES}]+)|(?P<word>[^\W_{_CJK_RANGES}]+)")
+
+
+def tokenize(text: str) -> list[str]:
+    """Index/query tokens of ``text`` in order (duplicates kept: they weigh in BM25)."""
+    normalised = unicodedata.normalize("NFKC", text).casefold()
+    tokens: list[str] = []
+    for match in _TOKEN.finditer(normalised):
+        run = match.group("cjk")
+        if run is None:
+            tokens.append(match.group("word"))
+        elif len(run) == 1:
+            tokens.append(run)
+        else:
+            tokens.extend(run[i : i + 2] for i in range(len(run) - 1))
+    return tokens
+
+
+def index_text(*parts: str | None) -> str:
+    """The space-joined token string stored in the FTS5 table."""
+    return " ".join(token for part in parts if part for token in tokenize(part))
+
+
+def match_expression(query: str) -> str | None:
+    """An FTS5 MATCH expression (OR of quoted tokens), or None when nothing is searchable."""
+    tokens = _unique(tokenize(query))[:MAX_QUERY_TOKENS]
+    if not tokens:
+        return None
+    return " OR ".join('"' + token.replace('"', '""') + '"' for token in tokens)
+
+
+def _unique(tokens: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(tokens))

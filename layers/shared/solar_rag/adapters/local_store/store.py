@@ -1,0 +1,378 @@
+"""VectorStore on one local SQLite file: exact k-NN (numpy), BM25 (FTS5) and hybrid (RRF)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from solar_rag import errors
+from solar_rag.adapters.fusion import reciprocal_rank_fusion
+from solar_rag.adapters.local_store.catalog import (
+    BoolArray,
+    Catalog,
+    FloatVector,
+    Snapshot,
+    query_vector,
+    top_positions,
+)
+from solar_rag.adapters.local_store.db import Database
+from solar_rag.adapters.local_store.keyword import index_text, match_expression
+from solar_rag.adapters.local_store.validation import validate_metadata
+from solar_rag.domain import Chunk, EmbeddedChunk, Filters, SearchHit, SearchMode, SearchQuery
+
+HYBRID_CANDIDATES_PER_RESULT = 4
+_IN_BATCH = 500
+_FETCH_BATCH = 512
+
+_CHUNK_COLUMNS = (
+    "chunk_id, document_id, version, chunk_index, text, title, section, start_offset, "
+    "end_offset, source, metadata"
+)
+_INSERT_CHUNK = (
+    f"INSERT INTO chunks (rowid, {_CHUNK_COLUMNS}, vector) "  # noqa: S608
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_BUMP_GENERATION = (
+    "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'generation'"
+)
+
+
+class LocalVectorStore:
+    """Chunks and vectors in ``<RAG_DATA_DIR>/rag.sqlite3`` (``path`` may also be the file).
+
+    The file is bound to one embedding ``space`` and ``dimensions`` on first use; opening it
+    with another raises ``NotConfigured``. Safe to share between threads; several processes
+    may use the same file (SQLite WAL; a generation counter keeps every process's in-memory
+    vector matrix in step with writes made elsewhere).
+    """
+
+    def __init__(self, path: Path, *, space: str, dimensions: int) -> None:
+        if dimensions < 1:
+            raise errors.NotConfigured("embedding dimensions must be positive")
+        self._space = space
+        self._dimensions = dimensions
+        self._db = Database(path)
+        try:
+            self._bind_space()
+        except BaseException:
+            self._db.close()
+            raise
+        self._catalog = Catalog(dimensions)
+
+    @property
+    def kind(self) -> str:
+        return "local"
+
+    @property
+    def path(self) -> Path:
+        return self._db.paths.database
+
+    @property
+    def space(self) -> str:
+        return self._space
+
+    @property
+    def dimensions(self) -> int:
+        return self._dimensions
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _bind_space(self) -> None:
+        with self._db.write() as conn:
+            stored_space = self._db.meta(conn, "space")
+            stored_dims = self._db.meta(conn, "dimensions")
+            if stored_space is None and stored_dims is None:
+                conn.executemany(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)",
+                    [("space", self._space), ("dimensions", str(self._dimensions))],
+                )
+                return
+            if stored_space != self._space or stored_dims != str(self._dimensions):
+                raise errors.NotConfigured(
+                    f"the local store {self.path} was built for embedding space "
+                    f"{stored_space!r} ({stored_dims} dimensions), but the configured embedder "
+                    f"is {self._space!r} ({self._dimensions} dimensions). Vectors of different "
+                    "spaces cannot be mixed: set RAG_DATA_DIR to a new directory and re-index "
+                    f"your documents, or delete {self.path} to start afresh."
+                )
+
+    # -- writes ------------------------------------------------------------------------
+
+    def upsert_document(
+        self,
+        document_id: str,
+        version: str,
+        chunks: Sequence[EmbeddedChunk],
+        *,
+        previous_chunk_ids: Sequence[str] = (),
+    ) -> list[str]:
+        """One transaction: write the version's chunks, then drop the document's other
+        versions. ``previous_chunk_ids`` is not needed here (deletion is by query)."""
+        vectors = self._validate(document_id, version, chunks)
+        chunk_ids = [item.chunk.chunk_id for item in chunks]
+        try:
+            with self._db.write() as conn:
+                existing = self._existing_rows(conn, document_id, chunk_ids)
+                self._delete_rows(conn, existing)
+                base = _max_rowid_ever(conn)
+                rowids = list(range(base + 1, base + 1 + len(chunks)))
+                conn.executemany(
+                    _INSERT_CHUNK,
+                    (
+                        (rowid, *_chunk_values(item.chunk), vectors[i].tobytes())
+                        for i, (rowid, item) in enumerate(zip(rowids, chunks, strict=True))
+                    ),
+                )
+                conn.executemany(
+                    "INSERT INTO chunks_fts (rowid, tokens) VALUES (?, ?)",
+                    _fts_rows(rowids, chunks),
+                )
+                stale = [
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT rowid FROM chunks WHERE document_id = ? AND version != ?",
+                        (document_id, version),
+                    )
+                ]
+                self._delete_rows(conn, stale)
+                conn.execute(_BUMP_GENERATION)
+        except sqlite3.Error as exc:
+            raise errors.VectorStoreError(f"local store write failed: {exc}") from exc
+        return chunk_ids
+
+    def delete_document(self, document_id: str, *, chunk_ids: Sequence[str] = ()) -> int:
+        try:
+            with self._db.write() as conn:
+                rowids = [
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT rowid FROM chunks WHERE document_id = ?", (document_id,)
+                    )
+                ]
+                if rowids:
+                    self._delete_rows(conn, rowids)
+                    conn.execute(_BUMP_GENERATION)
+                return len(rowids)
+        except sqlite3.Error as exc:
+            raise errors.VectorStoreError(f"local store delete failed: {exc}") from exc
+
+    def count(self) -> int:
+        """Number of stored chunks (all documents)."""
+        row = self._db.connection().execute("SELECT count(*) FROM chunks").fetchone()
+        return int(row[0])
+
+    def _validate(
+        self, document_id: str, version: str, chunks: Sequence[EmbeddedChunk]
+    ) -> np.ndarray[tuple[int, int], np.dtype[np.float32]]:
+        if not document_id:
+            raise errors.InvalidInput("document id must not be empty")
+        seen: set[str] = set()
+        for item in chunks:
+            chunk = item.chunk
+            if chunk.document_id != document_id:
+                raise errors.InvalidInput(
+                    f"chunk {chunk.chunk_id!r} belongs to document {chunk.document_id!r}, "
+                    f"not {document_id!r}"
+                )
+            if chunk.version != version:
+                raise errors.InvalidInput(
+                    f"chunk {chunk.chunk_id!r} has version {chunk.version!r}, not {version!r}"
+                )
+            if not chunk.chunk_id or chunk.chunk_id in seen:
+                raise errors.InvalidInput(f"chunk id {chunk.chunk_id!r} is empty or repeated")
+            seen.add(chunk.chunk_id)
+            if len(item.vector) != self._dimensions:
+                raise errors.InvalidInput(
+                    f"chunk {chunk.chunk_id!r} has a vector of {len(item.vector)} dimensions, "
+                    f"the store expects {self._dimensions}"
+                )
+            validate_metadata(chunk.metadata, where=f"chunk {chunk.chunk_id!r} metadata")
+        matrix = np.asarray([item.vector for item in chunks], np.float32).reshape(
+            len(chunks), self._dimensions
+        )
+        if not np.all(np.isfinite(matrix)):
+            raise errors.InvalidInput("vectors must not contain NaN or infinity")
+        return matrix
+
+    @staticmethod
+    def _existing_rows(
+        conn: sqlite3.Connection, document_id: str, chunk_ids: Sequence[str]
+    ) -> list[int]:
+        """Rowids already holding these chunk ids; a chunk id of another document is refused."""
+        rowids: list[int] = []
+        for start in range(0, len(chunk_ids), _IN_BATCH):
+            batch = list(chunk_ids[start : start + _IN_BATCH])
+            marks = ",".join("?" * len(batch))
+            for rowid, chunk_id, owner in conn.execute(
+                f"SELECT rowid, chunk_id, document_id FROM chunks WHERE chunk_id IN ({marks})",  # noqa: S608
+                batch,
+            ):
+                if owner != document_id:
+                    raise errors.InvalidInput(
+                        f"chunk id {chunk_id!r} already belongs to document {owner!r}"
+                    )
+                rowids.append(rowid)
+        return rowids
+
+    @staticmethod
+    def _delete_rows(conn: sqlite3.Connection, rowids: Sequence[int]) -> None:
+        params = [(rowid,) for rowid in rowids]
+        conn.executemany("DELETE FROM chunks_fts WHERE rowid = ?", params)
+        conn.executemany("DELETE FROM chunks WHERE rowid = ?", params)
+
+    # -- search ------------------------------------------------------------------------
+
+    def search(self, query: SearchQuery) -> list[SearchHit]:
+        mode = _mode(query.mode)
+        if query.top_k < 1:
+            raise errors.InvalidInput("top_k must be at least 1")
+        filters = _filters(query.filters)
+        vector: FloatVector | None = None
+        if mode is SearchMode.VECTOR and query.vector is None:
+            raise errors.InvalidInput("vector search needs a query vector")
+        if mode is not SearchMode.KEYWORD and query.vector is not None:
+            vector = query_vector(query.vector, self._dimensions, errors.InvalidInput)
+        try:
+            with self._db.read() as conn:
+                generation = int(self._db.meta(conn, "generation") or 0)
+                snapshot = self._catalog.snapshot(conn, generation)
+                mask = snapshot.filter_mask(filters)
+                if mode is SearchMode.VECTOR or (mode is SearchMode.HYBRID and vector is None):
+                    limit = query.top_k
+                else:
+                    limit = query.top_k * HYBRID_CANDIDATES_PER_RESULT
+                lists: list[list[tuple[int, float]]] = []
+                if vector is not None:
+                    lists.append(
+                        [
+                            (int(snapshot.rowids[p]), s)
+                            for p, s in top_positions(snapshot, vector, mask, limit)
+                        ]
+                    )
+                if mode is not SearchMode.VECTOR:
+                    lists.append(_keyword(conn, snapshot, mask, query.text, limit))
+                chunks = _fetch_chunks(conn, {rowid for ranked in lists for rowid, _ in ranked})
+        except sqlite3.Error as exc:
+            raise errors.VectorStoreError(f"local store search failed: {exc}") from exc
+        hit_lists = [
+            [SearchHit(chunks[rowid], score) for rowid, score in ranked if rowid in chunks]
+            for ranked in lists
+        ]
+        if len(hit_lists) == 1:
+            return hit_lists[0][: query.top_k]
+        return reciprocal_rank_fusion(hit_lists, top_k=query.top_k)
+
+
+def _keyword(
+    conn: sqlite3.Connection, snapshot: Snapshot, mask: BoolArray | None, text: str, limit: int
+) -> list[tuple[int, float]]:
+    expression = match_expression(text)
+    if expression is None:
+        return []
+    sql = (
+        "SELECT rowid, bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
+        "ORDER BY bm25(chunks_fts)"
+    )
+    if mask is None:
+        rows = conn.execute(sql + " LIMIT ?", (expression, limit)).fetchall()
+        return [(int(rowid), -float(score)) for rowid, score in rows]
+    found: list[tuple[int, float]] = []
+    cursor = conn.execute(sql, (expression,))
+    while len(found) < limit:
+        batch = cursor.fetchmany(_FETCH_BATCH)
+        if not batch:
+            break
+        rowids = np.fromiter((row[0] for row in batch), np.int64, len(batch))
+        positions, present = snapshot.positions_of(rowids)
+        allowed = present & mask[positions]
+        found.extend(
+            (int(row[0]), -float(row[1]))
+            for row, ok in zip(batch, allowed.tolist(), strict=True)
+            if ok
+        )
+    cursor.close()
+    return found[:limit]
+
+
+def _fetch_chunks(conn: sqlite3.Connection, rowids: set[int]) -> dict[int, Chunk]:
+    found: dict[int, Chunk] = {}
+    ids = sorted(rowids)
+    for start in range(0, len(ids), _IN_BATCH):
+        batch = ids[start : start + _IN_BATCH]
+        marks = ",".join("?" * len(batch))
+        for row in conn.execute(
+            f"SELECT rowid, {_CHUNK_COLUMNS} FROM chunks WHERE rowid IN ({marks})",  # noqa: S608
+            batch,
+        ):
+            found[int(row[0])] = _chunk(row[1:])
+    return found
+
+
+def _chunk(row: Sequence[object]) -> Chunk:
+    (chunk_id, document_id, version, index, text, title, section, start, end, source,
+     metadata) = row
+    return Chunk(
+        document_id=str(document_id),
+        chunk_id=str(chunk_id),
+        index=_int(index),
+        text=str(text),
+        title=None if title is None else str(title),
+        section=None if section is None else str(section),
+        start=_int(start),
+        end=_int(end),
+        version=str(version),
+        source=None if source is None else str(source),
+        metadata=json.loads(str(metadata)),
+    )
+
+
+def _int(value: object) -> int:
+    if not isinstance(value, int):
+        raise errors.VectorStoreError("local store row is corrupt (integer expected)")
+    return value
+
+
+def _chunk_values(chunk: Chunk) -> tuple[object, ...]:
+    return (
+        chunk.chunk_id,
+        chunk.document_id,
+        chunk.version,
+        chunk.index,
+        chunk.text,
+        chunk.title,
+        chunk.section,
+        chunk.start,
+        chunk.end,
+        chunk.source,
+        json.dumps(chunk.metadata, ensure_ascii=False, allow_nan=False),
+    )
+
+
+def _fts_rows(rowids: Sequence[int], chunks: Sequence[EmbeddedChunk]) -> Iterator[tuple[int, str]]:
+    for rowid, item in zip(rowids, chunks, strict=True):
+        yield rowid, index_text(item.chunk.title, item.chunk.section, item.chunk.text)
+
+
+def _max_rowid_ever(conn: sqlite3.Connection) -> int:
+    """AUTOINCREMENT's high-water mark: rowids are never reused, so caches can diff by rowid."""
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'chunks'").fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def _mode(mode: str) -> SearchMode:
+    try:
+        return SearchMode(mode)
+    except ValueError as exc:
+        raise errors.InvalidInput(f"unknown search mode {mode!r}") from exc
+
+
+def _filters(filters: Filters) -> Filters:
+    for key in filters:
+        if not isinstance(key, str) or not key:
+            raise errors.InvalidInput("filter keys must be non-empty strings")
+    return filters
