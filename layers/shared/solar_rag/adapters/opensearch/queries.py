@@ -1,0 +1,141 @@
+"""Search request bodies and the mapping of hits back to domain objects (pure functions)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from solar_rag.adapters.opensearch.mapping import VECTOR_FIELD
+from solar_rag.domain import Chunk, Filters, Metadata, SearchHit
+
+KEYWORD_FIELDS = ("text", "title")
+HYBRID_WEIGHTS = (0.3, 0.7)
+"""Keyword, vector: the order of the sub-queries in the hybrid query."""
+SOURCE_EXCLUDES = {"excludes": [VECTOR_FIELD]}
+
+
+def filter_clauses(filters: Filters) -> list[dict[str, Any]]:
+    """``term``/``terms`` per key; ``document_id`` is the top-level field, others metadata."""
+    clauses: list[dict[str, Any]] = []
+    for key in sorted(filters):
+        field = "document_id" if key == "document_id" else f"metadata.{key}"
+        value = filters[key]
+        if isinstance(value, list):
+            clauses.append({"terms": {field: list(value)}})
+        else:
+            clauses.append({"term": {field: value}})
+    return clauses
+
+
+def knn_clause(vector: Sequence[float], k: int, filters: Filters) -> dict[str, Any]:
+    """Efficient (in-graph) filtering: the filter sits inside the knn clause."""
+    inner: dict[str, Any] = {"vector": list(vector), "k": k}
+    clauses = filter_clauses(filters)
+    if clauses:
+        inner["filter"] = {"bool": {"filter": clauses}}
+    return {"knn": {VECTOR_FIELD: inner}}
+
+
+def keyword_clause(text: str, filters: Filters) -> dict[str, Any]:
+    boolean: dict[str, Any] = {
+        "must": [{"multi_match": {"query": text, "fields": list(KEYWORD_FIELDS)}}]
+    }
+    clauses = filter_clauses(filters)
+    if clauses:
+        boolean["filter"] = clauses
+    return {"bool": boolean}
+
+
+def vector_search_body(vector: Sequence[float], size: int, filters: Filters) -> dict[str, Any]:
+    return {"size": size, "_source": SOURCE_EXCLUDES, "query": knn_clause(vector, size, filters)}
+
+
+def keyword_search_body(text: str, size: int, filters: Filters) -> dict[str, Any]:
+    return {"size": size, "_source": SOURCE_EXCLUDES, "query": keyword_clause(text, filters)}
+
+
+def hybrid_search_body(
+    text: str, vector: Sequence[float], size: int, filters: Filters
+) -> dict[str, Any]:
+    """``hybrid`` must be the top-level query; each sub-query carries the filters itself."""
+    return {
+        "size": size,
+        "_source": SOURCE_EXCLUDES,
+        "query": {"hybrid": {"queries": [
+            keyword_clause(text, filters),
+            knn_clause(vector, size, filters),
+        ]}},
+    }
+
+
+def hybrid_pipeline_body() -> dict[str, Any]:
+    return {
+        "description": "solar-rag hybrid search: min-max normalised BM25 + k-NN",
+        "phase_results_processors": [{"normalization-processor": {
+            "normalization": {"technique": "min_max"},
+            "combination": {
+                "technique": "arithmetic_mean",
+                "parameters": {"weights": list(HYBRID_WEIGHTS)},
+            },
+        }}],
+    }
+
+
+def candidate_count(top_k: int) -> int:
+    """How many hits each side of a hybrid search contributes before fusion."""
+    return min(max(top_k * 4, 20), 100)
+
+
+def cosine_from_score(score: float) -> float:
+    """Invert the faiss ``innerproduct`` score (``1 + ip`` if ip >= 0, else ``1 / (1 - ip)``)."""
+    if score >= 1.0:
+        return score - 1.0
+    if score <= 0.0:
+        return -1.0
+    return 1.0 - 1.0 / score
+
+
+def chunk_from_source(source: Mapping[str, Any]) -> Chunk:
+    metadata: Metadata = dict(source.get("metadata") or {})
+    return Chunk(
+        document_id=str(source["document_id"]),
+        chunk_id=str(source["chunk_id"]),
+        index=int(source.get("chunk_index", 0)),
+        text=str(source.get("text", "")),
+        title=source.get("title"),
+        section=source.get("section"),
+        start=int(source.get("start", 0)),
+        end=int(source.get("end", 0)),
+        version=str(source.get("version", "")),
+        source=source.get("source"),
+        metadata=metadata,
+    )
+
+
+def hits_from_response(response: Mapping[str, Any], *, vector_scores: bool) -> list[SearchHit]:
+    hits: list[SearchHit] = []
+    for hit in response.get("hits", {}).get("hits", []):
+        raw = float(hit.get("_score") or 0.0)
+        score = cosine_from_score(raw) if vector_scores else raw
+        hits.append(SearchHit(chunk=chunk_from_source(hit["_source"]), score=score))
+    return hits
+
+
+def chunk_document(
+    chunk: Chunk, vector: Sequence[float]
+) -> dict[str, Any]:
+    """The ``_source`` of one chunk as written."""
+    return {
+        "document_id": chunk.document_id,
+        "chunk_id": chunk.chunk_id,
+        "chunk_index": chunk.index,
+        "version": chunk.version,
+        "text": chunk.text,
+        "title": chunk.title,
+        "section": chunk.section,
+        "start": chunk.start,
+        "end": chunk.end,
+        "source": chunk.source,
+        "metadata": dict(chunk.metadata),
+        VECTOR_FIELD: list(vector),
+    }

@@ -1,0 +1,318 @@
+"""The VectorStore port on OpenSearch (managed domain, AOSS NextGen, AOSS Classic)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from opensearchpy import OpenSearch
+from opensearchpy.exceptions import TransportError
+
+from solar_rag.adapters.fusion import reciprocal_rank_fusion
+from solar_rag.adapters.opensearch import queries
+from solar_rag.adapters.opensearch.bootstrap import IndexState, ensure_index, pipeline_name
+from solar_rag.adapters.opensearch.bulk import (
+    BulkAction,
+    BulkLimits,
+    BulkWriter,
+    ItemResult,
+    encode_line,
+    failure_summary,
+)
+from solar_rag.adapters.opensearch.capabilities import Capabilities, capabilities_for
+from solar_rag.adapters.opensearch.client import (
+    INIT_HINT,
+    build_client,
+    error_reason,
+    error_type,
+    translated,
+)
+from solar_rag.adapters.vectors import l2_normalise
+from solar_rag.domain import EmbeddedChunk, SearchHit, SearchMode, SearchQuery
+from solar_rag.errors import InvalidInput, NotConfigured, VectorStoreError
+
+if TYPE_CHECKING:
+    from solar_rag.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SWEEP_LIMIT = 10_000
+
+
+class OpenSearchVectorStore:
+    def __init__(
+        self,
+        client: OpenSearch,
+        *,
+        index: str,
+        dimensions: int,
+        capabilities: Capabilities,
+        pipeline: str | None = None,
+        bulk_limits: BulkLimits | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.client = client
+        self.index = index
+        self.dimensions = dimensions
+        self.capabilities = capabilities
+        self.pipeline = pipeline or pipeline_name(index)
+        self.bulk_limits = bulk_limits or BulkLimits()
+        self._writer = BulkWriter(client, index, self.bulk_limits, sleep=sleep)
+        self._pipeline_available = capabilities.search_pipeline
+
+    @property
+    def kind(self) -> str:
+        return "opensearch"
+
+    def ensure_index(self) -> IndexState:
+        return ensure_index(self.client, self.index, self.dimensions, self.capabilities)
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def upsert_document(
+        self,
+        document_id: str,
+        version: str,
+        chunks: Sequence[EmbeddedChunk],
+        *,
+        previous_chunk_ids: Sequence[str] = (),
+    ) -> list[str]:
+        actions = [self._index_action(document_id, version, item) for item in chunks]
+        with translated(index=self.index, action="bulk upsert"):
+            results = self._writer.run(actions)
+        failures = [r for r in results if not r.ok]
+        if failures:
+            self._roll_back_unaddressable(results)
+            raise VectorStoreError(
+                f"{len(failures)} of {len(actions)} chunks of document {document_id!r} were "
+                f"not written; the previous version was kept: {failure_summary(failures)}"
+            )
+        stored = [r.doc_id or r.action.key for r in results]
+        self._remove_stale(document_id, version, stored, previous_chunk_ids)
+        return stored
+
+    def delete_document(self, document_id: str, *, chunk_ids: Sequence[str] = ()) -> int:
+        if self.capabilities.delete_by_query:
+            with translated(index=self.index, action="document delete"):
+                self.client.indices.refresh(index=self.index)
+                response = self.client.delete_by_query(
+                    index=self.index,
+                    body={"query": {"term": {"document_id": document_id}}},
+                    refresh=True,
+                    conflicts="proceed",
+                )
+            self._raise_on_query_failures(response, "document delete")
+            return int(response.get("deleted", 0))
+        # No _delete_by_query on Serverless: the ids recorded by the registry, plus whatever
+        # search already sees (chunks of crashed runs whose ids were never recorded).
+        ids = list(dict.fromkeys([*chunk_ids, *self._visible_ids(document_id)]))
+        results = self._delete_ids(ids, action="document delete")
+        failures = [r for r in results if not r.ok]
+        if failures:
+            raise VectorStoreError(
+                f"could not delete {len(failures)} chunks of document {document_id!r}: "
+                f"{failure_summary(failures)}"
+            )
+        return sum(1 for r in results if r.status == 200)
+
+    def _index_action(self, document_id: str, version: str, item: EmbeddedChunk) -> BulkAction:
+        chunk = item.chunk
+        if chunk.document_id != document_id or chunk.version != version:
+            raise InvalidInput(
+                f"chunk {chunk.chunk_id} belongs to {chunk.document_id!r} version "
+                f"{chunk.version!r}, not {document_id!r} version {version!r}"
+            )
+        vector = self._checked_vector(item.vector)
+        doc_id = chunk.chunk_id if self.capabilities.custom_ids else None
+        return BulkAction.index(chunk.chunk_id, queries.chunk_document(chunk, vector), doc_id)
+
+    def _checked_vector(self, vector: Sequence[float]) -> Sequence[float]:
+        if len(vector) != self.dimensions:
+            raise NotConfigured(
+                f"vector has {len(vector)} dimensions, the OpenSearch index expects "
+                f"{self.dimensions} (EMBEDDING_DIMENSIONS)"
+            )
+        length = math.hypot(*vector)
+        if not math.isfinite(length):
+            raise InvalidInput("vector contains NaN or infinity")
+        if length == 0.0 or abs(length - 1.0) <= 1e-4:
+            return vector
+        return l2_normalise(vector)  # inner product ranks as cosine only on unit vectors
+
+    def _remove_stale(
+        self, document_id: str, version: str, stored: Sequence[str],
+        previous_chunk_ids: Sequence[str],
+    ) -> None:
+        if self.capabilities.delete_by_query:
+            with translated(index=self.index, action="stale chunk removal"):
+                # Chunks written less than a refresh interval ago are invisible to the
+                # query below: refresh first so a quick re-upsert leaves nothing behind.
+                self.client.indices.refresh(index=self.index)
+                response = self.client.delete_by_query(
+                    index=self.index,
+                    body={"query": {"bool": {
+                        "filter": [{"term": {"document_id": document_id}}],
+                        "must_not": [{"term": {"version": version}}],
+                    }}},
+                    refresh=True,
+                    conflicts="proceed",
+                )
+            self._raise_on_query_failures(response, "stale chunk removal")
+            return
+        keep = set(stored)
+        stale = [i for i in dict.fromkeys(previous_chunk_ids) if i not in keep]
+        if not stale:
+            return
+        try:
+            results = self._delete_ids(stale, action="stale chunk removal")
+            failures = [r for r in results if not r.ok]
+            if failures:
+                raise VectorStoreError(
+                    f"could not remove {len(failures)} stale chunks of document "
+                    f"{document_id!r}: {failure_summary(failures)}"
+                )
+        except VectorStoreError:
+            if self.capabilities.custom_ids:
+                raise  # a retry rewrites the same ids, then removes the stale ones
+            # AOSS Classic: a retry would write the chunks again under new ids, so report
+            # the new ids; the leftovers are found by delete_document's search sweep.
+            log.exception("stale chunks of %r left behind", document_id)
+
+    def _roll_back_unaddressable(self, results: Sequence[ItemResult]) -> None:
+        """On AOSS Classic, chunks of a failed upsert get ids nobody records: delete them."""
+        if self.capabilities.custom_ids:
+            return  # deterministic ids: the retry overwrites them
+        written = [r.doc_id for r in results if r.ok and r.doc_id]
+        if not written:
+            return
+        try:
+            self._delete_ids(written, action="rollback")
+        except VectorStoreError:
+            log.exception("rollback of %d partially written chunks failed", len(written))
+
+    def _delete_ids(self, ids: Sequence[str], *, action: str) -> list[ItemResult]:
+        with translated(index=self.index, action=action):
+            return self._writer.run([BulkAction.delete(i) for i in ids])
+
+    def _visible_ids(self, document_id: str) -> list[str]:
+        body = {
+            "size": SWEEP_LIMIT,
+            "_source": False,
+            "query": {"term": {"document_id": document_id}},
+        }
+        with translated(index=self.index, action="document lookup"):
+            response = self.client.search(index=self.index, body=body)
+        return [str(hit["_id"]) for hit in response.get("hits", {}).get("hits", [])]
+
+    @staticmethod
+    def _raise_on_query_failures(response: Mapping[str, Any], action: str) -> None:
+        failures = response.get("failures") or []
+        if failures:
+            first = failures[0]
+            cause = first.get("cause", {}) if isinstance(first, Mapping) else {}
+            raise VectorStoreError(
+                f"OpenSearch {action} reported {len(failures)} failures: "
+                f"{cause.get('type', 'error')}: {cause.get('reason', first)}"
+            )
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def search(self, query: SearchQuery) -> list[SearchHit]:
+        if query.top_k < 1:
+            raise InvalidInput("top_k must be at least 1")
+        vector = None if query.vector is None else self._checked_vector(query.vector)
+        if query.mode is SearchMode.VECTOR:
+            if vector is None:
+                raise InvalidInput("vector search needs a query vector")
+            body = queries.vector_search_body(vector, query.top_k, query.filters)
+            return queries.hits_from_response(self._search(body), vector_scores=True)
+        if query.mode is SearchMode.KEYWORD or vector is None:
+            body = queries.keyword_search_body(query.text, query.top_k, query.filters)
+            return queries.hits_from_response(self._search(body), vector_scores=False)
+        return self._hybrid(query, vector)
+
+    def _hybrid(self, query: SearchQuery, vector: Sequence[float]) -> list[SearchHit]:
+        size = queries.candidate_count(query.top_k)
+        if self._pipeline_available:
+            body = queries.hybrid_search_body(query.text, vector, size, query.filters)
+            try:
+                response = self._search(body, search_pipeline=self.pipeline)
+            except _PipelineMissing:
+                log.warning(
+                    "search pipeline %r is missing (%s); fusing hybrid results client-side",
+                    self.pipeline, INIT_HINT,
+                )
+                self._pipeline_available = False
+            else:
+                hits = queries.hits_from_response(response, vector_scores=False)
+                return hits[: query.top_k]
+        keyword_body = queries.keyword_search_body(query.text, size, query.filters)
+        vector_body = queries.vector_search_body(vector, size, query.filters)
+        keyword_response, vector_response = self._msearch([keyword_body, vector_body])
+        return reciprocal_rank_fusion(
+            [
+                queries.hits_from_response(keyword_response, vector_scores=False),
+                queries.hits_from_response(vector_response, vector_scores=True),
+            ],
+            top_k=query.top_k,
+        )
+
+    def _search(self, body: Mapping[str, Any], **params: str) -> Mapping[str, Any]:
+        with translated(index=self.index, action="search"):
+            try:
+                response: Mapping[str, Any] = self.client.search(
+                    index=self.index, body=body, params=params or None
+                )
+            except TransportError as exc:
+                if "search_pipeline" in params and _is_missing_pipeline(exc):
+                    raise _PipelineMissing(error_reason(exc)) from exc
+                raise
+        return response
+
+    def _msearch(self, bodies: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+        payload = b"".join(encode_line({}) + encode_line(body) for body in bodies)
+        with translated(index=self.index, action="search"):
+            response = self.client.msearch(
+                body=payload, index=self.index, headers={"content-type": "application/x-ndjson"}
+            )
+        answers: list[Mapping[str, Any]] = list(response.get("responses") or [])
+        if len(answers) != len(bodies):
+            raise VectorStoreError("OpenSearch _msearch answered the wrong number of responses")
+        for answer in answers:
+            error = answer.get("error")
+            if error is None:
+                continue
+            kind = error.get("type", "") if isinstance(error, Mapping) else str(error)
+            if kind == "index_not_found_exception":
+                raise NotConfigured(f"OpenSearch index {self.index!r} does not exist: {INIT_HINT}")
+            reason = error.get("reason", kind) if isinstance(error, Mapping) else kind
+            raise VectorStoreError(f"OpenSearch search failed ({answer.get('status')}): {reason}")
+        return answers
+
+
+class _PipelineMissing(Exception):
+    pass
+
+
+def _is_missing_pipeline(exc: TransportError) -> bool:
+    if exc.status_code not in (400, 404):
+        return False
+    if error_type(exc) == "index_not_found_exception":
+        return False
+    return "pipeline" in error_reason(exc).lower()
+
+
+def build_opensearch_store(
+    settings: Settings, *, bulk_limits: BulkLimits | None = None
+) -> OpenSearchVectorStore:
+    """The store for ``settings`` (client per target: URL + basic auth, or SigV4)."""
+    return OpenSearchVectorStore(
+        build_client(settings),
+        index=settings.opensearch_index,
+        dimensions=settings.embedding_dimensions,
+        capabilities=capabilities_for(settings.opensearch_target),
+        bulk_limits=bulk_limits,
+    )
