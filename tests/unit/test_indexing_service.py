@@ -1,0 +1,194 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from solar_rag.domain import (
+    ChangeMarker,
+    Chunk,
+    DocumentStatus,
+    EmbeddingKind,
+    ParsedDocument,
+    Section,
+    SourceDocument,
+    chunk_id_for,
+)
+from solar_rag.errors import (
+    DocumentNotFound,
+    InvalidInput,
+    PayloadTooLarge,
+    UpstreamRateLimited,
+    VectorStoreError,
+)
+from solar_rag.services.indexing import IndexingService
+from tests.fakes.memory import FakeEmbedder, MemoryRegistry, MemoryStore
+
+
+def parse(doc: SourceDocument) -> ParsedDocument:
+    text = doc.text.strip()
+    return ParsedDocument(title=doc.title, text=text, sections=(Section(None, text, 0),))
+
+
+class ParagraphChunker:
+    def chunk(self, doc: SourceDocument, parsed: ParsedDocument, version: str) -> list[Chunk]:
+        chunks, offset = [], 0
+        for index, paragraph in enumerate(parsed.text.split("\n\n")):
+            start = parsed.text.index(paragraph, offset)
+            offset = start + len(paragraph)
+            chunks.append(Chunk(doc.id, chunk_id_for(doc.id, version, index), index, paragraph,
+                                parsed.title, None, start, offset, version, doc.source,
+                                dict(doc.metadata)))
+        return chunks
+
+
+@pytest.fixture
+def parts() -> tuple[MemoryStore, MemoryRegistry, FakeEmbedder]:
+    return MemoryStore(), MemoryRegistry(), FakeEmbedder()
+
+
+def service(store: MemoryStore, registry: MemoryRegistry, embedder: FakeEmbedder,
+            max_chars: int = 10_000) -> IndexingService:
+    return IndexingService(parse=parse, chunker=ParagraphChunker(), chunker_signature="p",
+                           embedder=embedder, store=store, registry=registry,
+                           max_document_chars=max_chars,
+                           clock=lambda: datetime(2026, 1, 1, tzinfo=UTC))
+
+
+def doc(text: str = "one\n\ntwo\n\nthree", **kw: object) -> SourceDocument:
+    return SourceDocument(id=str(kw.pop("id", "a")), text=text, **kw)  # type: ignore[arg-type]
+
+
+def test_index_embeds_passages_and_records(parts: tuple[MemoryStore, MemoryRegistry, FakeEmbedder]) -> None:
+    store, registry, embedder = parts
+    outcome = service(*parts).index(doc(title="T", metadata={"team": "x"}))
+    assert (outcome.status, outcome.chunks) == ("indexed", 3)
+    assert embedder.calls[0][0] is EmbeddingKind.PASSAGE
+    assert embedder.calls[0][1][0] == "T\n\none"  # title gives the chunk context
+    record = registry.get("a")
+    assert record is not None
+    assert record.status is DocumentStatus.INDEXED
+    assert record.chunks == 3 and record.metadata == {"team": "x"} and record.title == "T"
+    assert len(record.chunk_ids) == 3 and record.content_hash
+
+
+def test_same_content_is_unchanged_without_embedding(parts: tuple[MemoryStore, MemoryRegistry, FakeEmbedder]) -> None:
+    store, _, embedder = parts
+    svc = service(*parts)
+    svc.index(doc())
+    calls = len(embedder.calls)
+    assert svc.index(doc()).status == "unchanged"
+    assert len(embedder.calls) == calls and store.upserts == 1
+
+
+def test_metadata_change_reindexes(parts: tuple[MemoryStore, MemoryRegistry, FakeEmbedder]) -> None:
+    svc = service(*parts)
+    svc.index(doc(metadata={"v": 1}))
+    assert svc.index(doc(metadata={"v": 2})).status == "indexed"
+    assert {c.chunk.metadata["v"] for c in parts[0].chunks.values()} == {2}
+
+
+def test_new_content_replaces_all_old_chunks(parts: tuple[MemoryStore, MemoryRegistry, FakeEmbedder]) -> None:
+    store, _, _ = parts
+    svc = service(*parts)
+    svc.index(doc("a\n\nb\n\nc\n\nd"))
+    svc.index(doc("only one now"))
+    assert [c.chunk.text for c in store.chunks.values()] == ["only one now"]
+
+
+def test_failed_write_keeps_previous_version_and_records_error(parts: tuple[MemoryStore, MemoryRegistry, FakeEmbedder]) -> None:
+    store, registry, embedder = parts
+    svc = service(*parts)
+    svc.index(doc("old text"))
+    embedder.fail_with = UpstreamRateLimited("Upstage rate limit")
+    with pytest.raises(UpstreamRateLimited):
+        svc.index(doc("new text"))
+    assert [c.chunk.text for c in store.chunks.values()] == ["old text"]
+    record = registry.get("a")
+    assert record is not None and record.status is DocumentStatus.FAILED
+    assert record.error == "Upstage rate limit" and record.chunks == 1
+    embedder.fail_with = None
+    store.fail_upsert_with = VectorStoreError("bulk failed")
+    with pytest.raises(VectorStoreError):
+        svc.index(doc("new text"))
+    store.fail_upsert_with = None
+    assert svc.index(doc("new text")).status == "indexed"
+    assert registry.get("a").status is DocumentStatus.INDEXED  # type: ignore[union-attr]
+    assert registry.get("a").error is None  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("document", "error"),
+    [
+        (SourceDocument(id="", text="x"), InvalidInput),
+        (SourceDocument(id="a", text="   \n "), InvalidInput),
+        (SourceDocument(id="a" * 1025, text="x"), InvalidInput),
+        (SourceDocument(id="a", text="x", content_type="application/pdf"), InvalidInput),
+        (SourceDocument(id="a", text="x" * 10_001), PayloadTooLarge),
+    ],
+)
+def test_invalid_documents_are_rejected_before_any_work(
+    parts: tuple[MemoryStore, MemoryRegistry, FakeEmbedder], document: SourceDocument,
+    error: type[Exception],
+) -> None:
+    with pytest.raises(error):
+        service(*parts).index(document)
+    assert parts[2].calls == [] and parts[1].records == {}
+
+
+def test_delete_removes_chunks_and_hides_document(parts: tuple[MemoryStore, MemoryRegistry, FakeEmbedder]) -> None:
+    store, registry, _ = parts
+    svc = service(*parts)
+    svc.index(doc())
+    svc.index(doc(id="b"))
+    assert svc.delete("a").status == "deleted"
+    assert store.document_ids() == {"b"}
+    assert registry.get("a").status is DocumentStatus.DELETED  # type: ignore[union-attr]
+    with pytest.raises(DocumentNotFound):
+        svc.delete("a")
+    with pytest.raises(DocumentNotFound):
+        svc.delete("never-existed")
+
+
+def test_out_of_order_events_newest_wins(parts: tuple[MemoryStore, MemoryRegistry, FakeEmbedder]) -> None:
+    store, _, _ = parts
+    svc = service(*parts)
+    assert svc.index(doc("newest"), marker=ChangeMarker("0000000002")).status == "indexed"
+    assert svc.index(doc("older"), marker=ChangeMarker("0000000001")).status == "skipped"
+    assert [c.chunk.text for c in store.chunks.values()] == ["newest"]
+
+
+def test_delete_then_late_older_create_does_not_resurrect(parts: tuple[MemoryStore, MemoryRegistry, FakeEmbedder]) -> None:
+    store, registry, _ = parts
+    svc = service(*parts)
+    assert svc.delete("a", marker=ChangeMarker("05")).status == "deleted"  # unknown yet: tombstone
+    assert svc.index(doc("stale"), marker=ChangeMarker("04")).status == "skipped"
+    assert store.chunks == {}
+    assert svc.index(doc("fresh"), marker=ChangeMarker("06")).status == "indexed"
+    assert registry.get("a").sequencer == "06"  # type: ignore[union-attr]
+
+
+def test_duplicate_event_is_a_noop(parts: tuple[MemoryStore, MemoryRegistry, FakeEmbedder]) -> None:
+    store, _, embedder = parts
+    svc = service(*parts)
+    svc.index(doc(), marker=ChangeMarker("0A"))
+    calls = len(embedder.calls)
+    assert svc.index(doc(), marker=ChangeMarker("0A")).status == "skipped"
+    assert len(embedder.calls) == calls and store.upserts == 1
+
+
+def test_mark_failed_removes_previous_chunks(parts: tuple[MemoryStore, MemoryRegistry, FakeEmbedder]) -> None:
+    store, registry, _ = parts
+    svc = service(*parts)
+    svc.index(doc(), marker=ChangeMarker("01"))
+    outcome = svc.mark_failed("a", "unsupported file type .exe", marker=ChangeMarker("02"))
+    assert outcome.status == "failed" and store.chunks == {}
+    record = registry.get("a")
+    assert record is not None and record.status is DocumentStatus.FAILED
+    assert record.error == "unsupported file type .exe"
+
+
+def test_sequencers_compare_numerically_across_lengths() -> None:
+    assert ChangeMarker("100").is_newer_than("FF") is True
+    assert ChangeMarker("0FF").is_newer_than("100") is False
+    assert ChangeMarker(None).is_newer_than("01") is True
