@@ -3,7 +3,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-
 from solar_rag.domain import (
     ChangeMarker,
     Chunk,
@@ -22,6 +21,7 @@ from solar_rag.errors import (
     VectorStoreError,
 )
 from solar_rag.services.indexing import IndexingService
+
 from tests.fakes.memory import FakeEmbedder, MemoryRegistry, MemoryStore
 
 
@@ -60,7 +60,7 @@ def doc(text: str = "one\n\ntwo\n\nthree", **kw: object) -> SourceDocument:
 
 
 def test_index_embeds_passages_and_records(parts: tuple[MemoryStore, MemoryRegistry, FakeEmbedder]) -> None:
-    store, registry, embedder = parts
+    _, registry, embedder = parts
     outcome = service(*parts).index(doc(title="T", metadata={"team": "x"}))
     assert (outcome.status, outcome.chunks) == ("indexed", 3)
     assert embedder.calls[0][0] is EmbeddingKind.PASSAGE
