@@ -1,0 +1,418 @@
+"""Upstage Solar through the ``openai`` SDK: chat completions and embeddings.
+
+The SDK's own retries are switched off (``max_retries=0``): this module retries itself so
+that every attempt goes through the rate limiter, ``Retry-After`` also pauses the other
+threads, and the errors that finally surface are the domain's (``solar_rag.errors``) with
+messages safe to show callers. The API key is passed in (resolved elsewhere), never read from
+the environment here, and never appears in a message or a log record.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import math
+import random
+import struct
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
+
+import openai
+from openai.types import CreateEmbeddingResponse
+from openai.types.chat import ChatCompletionMessageParam
+
+from solar_rag.adapters.rate_limit import RateLimiter
+from solar_rag.adapters.vectors import l2_normalise
+from solar_rag.domain import ChatCompletion, ChatMessage, EmbeddingKind, Usage
+from solar_rag.errors import (
+    InvalidInput,
+    NotConfigured,
+    RagError,
+    UpstreamError,
+    UpstreamRateLimited,
+    UpstreamRejected,
+    UpstreamTimeout,
+)
+from solar_rag.settings import Settings
+from solar_rag.text.tokens import estimate_tokens
+
+logger = logging.getLogger("solar_rag.upstage")
+
+T = TypeVar("T")
+
+BACKOFF_BASE_SECONDS = 0.5
+BACKOFF_CAP_SECONDS = 20.0
+MAX_RETRY_AFTER_SECONDS = 60.0
+"""A longer ``Retry-After`` is not waited for: the caller gets ``UpstreamRateLimited`` at once."""
+_MAX_UPSTREAM_MESSAGE = 300
+
+
+@dataclass(slots=True)
+class UpstageStats:
+    """Counters for logs, metrics and benchmarks."""
+
+    requests: int = 0
+    retries: int = 0
+    failures: int = 0
+    rate_limited: int = 0
+
+
+class _Attempt:
+    """What went wrong in one attempt: enough to decide on a retry and to build the error."""
+
+    def __init__(self, kind: str, status: int | None = None, retry_after: float | None = None,
+                 upstream_message: str | None = None, request_id: str | None = None) -> None:
+        self.kind = kind  # "status", "timeout", "connection", "invalid"
+        self.status = status
+        self.retry_after = retry_after
+        self.upstream_message = upstream_message
+        self.request_id = request_id
+
+    @property
+    def retryable(self) -> bool:
+        if self.kind in ("timeout", "connection"):
+            return True
+        if self.kind != "status" or self.status is None:
+            return False
+        return self.status in (408, 409, 429) or self.status >= 500
+
+    def describe(self) -> str:
+        return f"HTTP {self.status}" if self.kind == "status" else self.kind
+
+
+class UpstageClient:
+    """The ``openai`` client pointed at Upstage, with retries, back-off and error mapping."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        api_key: str,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not api_key or not api_key.strip():
+            raise NotConfigured("The Upstage API key is empty")
+        self.settings = settings
+        self.max_retries = settings.upstage_max_retries
+        self.timeout_seconds = settings.upstage_timeout_seconds
+        self.stats = UpstageStats()
+        self._secret = api_key
+        self._sleep = sleep
+        self._rng = rng or random.Random()  # noqa: S311 (jitter, not cryptography)
+        self._lock = threading.Lock()
+        self._openai = openai.OpenAI(
+            api_key=api_key,
+            base_url=settings.upstage_base_url,
+            timeout=settings.upstage_timeout_seconds,
+            max_retries=0,
+        )
+
+    def __repr__(self) -> str:
+        return f"UpstageClient(base_url={self.settings.upstage_base_url!r})"
+
+    @property
+    def sdk(self) -> openai.OpenAI:
+        return self._openai
+
+    def call(
+        self,
+        operation: str,
+        request: Callable[[openai.OpenAI], T],
+        *,
+        before_attempt: Callable[[], object] | None = None,
+        on_retry_after: Callable[[float], None] | None = None,
+    ) -> T:
+        """Run ``request`` with retries; raise a domain error when it finally fails.
+
+        ``before_attempt`` runs before every attempt (a rate limiter's ``acquire``);
+        ``on_retry_after`` receives a server-given pause (a rate limiter's ``penalise``).
+        """
+        attempts = self.max_retries + 1
+        for attempt in range(1, attempts + 1):
+            if before_attempt is not None:
+                before_attempt()
+            started = time.monotonic()
+            self._count(requests=1)
+            try:
+                result = request(self._openai)
+            except openai.OpenAIError as exc:
+                failure = self._classify(exc)
+            else:
+                logger.debug("upstage %s ok in %.0f ms (attempt %d/%d)", operation,
+                             (time.monotonic() - started) * 1000, attempt, attempts)
+                return result
+            elapsed_ms = (time.monotonic() - started) * 1000
+            if failure.status == 429:
+                self._count(rate_limited=1)
+            if failure.retry_after is not None and on_retry_after is not None:
+                on_retry_after(min(failure.retry_after, MAX_RETRY_AFTER_SECONDS))
+            too_long = (failure.retry_after or 0.0) > MAX_RETRY_AFTER_SECONDS
+            if not failure.retryable or attempt == attempts or too_long:
+                self._count(failures=1)
+                logger.warning(
+                    "upstage %s failed: %s after %.0f ms (attempt %d/%d, request id %s)",
+                    operation, failure.describe(), elapsed_ms, attempt, attempts,
+                    failure.request_id)
+                raise self._error(failure, operation, attempt) from None
+            delay = self._delay(attempt, failure.retry_after)
+            self._count(retries=1)
+            logger.info(
+                "upstage %s: %s after %.0f ms, retrying in %.2f s (attempt %d/%d)",
+                operation, failure.describe(), elapsed_ms, delay, attempt, attempts)
+            self._sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            # A little extra so that clients told the same instant do not all come back at once.
+            return retry_after * (1.0 + 0.1 * self._rng.random())
+        backoff = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2.0 ** (attempt - 1))
+        return backoff * (1.0 - 0.25 * self._rng.random())
+
+    def _count(self, *, requests: int = 0, retries: int = 0, failures: int = 0,
+               rate_limited: int = 0) -> None:
+        with self._lock:
+            self.stats.requests += requests
+            self.stats.retries += retries
+            self.stats.failures += failures
+            self.stats.rate_limited += rate_limited
+
+    def _classify(self, exc: openai.OpenAIError) -> _Attempt:
+        if isinstance(exc, openai.APITimeoutError):
+            return _Attempt("timeout")
+        if isinstance(exc, openai.APIConnectionError):
+            return _Attempt("connection")
+        if isinstance(exc, openai.APIStatusError):
+            return _Attempt(
+                "status", exc.status_code, _retry_after(exc),
+                self._redact(_upstream_message(exc.body)), exc.request_id)
+        return _Attempt("invalid")
+
+    def _error(self, failure: _Attempt, operation: str, attempts: int) -> RagError:
+        tries = f"{attempts} attempt{'s' if attempts > 1 else ''}"
+        status = failure.status
+        if failure.kind == "timeout":
+            return UpstreamTimeout(
+                f"Upstage did not answer the {operation} request within "
+                f"{self.timeout_seconds:g} s ({tries})")
+        if failure.kind == "connection":
+            return UpstreamError(f"Could not connect to Upstage for {operation} ({tries})")
+        if failure.kind == "invalid" or status is None:
+            return UpstreamError(f"Upstage returned an unusable {operation} response")
+        if status == 429:
+            return UpstreamRateLimited(
+                f"Upstage rate limit exceeded for {operation} ({tries}); try again later")
+        if status in (401, 403):
+            return UpstreamRejected(
+                f"Upstage rejected the API key ({status}); check UPSTAGE_API_KEY or the "
+                "configured secret")
+        detail = f": {failure.upstream_message}" if failure.upstream_message else ""
+        if 400 <= status < 500 and status not in (408, 409):
+            return UpstreamRejected(f"Upstage rejected the {operation} request ({status}){detail}")
+        return UpstreamError(f"Upstage {operation} failed with HTTP {status} ({tries}){detail}")
+
+    def _redact(self, text: str | None) -> str | None:
+        if text is None:
+            return None
+        text = text.replace(self._secret, "***")
+        if len(text) > _MAX_UPSTREAM_MESSAGE:
+            text = text[: _MAX_UPSTREAM_MESSAGE - 3] + "..."
+        return text
+
+
+def _upstream_message(body: object) -> str | None:
+    """The ``message`` of the OpenAI error envelope (the SDK may hand over the inner object)."""
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict):
+            message = inner.get("message")
+            return message if isinstance(message, str) and message else None
+        if isinstance(inner, str):
+            return inner
+    return None
+
+
+def _retry_after(exc: openai.APIStatusError) -> float | None:
+    """Seconds from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
+    headers = exc.response.headers
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            value = float(millis) / 1000.0
+            if math.isfinite(value) and value >= 0:
+                return value
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+        return value if math.isfinite(value) and value >= 0 else None
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, moment.timestamp() - time.time())
+
+
+class UpstageChatModel:
+    """``ChatModel`` port: non-streamed chat completions with the configured Solar model."""
+
+    def __init__(self, client: UpstageClient) -> None:
+        self._client = client
+        self._model = client.settings.upstage_chat_model
+        self._max_tokens = client.settings.chat_max_tokens
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    def complete(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+    ) -> ChatCompletion:
+        if not messages:
+            raise InvalidInput("A chat needs at least one message")
+        payload: list[ChatCompletionMessageParam] = [
+            _message_param(message) for message in messages
+        ]
+        options: dict[str, Any] = {"max_tokens": max_tokens or self._max_tokens}
+        if temperature is not None:
+            options["temperature"] = temperature
+        started = time.monotonic()
+        response = self._client.call(
+            "chat",
+            lambda api: api.chat.completions.create(
+                model=self._model, messages=payload, **options),
+        )
+        choice = response.choices[0] if response.choices else None
+        text = (choice.message.content or "").strip() if choice is not None else ""
+        if not text:
+            raise UpstreamError("Upstage returned an empty answer")
+        usage = response.usage
+        mapped = Usage(usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) \
+            if usage is not None else Usage()
+        logger.debug("upstage chat: model=%s finish=%s tokens=%d in %.0f ms", response.model,
+                     choice.finish_reason if choice else None, mapped.total_tokens,
+                     (time.monotonic() - started) * 1000)
+        return ChatCompletion(text=text, model=response.model or self._model, usage=mapped)
+
+
+def _message_param(message: ChatMessage) -> ChatCompletionMessageParam:
+    if message.role == "system":
+        return {"role": "system", "content": message.content}
+    if message.role == "assistant":
+        return {"role": "assistant", "content": message.content}
+    return {"role": "user", "content": message.content}
+
+
+class UpstageEmbedder:
+    """``Embedder`` port: Upstage passage/query embeddings, batched and rate limited."""
+
+    def __init__(self, client: UpstageClient, settings: Settings, limiter: RateLimiter) -> None:
+        self._client = client
+        self._limiter = limiter
+        self._passage_model = settings.upstage_embedding_passage_model
+        self._query_model = settings.upstage_embedding_query_model
+        self._dimensions = settings.embedding_dimensions
+        self._batch_size = settings.embedding_batch_size
+        self._batch_tokens = settings.embedding_batch_tokens
+
+    @property
+    def dimensions(self) -> int:
+        return self._dimensions
+
+    @property
+    def space(self) -> str:
+        return f"upstage:{self._passage_model}:{self._dimensions}"
+
+    def model_for(self, kind: EmbeddingKind) -> str:
+        return self._query_model if kind == EmbeddingKind.QUERY else self._passage_model
+
+    def embed(self, texts: Sequence[str], kind: EmbeddingKind) -> list[list[float]]:
+        if not texts:
+            return []
+        for position, text in enumerate(texts):
+            if not text.strip():
+                raise InvalidInput(f"Cannot embed an empty text (input {position})")
+        model = self.model_for(kind)
+        started = time.monotonic()
+        vectors: list[list[float]] = []
+        batches = self.batches(texts)
+        for batch, tokens in batches:
+            vectors.extend(self._embed_batch(model, batch, tokens))
+        logger.debug("upstage embeddings: %d texts, %d requests, model=%s, %.0f ms",
+                     len(texts), len(batches), model, (time.monotonic() - started) * 1000)
+        return vectors
+
+    def batches(self, texts: Sequence[str]) -> list[tuple[list[str], int]]:
+        """Consecutive groups within both the count and the (estimated) token budget."""
+        result: list[tuple[list[str], int]] = []
+        batch: list[str] = []
+        batch_tokens = 0
+        for text in texts:
+            tokens = estimate_tokens(text)
+            if batch and (len(batch) >= self._batch_size
+                          or batch_tokens + tokens > self._batch_tokens):
+                result.append((batch, batch_tokens))
+                batch, batch_tokens = [], 0
+            batch.append(text)
+            batch_tokens += tokens
+        if batch:
+            result.append((batch, batch_tokens))
+        return result
+
+    def _embed_batch(self, model: str, batch: list[str], tokens: int) -> list[list[float]]:
+        response: CreateEmbeddingResponse = self._client.call(
+            "embeddings",
+            lambda api: api.embeddings.create(model=model, input=batch, encoding_format="float"),
+            before_attempt=lambda: self._limiter.acquire(tokens),
+            on_retry_after=self._limiter.penalise,
+        )
+        if len(response.data) != len(batch):
+            raise UpstreamError(
+                f"Upstage returned {len(response.data)} embeddings for {len(batch)} inputs "
+                f"(model {model})")
+        ordered: list[list[float] | None] = [None] * len(batch)
+        for item in response.data:
+            if not 0 <= item.index < len(batch) or ordered[item.index] is not None:
+                raise UpstreamError(f"Upstage returned an invalid embedding index (model {model})")
+            vector = _floats(item.embedding)
+            if len(vector) != self._dimensions:
+                raise UpstreamError(
+                    f"Upstage model {model} returned {len(vector)}-dimensional embeddings, "
+                    f"expected {self._dimensions} (EMBEDDING_DIMENSIONS)")
+            normalised = l2_normalise(vector)
+            if not any(normalised):
+                raise UpstreamError(f"Upstage returned a zero embedding (model {model})")
+            ordered[item.index] = normalised
+        return [vector for vector in ordered if vector is not None]
+
+
+def _floats(embedding: object) -> list[float]:
+    """Float list from the response (base64 float32 if a server ignores ``encoding_format``)."""
+    if isinstance(embedding, list):
+        try:
+            return [float(x) for x in embedding]
+        except (TypeError, ValueError):
+            raise UpstreamError("Upstage returned a non-numeric embedding") from None
+    if isinstance(embedding, str):
+        try:
+            raw = base64.b64decode(embedding, validate=True)
+        except (binascii.Error, ValueError):
+            raw = b""
+        if raw and len(raw) % 4 == 0:
+            return list(struct.unpack(f"<{len(raw) // 4}f", raw))
+    raise UpstreamError("Upstage returned an embedding in an unknown format")
