@@ -44,7 +44,7 @@ _INLINE_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]#<>~&!|])")
-_BLOCK_LIKE_LINE = re.compile(r"^([ \t]*)(?=[-=+]|\d+[.)])", re.MULTILINE)
+_BLOCK_LIKE_LINE = re.compile(r"^([ \t]*)(?=[-=+])", re.MULTILINE)
 
 
 def escape_markdown(text: str) -> str:
