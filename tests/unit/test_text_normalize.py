@@ -1,0 +1,89 @@
+import sys
+import unicodedata
+
+import pytest
+
+from solar_rag.text.normalize import _INVISIBLE, normalize_text
+from solar_rag.text.tokens import estimate_tokens
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("ＡＢＣ１２３　ｘ", "ABC123 x"),  # full-width letters, digits and ideographic space
+        ("ﬁne ①", "fine 1"),  # ligature and circled digit (NFKC)
+        ("zero\u200bwidth\u200d joiner\ufeff", "zerowidth joiner"),
+        ("\ufeffBOM at start", "BOM at start"),
+        ("soft\u00adhyphen", "softhyphen"),
+        ("bidi \u202eoverride\u202c", "bidi override"),
+        ("a\r\nb\rc\nd", "a\nb\nc\nd"),
+        ("bell\x07 null\x00 esc\x1b[0m del\x7f c1\x9b", "bell null esc[0m del c1"),
+        ("page\x0cbreak", "page\nbreak"),
+        ("line\u2028sep\u2029para\x85nel", "line\nsep\npara\nnel"),
+        ("tabs\t\tand   spaces \u00a0here", "tabs and spaces here"),
+        ("trailing   \nspaces\t\n", "trailing\nspaces"),
+        ("   leading\n   indent", "leading\nindent"),
+        ("a\n\n\n\n\nb\n \n \n c", "a\n\nb\n\nc"),
+        ("  \n\n whole \n\n ", "whole"),
+        ("lone surrogate \ud800 gone", "lone surrogate gone"),
+        ("한글 ｶﾀｶﾅ", "한글 カタカナ"),
+        ("", ""),
+        (" \t\r\n\u200b ", ""),
+    ],
+)
+def test_normalize_text(raw: str, expected: str) -> None:
+    assert normalize_text(raw) == expected
+
+
+def test_normalize_is_idempotent() -> None:
+    raw = "Ｔｉｔｌｅ\r\n\r\n\r\n  body\u200b  text\t\n\n\n더 많은　텍스트 \x00"
+    once = normalize_text(raw)
+    assert normalize_text(once) == once
+
+
+def test_invisible_class_matches_unicode_categories() -> None:
+    """The hard-coded class covers every Cf/Cc code point (other than the line breaks)."""
+    missing = []
+    for cp in range(sys.maxunicode + 1):
+        char = chr(cp)
+        category = unicodedata.category(char)
+        if category in ("Cf", "Cs") or (category == "Cc" and char not in "\t\n\r\x0b\x0c\x1c\x1d\x1e\x85"):
+            if not _INVISIBLE.fullmatch(char):
+                missing.append(hex(cp))
+    assert missing == []
+
+
+def test_visible_text_is_not_dropped() -> None:
+    sample = "Hello, 세계! 日本語 カナ Ελληνικά кириллица عربى 🙂 €100"
+    assert _INVISIBLE.search(sample) is None
+    assert normalize_text(sample) == sample
+
+
+# -- token estimate --------------------------------------------------------------------
+
+def test_estimate_tokens_rules() -> None:
+    assert estimate_tokens("") == 0
+    assert estimate_tokens("   ") == 0
+    assert estimate_tokens("a") == 1
+    assert estimate_tokens("abcd") == 2  # ceil(4 / 3.5)
+    assert estimate_tokens("abcdefg") == 2  # ceil(7 / 3.5)
+    assert estimate_tokens("한국어") == 3
+    assert estimate_tokens("日本語です") == 5
+    assert estimate_tokens("2024") == 4  # digits one by one
+    assert estimate_tokens("hi!") == 2
+    assert estimate_tokens("a\nb") == 3
+    assert estimate_tokens("привет") == 6
+
+
+def test_estimate_tokens_is_additive_across_whitespace() -> None:
+    parts = ["The year 2024 was 좋은 해였다.", "日本語の文。", "Ünïcödé wörds!", "x"]
+    for separator in (" ", "\n", "\n\n"):
+        joined = separator.join(parts)
+        expected = sum(map(estimate_tokens, parts)) + estimate_tokens(separator) * (len(parts) - 1)
+        assert estimate_tokens(joined) == expected
+
+
+def test_estimate_tokens_overestimates_typical_english() -> None:
+    sentence = "The quick brown fox jumps over the lazy dog."
+    # A Llama-style tokenizer needs 10-11 tokens here; the estimate must not be lower.
+    assert 11 <= estimate_tokens(sentence) <= 20
