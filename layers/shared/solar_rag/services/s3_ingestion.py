@@ -1,0 +1,273 @@
+"""S3 notifications to index operations: parse, read, decide, delegate to ``IndexingService``.
+
+Rules (see docs/ingestion.md):
+
+- ``s3:TestEvent`` and event kinds other than ObjectCreated/ObjectRemoved are ignored.
+- A created object is read as it is *now* (S3 may already hold newer content than the event
+  describes); ordering is the indexing service's job, with the event's sequencer.
+- Problems of the document itself (unsupported type, too big, unreadable, invalid sidecar,
+  no text) are recorded as ``failed`` with the reason and acknowledged: retrying cannot help.
+  Retryable errors (upstream, vector store, registry, ``ConcurrentUpdate``) propagate, so the
+  message is redelivered and, after its retries, lands in the dead-letter queue.
+- ``<key>.metadata.json`` is a sidecar (``{"metadataAttributes": {...}}``, the Bedrock
+  Knowledge Bases convention), never a document: any event for it re-indexes ``<key>``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, replace
+from pathlib import PurePosixPath
+from typing import Any, Literal, Protocol
+from urllib.parse import unquote_plus
+
+from solar_rag.domain import ChangeMarker, Metadata, MetadataValue, SourceDocument
+from solar_rag.errors import DocumentNotFound, InvalidInput, PayloadTooLarge, RagError
+from solar_rag.ports import ObjectSource
+from solar_rag.services.indexing import IndexOutcome
+
+logger = logging.getLogger("solar_rag.s3_ingestion")
+
+SIDECAR_SUFFIX = ".metadata.json"
+MAX_SIDECAR_BYTES = 10 * 1024  # Bedrock's limit for a metadata file
+MAX_METADATA_KEYS = 64
+MAX_METADATA_VALUE_CHARS = 2048
+_METADATA_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+
+ChangeKind = Literal["created", "removed"]
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectChange:
+    kind: ChangeKind
+    key: str
+    bucket: str | None = None
+    sequencer: str | None = None
+    etag: str | None = None
+    version_id: str | None = None
+    size: int | None = None
+
+    @property
+    def marker(self) -> ChangeMarker:
+        return ChangeMarker(sequencer=self.sequencer, etag=self.etag, version_id=self.version_id)
+
+
+class Indexing(Protocol):
+    """The part of ``IndexingService`` ingestion uses."""
+
+    def index(self, doc: SourceDocument, *, marker: ChangeMarker | None = None) -> IndexOutcome: ...
+
+    def delete(self, document_id: str, *, marker: ChangeMarker | None = None) -> IndexOutcome: ...
+
+    def mark_failed(self, document_id: str, reason: str, *, marker: ChangeMarker | None = None,
+                    source: str | None = None) -> IndexOutcome: ...
+
+
+class FileLoader(Protocol):
+    def __call__(self, data: bytes, filename: str, *, document_id: str,
+                 metadata: Metadata | None = None, source: str | None = None) -> SourceDocument: ...
+
+
+# --- notifications ------------------------------------------------------------------------------
+
+def _kind(event_name: str) -> ChangeKind | None:
+    if event_name.startswith("ObjectCreated:"):
+        return "created"
+    if event_name.startswith(("ObjectRemoved:", "LifecycleExpiration:Delete")):
+        return "removed"
+    return None
+
+
+def parse_notification(body: str | Mapping[str, Any]) -> list[ObjectChange]:
+    """The object changes in one S3 notification (an SQS message body); ``[]`` for a test event.
+
+    Raises ``InvalidInput`` for a body that is not an S3 notification.
+    """
+    if isinstance(body, str):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            raise InvalidInput("message body is not JSON") from None
+    if not isinstance(body, Mapping):
+        raise InvalidInput("message body is not a JSON object")
+    if body.get("Event") == "s3:TestEvent":
+        return []
+    records = body.get("Records")
+    if not isinstance(records, list):
+        raise InvalidInput("message body has no S3 Records")
+    changes = []
+    for record in records:
+        change = _change(record)
+        if change is not None:
+            changes.append(change)
+    return changes
+
+
+def _change(record: object) -> ObjectChange | None:
+    if not isinstance(record, Mapping) or record.get("eventSource") != "aws:s3":
+        raise InvalidInput("record is not an S3 event record")
+    kind = _kind(str(record.get("eventName", "")))
+    if kind is None:
+        return None
+    s3 = record.get("s3")
+    obj = s3.get("object") if isinstance(s3, Mapping) else None
+    if not isinstance(obj, Mapping) or not isinstance(obj.get("key"), str):
+        raise InvalidInput("S3 record has no object key")
+    key = unquote_plus(obj["key"])
+    if not key:
+        raise InvalidInput("S3 record has an empty object key")
+    bucket = s3.get("bucket") if isinstance(s3, Mapping) else None
+    size = obj.get("size")
+    return ObjectChange(
+        kind=kind, key=key,
+        bucket=str(bucket["name"]) if isinstance(bucket, Mapping) and "name" in bucket else None,
+        sequencer=_text(obj.get("sequencer")), etag=_text(obj.get("eTag")),
+        version_id=_text(obj.get("versionId")),
+        size=size if isinstance(size, int) and not isinstance(size, bool) else None,
+    )
+
+
+def _text(value: object) -> str | None:
+    return str(value) if value not in (None, "", "null") else None
+
+
+# --- sidecar metadata ---------------------------------------------------------------------------
+
+def parse_sidecar(data: bytes) -> Metadata:
+    """``{"metadataAttributes": {...}}`` with plain values or Bedrock's typed values."""
+    try:
+        body = json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidInput("it is not valid UTF-8 JSON") from None
+    if not isinstance(body, dict) or not isinstance(body.get("metadataAttributes"), dict):
+        raise InvalidInput('it must be an object with a "metadataAttributes" object')
+    attributes: dict[str, Any] = body["metadataAttributes"]
+    if len(attributes) > MAX_METADATA_KEYS:
+        raise InvalidInput(f"it has more than {MAX_METADATA_KEYS} attributes")
+    metadata: Metadata = {}
+    for key, raw in attributes.items():
+        if not _METADATA_KEY.match(key):
+            raise InvalidInput(f"attribute name {key[:130]!r} is not allowed (letters, digits, _.:-)")
+        metadata[key] = _attribute_value(key, raw)
+    return metadata
+
+
+def _attribute_value(key: str, raw: object) -> MetadataValue:
+    value = raw
+    if isinstance(raw, dict) and isinstance(raw.get("value"), dict):  # {"value": {"type": ...}}
+        typed = raw["value"]
+        field = {"STRING": "stringValue", "NUMBER": "numberValue",
+                 "BOOLEAN": "booleanValue"}.get(str(typed.get("type", "")).upper())
+        if field is None or field not in typed:
+            raise InvalidInput(f"attribute {key!r} has an unsupported typed value")
+        value = typed[field]
+    if isinstance(value, bool | int | float) and not (isinstance(value, float) and value != value):
+        return value
+    if isinstance(value, str):
+        if len(value) > MAX_METADATA_VALUE_CHARS:
+            raise InvalidInput(f"attribute {key!r} is longer than {MAX_METADATA_VALUE_CHARS} characters")
+        return value
+    raise InvalidInput(f"attribute {key!r} must be a string, number or boolean")
+
+
+# --- the use case -------------------------------------------------------------------------------
+
+class S3Ingestion:
+    def __init__(
+        self,
+        *,
+        indexing: Indexing,
+        objects: ObjectSource,
+        load: FileLoader,
+        supported_extensions: Collection[str],
+        max_object_bytes: int,
+        bucket: str | None = None,
+    ) -> None:
+        self._indexing = indexing
+        self._objects = objects
+        self._load = load
+        self._extensions = frozenset(e.lower() for e in supported_extensions)
+        self._max_object_bytes = max_object_bytes
+        self._bucket = bucket
+
+    def handle_message(self, body: str | Mapping[str, Any]) -> list[IndexOutcome]:
+        return [self.handle(change) for change in parse_notification(body)]
+
+    def handle(self, change: ObjectChange) -> IndexOutcome:
+        if self._bucket and change.bucket and change.bucket != self._bucket:
+            raise InvalidInput(f"event for bucket {change.bucket!r}, expected {self._bucket!r}")
+        if change.key.endswith(SIDECAR_SUFFIX) and len(change.key) > len(SIDECAR_SUFFIX):
+            return self._sidecar_changed(change.key.removesuffix(SIDECAR_SUFFIX))
+        if change.kind == "removed":
+            return self._removed(change)
+        return self._index(change.key, change.marker, change.size)
+
+    def _source(self, key: str) -> str:
+        return f"s3://{self._bucket}/{key}" if self._bucket else key
+
+    def _supported(self, key: str) -> bool:
+        return PurePosixPath(key).suffix.lower() in self._extensions
+
+    def _removed(self, change: ObjectChange) -> IndexOutcome:
+        if change.sequencer is None and self._exists(change.key):
+            # Without a sequencer (not S3 itself) the only safe order is the bucket's state: the
+            # object was created again after this removal, and its own event indexes it.
+            logger.info("object exists again; removal skipped", extra={"document_id": change.key})
+            return IndexOutcome(change.key, "skipped")
+        return self._indexing.delete(change.key, marker=change.marker)
+
+    def _exists(self, key: str) -> bool:
+        try:
+            return self._objects.read_optional(key, max_bytes=self._max_object_bytes) is not None
+        except PayloadTooLarge:
+            return True
+
+    def _sidecar_changed(self, main_key: str) -> IndexOutcome:
+        if not self._supported(main_key):
+            return IndexOutcome(main_key, "skipped")
+        # Sequencers order events of one key only: the sidecar's cannot order the document.
+        return self._index(main_key, ChangeMarker(), None)
+
+    def _index(self, key: str, marker: ChangeMarker, declared_size: int | None) -> IndexOutcome:
+        if not self._supported(key):
+            suffix = PurePosixPath(key).suffix or "(no extension)"
+            return self._failed(key, f"unsupported file type {suffix}; supported: "
+                                     f"{', '.join(sorted(self._extensions))}", marker)
+        if declared_size is not None and declared_size > self._max_object_bytes:
+            return self._failed(key, f"object is {declared_size} bytes, over the limit of "
+                                     f"{self._max_object_bytes} (MAX_OBJECT_BYTES)", marker)
+        try:
+            data, attributes = self._objects.read(key, max_bytes=self._max_object_bytes)
+        except DocumentNotFound:
+            # Gone since the event was sent: its removal event (or none) decides.
+            return IndexOutcome(key, "skipped")
+        except PayloadTooLarge as error:
+            return self._failed(key, error.message, marker)
+        marker = replace(marker, etag=attributes.get("etag") or marker.etag,
+                         version_id=attributes.get("version_id") or marker.version_id)
+        try:
+            metadata = self._sidecar(key)
+        except InvalidInput as error:
+            return self._failed(key, f"invalid metadata sidecar {key}{SIDECAR_SUFFIX}: "
+                                     f"{error.message}", marker)
+        try:
+            doc = self._load(data, key, document_id=key, metadata=metadata, source=self._source(key))
+            return self._indexing.index(doc, marker=marker)
+        except RagError as error:
+            if error.retryable:
+                raise
+            return self._failed(key, error.message, marker)
+
+    def _sidecar(self, key: str) -> Metadata:
+        try:
+            data = self._objects.read_optional(key + SIDECAR_SUFFIX, max_bytes=MAX_SIDECAR_BYTES)
+        except PayloadTooLarge:
+            raise InvalidInput(f"it is larger than {MAX_SIDECAR_BYTES} bytes") from None
+        return parse_sidecar(data) if data is not None else {}
+
+    def _failed(self, key: str, reason: str, marker: ChangeMarker) -> IndexOutcome:
+        logger.warning("document cannot be indexed: %s", reason, extra={"document_id": key})
+        return self._indexing.mark_failed(key, reason, marker=marker, source=self._source(key))
