@@ -3,7 +3,6 @@ import json
 import zipfile
 
 import pytest
-
 from solar_rag.errors import UnsupportedDocument
 from solar_rag.text import docx as docx_module
 from solar_rag.text.files import SUPPORTED_EXTENSIONS, load_file
@@ -277,7 +276,7 @@ def test_docx_without_document_part() -> None:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("hello.txt", "hi")
-    with pytest.raises(UnsupportedDocument, match="no word/document.xml"):
+    with pytest.raises(UnsupportedDocument, match=r"no word/document\.xml"):
         load(buffer.getvalue(), "empty.docx")
 
 

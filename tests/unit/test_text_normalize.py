@@ -2,7 +2,6 @@ import sys
 import unicodedata
 
 import pytest
-
 from solar_rag.text.normalize import _INVISIBLE, normalize_text
 from solar_rag.text.tokens import estimate_tokens
 
@@ -41,15 +40,18 @@ def test_normalize_is_idempotent() -> None:
     assert normalize_text(once) == once
 
 
+LINE_BREAKS = "\t\n\r\x0b\x0c\x1c\x1d\x1e\x85"
+
+
 def test_invisible_class_matches_unicode_categories() -> None:
     """The hard-coded class covers every Cf/Cc code point (other than the line breaks)."""
     missing = []
     for cp in range(sys.maxunicode + 1):
         char = chr(cp)
         category = unicodedata.category(char)
-        if category in ("Cf", "Cs") or (category == "Cc" and char not in "\t\n\r\x0b\x0c\x1c\x1d\x1e\x85"):
-            if not _INVISIBLE.fullmatch(char):
-                missing.append(hex(cp))
+        invisible = category in ("Cf", "Cs") or (category == "Cc" and char not in LINE_BREAKS)
+        if invisible and not _INVISIBLE.fullmatch(char):
+            missing.append(hex(cp))
     assert missing == []
 
 

@@ -1,5 +1,6 @@
 import pytest
-
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from solar_rag.domain import ParsedDocument, SourceDocument
 from solar_rag.errors import UnsupportedDocument
 from solar_rag.text.parsers import parse_document
@@ -239,3 +240,22 @@ def test_html_malformed_markup_does_not_crash() -> None:
 def test_html_pre_keeps_lines() -> None:
     parsed = parse("<pre>line one\nline two</pre>", "text/html")
     assert parsed.text == "line one\nline two"
+
+
+# -- robustness ---------------------------------------------------------------------------
+
+MARKUP = ["#", "## ", "\n", "\n\n", "===", "---", "```", "*", "_", "[", "](", ")", "!", "|", ">",
+          "<p>", "</p>", "<h1>", "</h1>", "<h2>", "<li>", "<table>", "<tr>", "<td>", "</td>",
+          "<script>", "</script>", "<br/>", "&amp;", "&#x41;", "\\", "`", "text", "한국어", " "]
+
+
+@settings(max_examples=150, deadline=None)
+@given(pieces=st.lists(st.sampled_from(MARKUP), max_size=80),
+       content_type=st.sampled_from(["text/plain", "text/markdown", "text/html"]))
+def test_parsers_never_crash_and_keep_offsets(pieces: list[str], content_type: str) -> None:
+    text = "".join(pieces)
+    try:
+        parse(text, content_type)
+    except UnsupportedDocument:
+        with pytest.raises(UnsupportedDocument, match="document has no text"):
+            parse(text, content_type)
