@@ -48,7 +48,7 @@ def ensure_index(
     corrupt rankings.
     """
     with translated(index=alias, action="index check"):
-        existing = _mappings(client, alias)
+        existing = index_mappings_by_name(client, alias)
     if existing is not None:
         for name, mappings in existing.items():
             check_existing_mapping(name, mappings, dimensions)
@@ -72,7 +72,7 @@ def ensure_index(
             # the alias points at it. Adding an existing alias is a no-op.
             client.indices.put_alias(index=physical, name=alias)
             alias_created = True
-        found = _mappings(client, physical) or {}
+        found = index_mappings_by_name(client, physical) or {}
     for name, mappings in found.items():
         check_existing_mapping(name, mappings, dimensions)
     return IndexState(alias, (physical,), created=created, alias_created=alias_created)
@@ -118,7 +118,7 @@ def init_opensearch(settings: Settings, client: OpenSearch | None = None) -> dic
     return report
 
 
-def _mappings(client: OpenSearch, name: str) -> dict[str, Mapping[str, Any]] | None:
+def index_mappings_by_name(client: OpenSearch, name: str) -> dict[str, Mapping[str, Any]] | None:
     """Concrete index name -> mappings, or None when nothing answers to ``name``."""
     try:
         response = client.indices.get_mapping(index=name)

@@ -82,11 +82,13 @@ class BulkWriter:
         index: str,
         limits: BulkLimits,
         *,
+        require_alias: bool = False,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.client = client
         self.index = index
         self.limits = limits
+        self.params = {"require_alias": "true"} if require_alias else None
         self.sleep = sleep
 
     def run(self, actions: Sequence[BulkAction]) -> list[ItemResult]:
@@ -133,7 +135,9 @@ class BulkWriter:
 
     def _send(self, actions: Sequence[BulkAction], batch: Sequence[int]) -> list[ItemResult]:
         body = b"".join(actions[p].lines for p in batch)
-        response = self.client.bulk(body=body, index=self.index, headers=NDJSON_HEADERS)
+        response = self.client.bulk(
+            body=body, index=self.index, headers=NDJSON_HEADERS, params=self.params
+        )
         items = response.get("items") or []
         if len(items) != len(batch):
             raise VectorStoreError(

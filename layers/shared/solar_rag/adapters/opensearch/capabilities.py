@@ -26,6 +26,9 @@ class Capabilities:
     """``method.engine`` may be set in the mapping (NextGen rejects it)."""
     index_settings: bool
     """Shards/replicas settings may be sent at index creation (not on Serverless)."""
+    require_alias: bool
+    """Bulk writes carry ``require_alias=true`` so they never auto-create a concrete index
+    named like the alias (documented for OpenSearch; unverified on Serverless)."""
     sigv4_service: Literal["es", "aoss"]
 
 
@@ -38,6 +41,7 @@ _CAPABILITIES: dict[Target, Capabilities] = {
         search_pipeline=True,
         engine_configurable=True,
         index_settings=True,
+        require_alias=True,
         sigv4_service="es",
     ),
     "serverless": Capabilities(
@@ -48,6 +52,7 @@ _CAPABILITIES: dict[Target, Capabilities] = {
         search_pipeline=False,
         engine_configurable=False,
         index_settings=False,
+        require_alias=False,
         sigv4_service="aoss",
     ),
     "serverless-classic": Capabilities(
@@ -58,6 +63,7 @@ _CAPABILITIES: dict[Target, Capabilities] = {
         search_pipeline=False,
         engine_configurable=True,
         index_settings=False,
+        require_alias=False,
         sigv4_service="aoss",
     ),
 }

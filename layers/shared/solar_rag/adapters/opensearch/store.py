@@ -13,7 +13,12 @@ from opensearchpy.exceptions import TransportError
 
 from solar_rag.adapters.fusion import reciprocal_rank_fusion
 from solar_rag.adapters.opensearch import queries
-from solar_rag.adapters.opensearch.bootstrap import IndexState, ensure_index, pipeline_name
+from solar_rag.adapters.opensearch.bootstrap import (
+    IndexState,
+    ensure_index,
+    index_mappings_by_name,
+    pipeline_name,
+)
 from solar_rag.adapters.opensearch.bulk import (
     BulkAction,
     BulkLimits,
@@ -30,6 +35,7 @@ from solar_rag.adapters.opensearch.client import (
     error_type,
     translated,
 )
+from solar_rag.adapters.opensearch.mapping import check_existing_mapping
 from solar_rag.adapters.vectors import l2_normalise
 from solar_rag.domain import EmbeddedChunk, SearchHit, SearchMode, SearchQuery
 from solar_rag.errors import InvalidInput, NotConfigured, VectorStoreError
@@ -60,15 +66,21 @@ class OpenSearchVectorStore:
         self.capabilities = capabilities
         self.pipeline = pipeline or pipeline_name(index)
         self.bulk_limits = bulk_limits or BulkLimits()
-        self._writer = BulkWriter(client, index, self.bulk_limits, sleep=sleep)
+        self._writer = BulkWriter(
+            client, index, self.bulk_limits, require_alias=capabilities.require_alias,
+            sleep=sleep,
+        )
         self._pipeline_available = capabilities.search_pipeline
+        self._index_checked = False
 
     @property
     def kind(self) -> str:
         return "opensearch"
 
     def ensure_index(self) -> IndexState:
-        return ensure_index(self.client, self.index, self.dimensions, self.capabilities)
+        state = ensure_index(self.client, self.index, self.dimensions, self.capabilities)
+        self._index_checked = True
+        return state
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -81,11 +93,16 @@ class OpenSearchVectorStore:
         previous_chunk_ids: Sequence[str] = (),
     ) -> list[str]:
         actions = [self._index_action(document_id, version, item) for item in chunks]
+        self._check_index_once()
         with translated(index=self.index, action="bulk upsert"):
             results = self._writer.run(actions)
         failures = [r for r in results if not r.ok]
         if failures:
             self._roll_back_unaddressable(results)
+            if any((f.error or "").startswith("index_not_found_exception") for f in failures):
+                raise NotConfigured(
+                    f"OpenSearch alias {self.index!r} does not exist: {INIT_HINT}"
+                )
             raise VectorStoreError(
                 f"{len(failures)} of {len(actions)} chunks of document {document_id!r} were "
                 f"not written; the previous version was kept: {failure_summary(failures)}"
@@ -117,6 +134,22 @@ class OpenSearchVectorStore:
                 f"{failure_summary(failures)}"
             )
         return sum(1 for r in results if r.status == 200)
+
+    def _check_index_once(self) -> None:
+        """Before the first write of this container: the alias must resolve to our mapping.
+
+        Without it a write before `rag opensearch init` would auto-create a concrete index
+        with a dynamic (non-k-NN) mapping under the alias name.
+        """
+        if self._index_checked:
+            return
+        with translated(index=self.index, action="index check"):
+            found = index_mappings_by_name(self.client, self.index)
+        if found is None:
+            raise NotConfigured(f"OpenSearch index {self.index!r} does not exist: {INIT_HINT}")
+        for name, mappings in found.items():
+            check_existing_mapping(name, mappings, self.dimensions)
+        self._index_checked = True
 
     def _index_action(self, document_id: str, version: str, item: EmbeddedChunk) -> BulkAction:
         chunk = item.chunk

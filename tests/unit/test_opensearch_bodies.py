@@ -1,0 +1,187 @@
+"""Exact request bodies and pure helpers of the OpenSearch adapter (no network)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from solar_rag.adapters.opensearch import mapping, queries
+from solar_rag.adapters.opensearch.capabilities import capabilities_for
+from solar_rag.domain import Chunk
+from solar_rag.errors import NotConfigured
+
+DOMAIN = capabilities_for("domain")
+NEXTGEN = capabilities_for("serverless")
+CLASSIC = capabilities_for("serverless-classic")
+
+
+def test_capabilities_per_target() -> None:
+    assert (DOMAIN.custom_ids, DOMAIN.delete_by_query, DOMAIN.refresh, DOMAIN.search_pipeline,
+            DOMAIN.engine_configurable, DOMAIN.sigv4_service) == (True, True, True, True, True, "es")
+    assert (NEXTGEN.custom_ids, NEXTGEN.delete_by_query, NEXTGEN.refresh,
+            NEXTGEN.engine_configurable, NEXTGEN.sigv4_service) == (True, False, False, False, "aoss")
+    assert (CLASSIC.custom_ids, CLASSIC.delete_by_query, CLASSIC.refresh,
+            CLASSIC.engine_configurable, CLASSIC.sigv4_service) == (False, False, False, True, "aoss")
+    with pytest.raises(ValueError, match="unknown OpenSearch target"):
+        capabilities_for("nope")  # type: ignore[arg-type]
+
+
+def test_vector_field_is_faiss_hnsw_innerproduct_and_never_nmslib() -> None:
+    assert mapping.vector_field_mapping(1024, DOMAIN) == {
+        "type": "knn_vector",
+        "dimension": 1024,
+        "method": {
+            "name": "hnsw",
+            "space_type": "innerproduct",
+            "engine": "faiss",
+            "parameters": {"m": 16, "ef_construction": 100},
+        },
+    }
+    # NextGen picks the engine itself and rejects `engine`.
+    assert mapping.vector_field_mapping(4096, NEXTGEN) == {
+        "type": "knn_vector",
+        "dimension": 4096,
+        "method": {"name": "hnsw", "space_type": "innerproduct"},
+    }
+    assert mapping.vector_field_mapping(8, CLASSIC)["method"]["engine"] == "faiss"
+
+
+def test_create_body_domain() -> None:
+    body = mapping.create_index_body("rag-chunks", 1024, DOMAIN)
+    assert body["aliases"] == {"rag-chunks": {}}
+    assert body["settings"] == {"index": {
+        "knn": True, "knn.algo_param.ef_search": 100,
+        "number_of_shards": 1, "auto_expand_replicas": "0-1",
+    }}
+    mappings = body["mappings"]
+    assert mappings["dynamic"] == "strict"
+    assert mappings["date_detection"] is False
+    props = mappings["properties"]
+    for keyword in ("document_id", "chunk_id", "version", "source"):
+        assert props[keyword] == {"type": "keyword"}
+    for text in ("text", "title"):
+        assert props[text] == {"type": "text", "analyzer": "cjk"}
+    assert props["metadata"] == {"type": "object", "dynamic": True}
+    templates = {next(iter(t)): next(iter(t.values())) for t in mappings["dynamic_templates"]}
+    assert templates["metadata_strings"] == {
+        "path_match": "metadata.*", "match_mapping_type": "string",
+        "mapping": {"type": "keyword", "ignore_above": 1024},
+    }
+    assert templates["metadata_booleans"]["mapping"] == {"type": "boolean"}
+    assert "nmslib" not in repr(body)
+
+
+def test_create_body_serverless_has_no_shard_settings() -> None:
+    for caps in (NEXTGEN, CLASSIC):
+        assert mapping.create_index_body("a", 8, caps)["settings"] == {
+            "index": {"knn": True, "knn.algo_param.ef_search": 100}
+        }
+
+
+def test_physical_name_is_versioned() -> None:
+    assert mapping.physical_index_name("rag-chunks") == "rag-chunks-v1"
+
+
+@pytest.mark.parametrize(
+    ("field", "message"),
+    [
+        (None, "no knn_vector field"),
+        ({"type": "knn_vector", "dimension": 512,
+          "method": {"space_type": "innerproduct"}}, "512-dimensional.*EMBEDDING_DIMENSIONS is 1024"),
+        ({"type": "knn_vector", "dimension": 1024,
+          "method": {"space_type": "l2", "engine": "faiss"}}, "space_type 'l2'"),
+        ({"type": "knn_vector", "dimension": 1024,
+          "method": {"space_type": "innerproduct", "engine": "nmslib"}}, "nmslib"),
+    ],
+)
+def test_existing_mapping_mismatch_refused(field: object, message: str) -> None:
+    props = {} if field is None else {"embedding": field}
+    with pytest.raises(NotConfigured, match=message):
+        mapping.check_existing_mapping("rag-chunks-v1", {"properties": props}, 1024)
+
+
+def test_existing_mapping_accepts_top_level_space_type() -> None:
+    mapping.check_existing_mapping(
+        "i", {"properties": {"embedding": {"type": "knn_vector", "dimension": 8,
+                                           "space_type": "innerproduct"}}}, 8)
+
+
+def test_filters_become_term_and_terms() -> None:
+    assert queries.filter_clauses({"lang": "ko", "document_id": "d/1", "year": [2023, 2024],
+                                   "draft": False}) == [
+        {"term": {"document_id": "d/1"}},
+        {"term": {"metadata.draft": False}},
+        {"term": {"metadata.lang": "ko"}},
+        {"terms": {"metadata.year": [2023, 2024]}},
+    ]
+
+
+def test_knn_body_filters_inside_knn() -> None:
+    assert queries.vector_search_body([0.5, 0.5], 3, {"lang": "ko"}) == {
+        "size": 3,
+        "_source": {"excludes": ["embedding"]},
+        "query": {"knn": {"embedding": {
+            "vector": [0.5, 0.5], "k": 3,
+            "filter": {"bool": {"filter": [{"term": {"metadata.lang": "ko"}}]}},
+        }}},
+    }
+    assert queries.vector_search_body([1.0], 2, {})["query"] == {
+        "knn": {"embedding": {"vector": [1.0], "k": 2}}
+    }
+
+
+def test_keyword_body() -> None:
+    assert queries.keyword_search_body("서울 날씨", 5, {"document_id": ["a", "b"]}) == {
+        "size": 5,
+        "_source": {"excludes": ["embedding"]},
+        "query": {"bool": {
+            "must": [{"multi_match": {"query": "서울 날씨", "fields": ["text", "title"]}}],
+            "filter": [{"terms": {"document_id": ["a", "b"]}}],
+        }},
+    }
+
+
+def test_hybrid_body_and_pipeline() -> None:
+    body = queries.hybrid_search_body("q", [1.0, 0.0], 20, {"lang": "en"})
+    assert body == {
+        "size": 20,
+        "_source": {"excludes": ["embedding"]},
+        "query": {"hybrid": {"queries": [
+            {"bool": {"must": [{"multi_match": {"query": "q", "fields": ["text", "title"]}}],
+                      "filter": [{"term": {"metadata.lang": "en"}}]}},
+            {"knn": {"embedding": {"vector": [1.0, 0.0], "k": 20, "filter": {
+                "bool": {"filter": [{"term": {"metadata.lang": "en"}}]}}}}},
+        ]}},
+    }
+    assert queries.hybrid_pipeline_body()["phase_results_processors"] == [
+        {"normalization-processor": {
+            "normalization": {"technique": "min_max"},
+            "combination": {"technique": "arithmetic_mean",
+                            "parameters": {"weights": [0.3, 0.7]}},
+        }}
+    ]
+
+
+@pytest.mark.parametrize("cos", [1.0, 0.8, 0.3, 0.0, -0.2, -0.9])
+def test_cosine_from_faiss_innerproduct_score(cos: float) -> None:
+    score = 1.0 + cos if cos >= 0 else 1.0 / (1.0 - cos)
+    assert math.isclose(queries.cosine_from_score(score), cos, abs_tol=1e-12)
+
+
+def test_candidate_count_bounds() -> None:
+    assert queries.candidate_count(1) == 20
+    assert queries.candidate_count(10) == 40
+    assert queries.candidate_count(50) == 100
+
+
+def test_chunk_round_trip_through_source() -> None:
+    chunk = Chunk("doc", "c1", 2, "본문 text", "제목", "sec", 3, 9, "v1", "s3://b/k",
+                  {"lang": "ko", "n": 2.5, "ok": True})
+    source = queries.chunk_document(chunk, [0.5, 0.5])
+    assert source["embedding"] == [0.5, 0.5]
+    del source["embedding"]
+    assert queries.chunk_from_source(source) == chunk
+    response = {"hits": {"hits": [{"_id": "x", "_score": 1.5, "_source": source}]}}
+    (hit,) = queries.hits_from_response(response, vector_scores=True)
+    assert hit.chunk == chunk
+    assert hit.score == pytest.approx(0.5)
