@@ -255,6 +255,12 @@ class S3Ingestion:
                                      f"{error.message}", marker)
         try:
             doc = self._load(data, key, document_id=key, metadata=metadata, source=self._source(key))
+        except RagError as error:
+            return self._failed(key, error.message, marker)
+        except (ValueError, TypeError, LookupError, ArithmeticError) as error:
+            # A parser choking on a malformed file: the same file fails the same way every time.
+            return self._failed(key, f"the file could not be read ({type(error).__name__})", marker)
+        try:
             return self._indexing.index(doc, marker=marker)
         except RagError as error:
             if error.retryable:

@@ -1,0 +1,306 @@
+"""S3 notifications → indexing decisions, with the real indexing service over in-memory ports."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import pytest
+from solar_rag.domain import DocumentStatus, Metadata, SourceDocument
+from solar_rag.errors import (
+    DocumentNotFound,
+    InvalidInput,
+    PayloadTooLarge,
+    UpstreamError,
+    UpstreamRejected,
+)
+from solar_rag.services.indexing import IndexingService
+from solar_rag.services.s3_ingestion import (
+    ObjectChange,
+    S3Ingestion,
+    parse_notification,
+    parse_sidecar,
+)
+from solar_rag.text.chunking import Chunker
+from solar_rag.text.files import SUPPORTED_EXTENSIONS, load_file
+from solar_rag.text.parsers import parse_document
+
+from tests.fakes import events
+from tests.fakes.memory import FakeEmbedder, MemoryRegistry, MemoryStore
+
+BUCKET = events.BUCKET
+MAX_BYTES = 4096
+
+
+@dataclass
+class FakeObjects:
+    """An ObjectSource over a dict: key -> bytes."""
+
+    objects: dict[str, bytes] = field(default_factory=dict)
+    reads: list[str] = field(default_factory=list)
+
+    def read(self, key: str, *, max_bytes: int) -> tuple[bytes, dict[str, str]]:
+        self.reads.append(key)
+        if key not in self.objects:
+            raise DocumentNotFound(f"object {key!r} not found")
+        data = self.objects[key]
+        if len(data) > max_bytes:
+            raise PayloadTooLarge(f"object {key!r} is larger than {max_bytes} bytes")
+        return data, {"etag": f"etag-{len(data)}", "content_type": "application/octet-stream"}
+
+    def read_optional(self, key: str, *, max_bytes: int) -> bytes | None:
+        try:
+            return self.read(key, max_bytes=max_bytes)[0]
+        except DocumentNotFound:
+            return None
+
+
+@dataclass
+class World:
+    objects: FakeObjects
+    store: MemoryStore
+    registry: MemoryRegistry
+    embedder: FakeEmbedder
+    ingestion: S3Ingestion
+
+    def put(self, key: str, text: str | bytes) -> None:
+        self.objects.objects[key] = text.encode() if isinstance(text, str) else text
+
+    def status(self, key: str) -> DocumentStatus | None:
+        record = self.registry.get(key)
+        return record.status if record else None
+
+    def texts(self, key: str) -> str:
+        return " ".join(c.chunk.text for c in self.store.chunks.values() if c.chunk.document_id == key)
+
+
+@pytest.fixture
+def world() -> World:
+    objects, store, registry, embedder = FakeObjects(), MemoryStore(), MemoryRegistry(), FakeEmbedder()
+    service = IndexingService(parse=parse_document, chunker=Chunker(size_tokens=200, overlap_tokens=20),
+                              chunker_signature="test", embedder=embedder, store=store,
+                              registry=registry)
+    ingestion = S3Ingestion(indexing=service, objects=objects, load=load_file,
+                            supported_extensions=SUPPORTED_EXTENSIONS, max_object_bytes=MAX_BYTES,
+                            bucket=BUCKET)
+    return World(objects, store, registry, embedder, ingestion)
+
+
+seq = events.Sequencer()
+
+
+def handle(world: World, *records: dict[str, object]) -> list[str]:
+    return [o.status for o in world.ingestion.handle_message(json.dumps(events.s3_notification(*records)))]
+
+
+# --- parsing ---------------------------------------------------------------------------------------
+
+def test_test_event_has_no_changes() -> None:
+    assert parse_notification(json.dumps(events.s3_test_event())) == []
+
+
+def test_keys_are_decoded_and_markers_kept() -> None:
+    record = events.created("reports/2024/q1 results+final.md", size=12, etag="abc",
+                            sequencer="0055AED6DCD90281E5", version_id="v1")
+    [change] = parse_notification(events.s3_notification(record))
+    assert record["s3"]["object"]["key"] == "reports%2F2024%2Fq1+results%2Bfinal.md"  # type: ignore[index]
+    assert change == ObjectChange(kind="created", key="reports/2024/q1 results+final.md",
+                                  bucket=BUCKET, sequencer="0055AED6DCD90281E5", etag="abc",
+                                  version_id="v1", size=12)
+
+
+def test_removed_and_other_event_kinds() -> None:
+    body = events.s3_notification(
+        events.removed("a.txt", sequencer="01"),
+        events.s3_record("ObjectRemoved:DeleteMarkerCreated", "b.txt", version_id="v9"),
+        events.s3_record("ObjectTagging:Put", "c.txt"),
+        events.s3_record("ObjectRestore:Completed", "d.txt"),
+    )
+    changes = parse_notification(body)
+    assert [(c.kind, c.key, c.sequencer, c.size) for c in changes] == [
+        ("removed", "a.txt", "01", None), ("removed", "b.txt", None, None)]
+
+
+@pytest.mark.parametrize("body", ["not json", "[1, 2]", '{"Records": "x"}', '{"foo": 1}',
+                                  '{"Records": [{"eventSource": "aws:sns"}]}',
+                                  '{"Records": [{"eventSource": "aws:s3", "eventName": '
+                                  '"ObjectCreated:Put", "s3": {"object": {}}}]}'])
+def test_malformed_messages_are_invalid(body: str) -> None:
+    with pytest.raises(InvalidInput):
+        parse_notification(body)
+
+
+def test_sidecar_plain_and_typed_values() -> None:
+    data = json.dumps({"metadataAttributes": {
+        "lang": "ko", "year": 2024, "public": True,
+        "team": {"value": {"type": "STRING", "stringValue": "infra"}},
+        "score": {"value": {"type": "NUMBER", "numberValue": 4.5}},
+        "draft": {"value": {"type": "BOOLEAN", "booleanValue": False}}}}).encode()
+    assert parse_sidecar(data) == {"lang": "ko", "year": 2024, "public": True, "team": "infra",
+                                   "score": 4.5, "draft": False}
+
+
+@pytest.mark.parametrize("data", [b"{", b'{"other": {}}', b'{"metadataAttributes": {"a": [1]}}',
+                                  b'{"metadataAttributes": {"a": null}}',
+                                  b'{"metadataAttributes": {"bad key": "x"}}',
+                                  b'{"metadataAttributes": {"a": {"value": {"type": "STRING_LIST"}}}}'])
+def test_invalid_sidecars(data: bytes) -> None:
+    with pytest.raises(InvalidInput):
+        parse_sidecar(data)
+
+
+# --- created ---------------------------------------------------------------------------------------
+
+def test_created_object_is_indexed_with_sidecar_metadata(world: World) -> None:
+    world.put("docs/guide.md", "# Guide\n\nThe blue widget ships on Mondays.")
+    world.put("docs/guide.md.metadata.json", json.dumps({"metadataAttributes": {"team": "infra"}}))
+    assert handle(world, events.created("docs/guide.md", sequencer=seq())) == ["indexed"]
+    record = world.registry.get("docs/guide.md")
+    assert record is not None and record.status is DocumentStatus.INDEXED
+    assert record.source == f"s3://{BUCKET}/docs/guide.md"
+    assert record.etag and record.sequencer
+    assert record.metadata == {"team": "infra"}
+    assert all(c.chunk.metadata == {"team": "infra"} for c in world.store.chunks.values())
+    assert "blue widget" in world.texts("docs/guide.md")
+
+
+def test_sidecar_event_reindexes_the_main_object(world: World) -> None:
+    world.put("a.txt", "Apples are red.")
+    handle(world, events.created("a.txt", sequencer=seq()))
+    world.put("a.txt.metadata.json", json.dumps({"metadataAttributes": {"fruit": True}}))
+    assert handle(world, events.created("a.txt.metadata.json", sequencer=seq())) == ["indexed"]
+    assert world.registry.get("a.txt").metadata == {"fruit": True}  # type: ignore[union-attr]
+    assert world.registry.get("a.txt.metadata.json") is None
+    del world.objects.objects["a.txt.metadata.json"]
+    assert handle(world, events.removed("a.txt.metadata.json", sequencer=seq())) == ["indexed"]
+    assert world.registry.get("a.txt").metadata == {}  # type: ignore[union-attr]
+    assert world.status("a.txt") is DocumentStatus.INDEXED
+
+
+def test_sidecar_without_main_object_is_skipped(world: World) -> None:
+    world.put("ghost.md.metadata.json", json.dumps({"metadataAttributes": {}}))
+    assert handle(world, events.created("ghost.md.metadata.json")) == ["skipped"]
+    assert world.registry.records == {}
+
+
+def test_invalid_sidecar_fails_the_document_with_the_reason(world: World) -> None:
+    world.put("b.txt", "Bananas are yellow.")
+    world.put("b.txt.metadata.json", '{"metadataAttributes": {"tags": ["x"]}}')
+    assert handle(world, events.created("b.txt", sequencer=seq())) == ["failed"]
+    record = world.registry.get("b.txt")
+    assert record is not None and record.status is DocumentStatus.FAILED
+    assert "b.txt.metadata.json" in (record.error or "") and "tags" in (record.error or "")
+    assert world.store.chunks == {}
+
+
+def test_unsupported_type_is_failed_and_acknowledged_and_old_chunks_go(world: World) -> None:
+    world.put("c.exe", b"MZ\x90\x00")
+    assert handle(world, events.created("c.exe", sequencer=seq(), size=4)) == ["failed"]
+    assert "unsupported file type .exe" in (world.registry.get("c.exe").error or "")  # type: ignore[union-attr]
+    assert world.objects.reads == []  # decided from the key, never downloaded
+
+
+def test_too_big_by_declared_size_and_while_reading(world: World) -> None:
+    world.put("big.txt", "x " * MAX_BYTES)
+    assert handle(world, events.created("big.txt", size=MAX_BYTES * 2, sequencer=seq())) == ["failed"]
+    assert world.objects.reads == []
+    assert "MAX_OBJECT_BYTES" in (world.registry.get("big.txt").error or "")  # type: ignore[union-attr]
+    world.registry.records.clear()
+    assert handle(world, events.created("big.txt", sequencer=seq())) == ["failed"]  # size unknown
+    assert world.status("big.txt") is DocumentStatus.FAILED
+
+
+def test_file_the_parser_cannot_read_is_failed(world: World) -> None:
+    world.put("broken.pdf", b"%PDF-1.7 this is not really a pdf")
+    assert handle(world, events.created("broken.pdf", sequencer=seq())) == ["failed"]
+    assert world.registry.get("broken.pdf").error  # type: ignore[union-attr]
+
+
+def test_loader_crash_is_failed_not_retried(world: World) -> None:
+    def crashing(data: bytes, filename: str, *, document_id: str, metadata: Metadata | None = None,
+                 source: str | None = None) -> SourceDocument:
+        raise KeyError("xref")
+
+    ingestion = S3Ingestion(indexing=world.ingestion._indexing, objects=world.objects, load=crashing,
+                            supported_extensions={".pdf"}, max_object_bytes=MAX_BYTES)
+    world.put("odd.pdf", b"%PDF")
+    [outcome] = ingestion.handle_message(events.s3_notification(events.created("odd.pdf")))
+    assert outcome.status == "failed" and "KeyError" in (outcome.error or "")
+
+
+def test_empty_document_is_failed(world: World) -> None:
+    world.put("empty.txt", "   \n")
+    assert handle(world, events.created("empty.txt", sequencer=seq())) == ["failed"]
+    assert "no text" in (world.registry.get("empty.txt").error or "")  # type: ignore[union-attr]
+
+
+def test_object_gone_since_the_event_is_skipped(world: World) -> None:
+    assert handle(world, events.created("gone.txt", sequencer=seq())) == ["skipped"]
+    assert world.registry.records == {}
+
+
+def test_duplicate_event_is_a_no_op(world: World) -> None:
+    world.put("d.txt", "Dates are sweet.")
+    record = events.created("d.txt", sequencer=seq())
+    assert handle(world, record, record) == ["indexed", "skipped"]  # same sequencer: not newer
+    no_sequencer = events.created("d.txt")  # moto's records: the content hash decides
+    assert handle(world, no_sequencer) == ["unchanged"]
+    assert len(world.store.chunks) == 1
+    assert len(world.embedder.calls) == 1
+
+
+# --- ordering and removal --------------------------------------------------------------------------
+
+def test_removed_deletes_and_stale_events_are_ignored(world: World) -> None:
+    world.put("e.txt", "Eggplants are purple.")
+    old_create, delete = seq(), seq()
+    handle(world, events.created("e.txt", sequencer=old_create))
+    del world.objects.objects["e.txt"]
+    assert handle(world, events.removed("e.txt", sequencer=delete)) == ["deleted"]
+    assert world.store.chunks == {}
+    world.put("e.txt", "Eggplants are purple.")  # the object reappears, but the event is old
+    assert handle(world, events.created("e.txt", sequencer=old_create)) == ["skipped"]
+    assert world.status("e.txt") is DocumentStatus.DELETED and world.store.chunks == {}
+
+
+def test_out_of_order_newest_state_wins(world: World) -> None:
+    first, second = seq(), seq()
+    world.put("f.txt", "Figs version two.")
+    assert handle(world, events.created("f.txt", sequencer=second)) == ["indexed"]
+    assert handle(world, events.created("f.txt", sequencer=first)) == ["skipped"]
+    assert "version two" in world.texts("f.txt")
+
+
+def test_removal_without_sequencer_keeps_an_object_that_exists_again(world: World) -> None:
+    world.put("g.txt", "Grapes.")
+    handle(world, events.created("g.txt"))
+    assert handle(world, events.removed("g.txt")) == ["skipped"]
+    assert world.status("g.txt") is DocumentStatus.INDEXED
+    del world.objects.objects["g.txt"]
+    assert handle(world, events.removed("g.txt")) == ["deleted"]
+
+
+def test_wrong_bucket_is_rejected(world: World) -> None:
+    with pytest.raises(InvalidInput, match="bucket"):
+        handle(world, events.created("h.txt", bucket="someone-elses"))
+
+
+# --- errors ----------------------------------------------------------------------------------------
+
+def test_retryable_error_propagates_and_registry_shows_it(world: World) -> None:
+    world.put("i.txt", "Ice is cold.")
+    world.embedder.fail_with = UpstreamError("embedding failed (HTTP 500)")
+    with pytest.raises(UpstreamError):
+        handle(world, events.created("i.txt", sequencer=seq()))
+    record = world.registry.get("i.txt")
+    assert record is not None and record.status is DocumentStatus.FAILED
+    assert "HTTP 500" in (record.error or "")
+    world.embedder.fail_with = None
+    assert handle(world, events.created("i.txt", sequencer=seq())) == ["indexed"]
+
+
+def test_rejected_upstream_request_is_failed_and_acknowledged(world: World) -> None:
+    world.put("j.txt", "Jam.")
+    world.embedder.fail_with = UpstreamRejected("input too long")
+    assert handle(world, events.created("j.txt", sequencer=seq())) == ["failed"]
+    assert world.registry.get("j.txt").error == "input too long"  # type: ignore[union-attr]
