@@ -1,0 +1,179 @@
+"""API Gateway REST API: Lambda proxy routes, API key + usage plan, validation, access logs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import aws_cdk as cdk
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra_cdk.config import ApiConfig
+
+FunctionKey = Literal["chat", "query", "indexer"]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    function: FunctionKey
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/v1/health", "chat"),
+    Route("POST", "/v1/chat", "chat"),
+    Route("POST", "/v1/query", "query"),
+    Route("POST", "/v1/search", "query"),
+    Route("POST", "/v1/embeddings", "query"),
+    Route("POST", "/agent/query", "query"),
+    Route("POST", "/v1/documents", "indexer"),
+    Route("GET", "/v1/documents", "indexer"),
+    # Greedy: document ids are S3 keys and may contain "/".
+    Route("GET", "/v1/documents/{id+}", "indexer"),
+    Route("DELETE", "/v1/documents/{id+}", "indexer"),
+    Route("POST", "/agent/knowledge", "indexer"),
+)
+
+# API Gateway checks the body is a JSON object with at least one member; the application
+# validates the rest (and answers 422 with details).
+BODY_SCHEMA = apigw.JsonSchema(
+    schema=apigw.JsonSchemaVersion.DRAFT4,
+    type=apigw.JsonSchemaType.OBJECT,
+    min_properties=1,
+)
+
+
+class RagApi(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        stage_name: str,
+        targets: Mapping[FunctionKey, lambda_.IFunction],
+        config: ApiConfig,
+        log_retention: logs.RetentionDays,
+        log_removal_policy: cdk.RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.access_logs = logs.LogGroup(
+            self, "AccessLogs", retention=log_retention, removal_policy=log_removal_policy
+        )
+        cors = (
+            apigw.CorsOptions(
+                allow_origins=list(config.cors_origins),
+                allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+                allow_headers=["Content-Type", "X-Api-Key", "Authorization"],
+                max_age=cdk.Duration.hours(1),
+            )
+            if config.cors_origins
+            else None
+        )
+        self.rest_api = apigw.RestApi(
+            self,
+            "RestApi",
+            description="solar-rag: chat, retrieval-augmented query and document indexing",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            api_key_source_type=apigw.ApiKeySourceType.HEADER,
+            default_method_options=apigw.MethodOptions(api_key_required=True),
+            default_cors_preflight_options=cors,
+            cloud_watch_role=True,
+            cloud_watch_role_removal_policy=cdk.RemovalPolicy.DESTROY,
+            deploy_options=apigw.StageOptions(
+                stage_name=stage_name,
+                access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
+                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
+                    caller=True,
+                    http_method=True,
+                    ip=True,
+                    protocol=True,
+                    request_time=True,
+                    resource_path=True,
+                    response_length=True,
+                    status=True,
+                    user=True,
+                ),
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,  # never log bodies: they carry user content
+                metrics_enabled=True,
+                tracing_enabled=True,
+                throttling_rate_limit=config.throttle_rate,
+                throttling_burst_limit=config.throttle_burst,
+            ),
+        )
+        self.validator = apigw.RequestValidator(
+            self,
+            "Validator",
+            rest_api=self.rest_api,
+            validate_request_body=True,
+            validate_request_parameters=True,
+        )
+        self.body_model = self.rest_api.add_model(
+            "JsonObjectBody", content_type="application/json", schema=BODY_SCHEMA
+        )
+        integrations = {
+            key: apigw.LambdaIntegration(function, proxy=True, allow_test_invoke=False)
+            for key, function in targets.items()
+        }
+        self.methods: dict[tuple[str, str], apigw.Method] = {}
+        for route in ROUTES:
+            resource = self._resource(route.path)
+            self.methods[(route.method, route.path)] = resource.add_method(
+                route.method,
+                integrations[route.function],
+                api_key_required=True,
+                request_validator=self.validator,
+                request_models={"application/json": self.body_model}
+                if route.method == "POST"
+                else None,
+                request_parameters=_parameters(route),
+            )
+
+        self.usage_plan = self.rest_api.add_usage_plan(
+            "UsagePlan",
+            description="Default plan for solar-rag API keys",
+            throttle=apigw.ThrottleSettings(
+                rate_limit=config.throttle_rate, burst_limit=config.throttle_burst
+            ),
+            quota=apigw.QuotaSettings(limit=config.quota_per_day, period=apigw.Period.DAY),
+        )
+        self.usage_plan.add_api_stage(stage=self.rest_api.deployment_stage)
+        self.api_key = self.rest_api.add_api_key(
+            "ApiKey", description="Default solar-rag API key (value: aws apigateway get-api-key)"
+        )
+        self.usage_plan.add_api_key(self.api_key)
+        if len(config.cors_origins) == 1:
+            # API Gateway's own errors (403 missing key, 429 throttled) need CORS headers too.
+            origin = config.cors_origins[0]
+            for response_type in (apigw.ResponseType.DEFAULT_4_XX, apigw.ResponseType.DEFAULT_5_XX):
+                self.rest_api.add_gateway_response(
+                    f"Cors{response_type.response_type}",
+                    type=response_type,
+                    response_headers={"Access-Control-Allow-Origin": f"'{origin}'"},
+                )
+
+    @property
+    def url(self) -> str:
+        return self.rest_api.url
+
+    def _resource(self, path: str) -> apigw.IResource:
+        resource: apigw.IResource = self.rest_api.root
+        for part in path.strip("/").split("/"):
+            resource = resource.get_resource(part) or resource.add_resource(part)
+        return resource
+
+
+def _parameters(route: Route) -> dict[str, bool] | None:
+    if "{id+}" in route.path:
+        return {"method.request.path.id": True}
+    if route.method == "GET" and route.path == "/v1/documents":
+        return {
+            "method.request.querystring.limit": False,
+            "method.request.querystring.cursor": False,
+        }
+    return None

@@ -1,0 +1,399 @@
+"""OpenSearch k-NN store: a managed domain (default) or an OpenSearch Serverless collection.
+
+Both variants expose the same small interface (endpoint, target, three grant levels) and
+render their resource-side policy (domain access policy / AOSS data access policy) lazily
+at synthesis, from the grants made while the stack was built. The resource-side policy
+mirrors the identity grants level by level, so neither side widens the other.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import aws_cdk as cdk
+import jsii
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_opensearchserverless as aoss
+from aws_cdk import aws_opensearchservice as opensearch
+from aws_cdk import custom_resources as cr
+from constructs import Construct, IConstruct, IValidation
+
+from infra_cdk.config import DeployConfig, FunctionSizing
+from infra_cdk.constructs.functions import (
+    FunctionEnvironment,
+    LambdaDefaults,
+    create_function,
+    retention,
+)
+
+Level = Literal["read", "write", "admin"]
+
+DOMAIN_ACTIONS: dict[Level, tuple[str, ...]] = {
+    "read": ("es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost"),
+    "write": ("es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut", "es:ESHttpDelete"),
+    "admin": ("es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPut", "es:ESHttpPost"),
+}
+AOSS_COLLECTION_PERMISSIONS: dict[Level, tuple[str, ...]] = {
+    "read": ("aoss:DescribeCollectionItems",),
+    "write": ("aoss:DescribeCollectionItems",),
+    "admin": (
+        "aoss:CreateCollectionItems",
+        "aoss:DescribeCollectionItems",
+        "aoss:UpdateCollectionItems",
+    ),
+}
+AOSS_INDEX_PERMISSIONS: dict[Level, tuple[str, ...]] = {
+    "read": ("aoss:DescribeIndex", "aoss:ReadDocument"),
+    "write": ("aoss:DescribeIndex", "aoss:ReadDocument", "aoss:WriteDocument"),
+    "admin": ("aoss:CreateIndex", "aoss:DescribeIndex", "aoss:UpdateIndex"),
+}
+
+
+@dataclass
+class _Grants:
+    roles: dict[Level, list[iam.IRole]] = field(
+        default_factory=lambda: {"read": [], "write": [], "admin": []}
+    )
+
+    def add(self, level: Level, role: iam.IRole) -> None:
+        if role not in self.roles[level]:
+            self.roles[level].append(role)
+
+
+@jsii.implements(IValidation)
+class _FinalizedCheck:
+    def __init__(self, store: VectorStore) -> None:
+        self._store = store
+
+    def validate(self) -> list[str]:
+        if self._store.finalized:
+            return []
+        return ["VectorStore.finalize() was not called: its resource policy is empty"]
+
+
+class VectorStore(Construct):
+    """What the functions need to know and be allowed."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, index: str) -> None:
+        super().__init__(scope, construct_id)
+        self.index = index
+        self._grants = _Grants()
+        self._finalized = False
+        self.node.add_validation(_FinalizedCheck(self))
+
+    def finalize(self) -> None:
+        """Write the resource-side policy from the grants made so far (call once, last)."""
+        if self._finalized:
+            raise RuntimeError("vector store policies were already rendered")
+        self._render_resource_policy()
+        self._finalized = True
+
+    @property
+    def finalized(self) -> bool:
+        return self._finalized
+
+    def _render_resource_policy(self) -> None:
+        raise NotImplementedError
+
+    endpoint: str
+    """``https://host`` of the domain or collection (a token)."""
+    target: str
+    """``OPENSEARCH_TARGET`` value."""
+    ready: IConstruct
+    """Depend on this before talking to the store (policies in place)."""
+
+    def grant_read(self, role: iam.IRole) -> None:
+        self._grant("read", role)
+
+    def grant_write(self, role: iam.IRole) -> None:
+        self._grant("write", role)
+
+    def grant_admin(self, role: iam.IRole) -> None:
+        """Create/update the index, its alias and search pipeline: index paths only."""
+        self._grant("admin", role)
+
+    def _grant(self, level: Level, role: iam.IRole) -> None:
+        if self._finalized:
+            raise RuntimeError("grant before finalize(): the resource policy is already rendered")
+        self._grants.add(level, role)
+        self._grant_identity(level, role)
+
+    def _grant_identity(self, level: Level, role: iam.IRole) -> None:
+        raise NotImplementedError
+
+
+class DomainStore(VectorStore):
+    """A managed OpenSearch Service domain with an IAM-principal access policy."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: DeployConfig, removal: cdk.RemovalPolicy
+    ) -> None:
+        super().__init__(scope, construct_id, index=config.opensearch_index)
+        stack = cdk.Stack.of(self)
+        settings = config.domain
+        self.domain_name = config.prefix
+        self.domain_arn = stack.format_arn(
+            service="es", resource="domain", resource_name=self.domain_name
+        )
+        log_retention = retention(config.log_retention_days)
+        log_groups = {
+            kind: logs.LogGroup(self, f"{kind}Logs", retention=log_retention, removal_policy=removal)
+            for kind in ("App", "SlowSearch", "SlowIndex")
+        }
+        # The domain's log publishing policy, written here instead of by CDK's custom resource.
+        logs_policy = logs.CfnResourcePolicy(
+            self,
+            "LogsPolicy",
+            policy_name=f"{config.prefix}-opensearch-logs",
+            policy_document=stack.to_json_string(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "es.amazonaws.com"},
+                            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                            "Resource": [group.log_group_arn for group in log_groups.values()],
+                            "Condition": {"StringEquals": {"aws:SourceAccount": stack.account}},
+                        }
+                    ],
+                }
+            ),
+        )
+        zone_awareness = (
+            opensearch.ZoneAwarenessConfig(enabled=True, availability_zone_count=2)
+            if settings.zone_awareness
+            else opensearch.ZoneAwarenessConfig(enabled=False)
+        )
+        self.domain = opensearch.Domain(
+            self,
+            "Domain",
+            domain_name=self.domain_name,
+            version=opensearch.EngineVersion.open_search(settings.engine_version),
+            capacity=opensearch.CapacityConfig(
+                data_node_instance_type=settings.instance_type,
+                data_nodes=settings.data_nodes,
+                master_node_instance_type=settings.dedicated_master_type,
+                master_nodes=settings.dedicated_master_nodes or None,
+                multi_az_with_standby_enabled=False,
+            ),
+            ebs=opensearch.EbsOptions(
+                enabled=True,
+                volume_size=settings.volume_gib,
+                volume_type=ec2.EbsDeviceVolumeType.GP3,
+            ),
+            zone_awareness=zone_awareness,
+            encryption_at_rest=opensearch.EncryptionAtRestOptions(enabled=True),
+            node_to_node_encryption=True,
+            enforce_https=True,
+            tls_security_policy=opensearch.TLSSecurityPolicy.TLS_1_2,
+            logging=opensearch.LoggingOptions(
+                app_log_enabled=True,
+                app_log_group=log_groups["App"],
+                slow_search_log_enabled=True,
+                slow_search_log_group=log_groups["SlowSearch"],
+                slow_index_log_enabled=True,
+                slow_index_log_group=log_groups["SlowIndex"],
+            ),
+            suppress_logs_resource_policy=True,
+            enable_auto_software_update=True,
+            enable_version_upgrade=True,
+            removal_policy=removal,
+        )
+        self.domain.node.add_dependency(logs_policy)
+        cfn_domain = self.domain.node.default_child
+        assert isinstance(cfn_domain, opensearch.CfnDomain)
+        self._cfn_domain = cfn_domain
+        self.endpoint = "https://" + self.domain.domain_endpoint
+        self.target = "domain"
+        self.ready = self.domain
+
+    def _resources(self, level: Level) -> list[str]:
+        if level == "admin":
+            return [
+                f"{self.domain_arn}/{self.index}*",
+                f"{self.domain_arn}/_search/pipeline/{self.index}*",
+            ]
+        return [f"{self.domain_arn}/*"]
+
+    def _grant_identity(self, level: Level, role: iam.IRole) -> None:
+        iam.Grant.add_to_principal(
+            grantee=role, actions=list(DOMAIN_ACTIONS[level]), resource_arns=self._resources(level)
+        )
+
+    def _render_resource_policy(self) -> None:
+        self._cfn_domain.access_policies = self._access_policy()
+
+    def _access_policy(self) -> dict[str, Any]:
+        statements = [
+            {
+                "Sid": f"{level.capitalize()}Access",
+                "Effect": "Allow",
+                "Principal": {"AWS": [role.role_arn for role in roles]},
+                "Action": list(DOMAIN_ACTIONS[level]),
+                "Resource": self._resources(level),
+            }
+            for level, roles in self._grants.roles.items()
+            if roles
+        ]
+        if not statements:
+            raise ValueError("the domain access policy would be empty: grant at least one role")
+        return {"Version": "2012-10-17", "Statement": statements}
+
+
+class ServerlessStore(VectorStore):
+    """An OpenSearch Serverless VECTORSEARCH collection (NextGen by default)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: DeployConfig) -> None:
+        super().__init__(scope, construct_id, index=config.opensearch_index)
+        settings = config.serverless
+        self.collection_name = f"{config.prefix}-vectors"
+        collection_rule = {"ResourceType": "collection", "Resource": [f"collection/{self.collection_name}"]}
+        encryption = aoss.CfnSecurityPolicy(
+            self,
+            "EncryptionPolicy",
+            name=f"{config.prefix}-enc",
+            type="encryption",
+            policy=json.dumps({"Rules": [collection_rule], "AWSOwnedKey": True}),
+        )
+        network = aoss.CfnSecurityPolicy(
+            self,
+            "NetworkPolicy",
+            name=f"{config.prefix}-net",
+            type="network",
+            policy=json.dumps([{"Rules": [collection_rule], "AllowFromPublic": True}]),
+        )
+        standby = "ENABLED" if settings.standby_replicas else "DISABLED"
+        self.collection = aoss.CfnCollection(
+            self,
+            "Collection",
+            name=self.collection_name,
+            type="VECTORSEARCH",
+            standby_replicas=standby,
+            description="solar-rag chunks (k-NN + BM25)",
+        )
+        if settings.generation == "nextgen":
+            group = aoss.CfnCollectionGroup(
+                self,
+                "CollectionGroup",
+                name=f"{config.prefix}-group",
+                generation="NEXTGEN",
+                standby_replicas=standby,
+                capacity_limits=aoss.CfnCollectionGroup.CapacityLimitsProperty(
+                    min_indexing_capacity_in_ocu=0,
+                    min_search_capacity_in_ocu=0,
+                    max_indexing_capacity_in_ocu=settings.max_indexing_ocu,
+                    max_search_capacity_in_ocu=settings.max_search_ocu,
+                ),
+            )
+            self.collection.collection_group_name = group.name
+            self.collection.add_dependency(group)
+        self.collection.add_dependency(encryption)
+        self.collection.add_dependency(network)
+        self.data_policy = aoss.CfnAccessPolicy(
+            self,
+            "DataAccessPolicy",
+            name=f"{config.prefix}-data",
+            type="data",
+            policy="[]",  # rendered by finalize() from the grants
+        )
+        self.data_policy.add_dependency(self.collection)
+        self.endpoint = self.collection.attr_collection_endpoint
+        self.target = config.opensearch_target
+        self.ready = self.data_policy
+
+    def _grant_identity(self, level: Level, role: iam.IRole) -> None:
+        iam.Grant.add_to_principal(
+            grantee=role, actions=["aoss:APIAccessAll"], resource_arns=[self.collection.attr_arn]
+        )
+
+    def _render_resource_policy(self) -> None:
+        self.data_policy.policy = self._data_policy_json()
+
+    def _data_policy_json(self) -> str:
+        items = []
+        for level, roles in self._grants.roles.items():
+            if not roles:
+                continue
+            index_pattern = f"index/{self.collection_name}/{self.index}*"
+            items.append(
+                {
+                    "Description": f"{level} access for the solar-rag functions",
+                    "Rules": [
+                        {
+                            "ResourceType": "collection",
+                            "Resource": [f"collection/{self.collection_name}"],
+                            "Permission": list(AOSS_COLLECTION_PERMISSIONS[level]),
+                        },
+                        {
+                            "ResourceType": "index",
+                            "Resource": [index_pattern],
+                            "Permission": list(AOSS_INDEX_PERMISSIONS[level]),
+                        },
+                    ],
+                    "Principal": [role.role_arn for role in roles],
+                }
+            )
+        if not items:
+            raise ValueError("the data access policy would be empty: grant at least one role")
+        return cdk.Stack.of(self).to_json_string(items)
+
+
+
+class IndexBootstrap(Construct):
+    """Deploy-time custom resource: index, alias and search pipeline (idempotent).
+
+    Runs ``functions/opensearch_init/handler.py`` (``solar_rag...bootstrap.init_opensearch``)
+    through the custom resource provider framework on Create and Update; Delete keeps the
+    data. The resource's properties change when the index settings or the ``solar_rag``
+    layer change, so a deploy that changes either re-runs the (idempotent) bootstrap.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        store: VectorStore,
+        environment: FunctionEnvironment,
+        defaults: LambdaDefaults,
+        bootstrap_version: str,
+        dimensions: int,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.handler = create_function(
+            self,
+            "Function",
+            code_name="opensearch_init",
+            description="Creates the OpenSearch index, alias and search pipeline at deploy time",
+            sizing=FunctionSizing(memory_mb=512, timeout_seconds=600),
+            environment=environment,
+            defaults=replace(defaults, snap_start=False),
+        )
+        store.grant_admin(self.handler.role)
+        provider_logs = logs.LogGroup(
+            self,
+            "ProviderLogs",
+            retention=defaults.log_retention,
+            removal_policy=defaults.log_removal_policy,
+        )
+        self.provider = cr.Provider(
+            self, "Provider", on_event_handler=self.handler.function, log_group=provider_logs
+        )
+        self.resource = cdk.CustomResource(
+            self,
+            "Index",
+            service_token=self.provider.service_token,
+            resource_type="Custom::OpenSearchIndex",
+            properties={
+                "Index": store.index,
+                "Target": store.target,
+                "Dimensions": str(dimensions),
+                "BootstrapVersion": bootstrap_version,
+            },
+        )
+        self.resource.node.add_dependency(store.ready)

@@ -1,0 +1,175 @@
+"""The solar-rag stack: a thin composition of one construct per capability."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aws_cdk as cdk
+from constructs import Construct
+
+from infra_cdk.config import DeployConfig
+from infra_cdk.constructs.api import RagApi
+from infra_cdk.constructs.functions import (
+    FunctionEnvironment,
+    LambdaDefaults,
+    RagFunction,
+    create_function,
+    retention,
+)
+from infra_cdk.constructs.ingestion import Ingestion
+from infra_cdk.constructs.layers import SharedLayers
+from infra_cdk.constructs.monitoring import Monitoring
+from infra_cdk.constructs.registry import DocumentRegistry
+from infra_cdk.constructs.secrets import UpstageSecret
+from infra_cdk.constructs.vector_store import DomainStore, IndexBootstrap, ServerlessStore, VectorStore
+from infra_cdk.nag import acknowledge_stack_findings
+
+METRICS_NAMESPACE = "SolarRag"
+
+
+class SolarRagStack(cdk.Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: DeployConfig, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.config = config
+        data_removal = cdk.RemovalPolicy.RETAIN if config.retain_data else cdk.RemovalPolicy.DESTROY
+        log_removal = cdk.RemovalPolicy.RETAIN if config.retain_data else cdk.RemovalPolicy.DESTROY
+
+        self.layers = SharedLayers(self, "Layers", removal_policy=cdk.RemovalPolicy.RETAIN)
+        defaults = LambdaDefaults(
+            layers=self.layers.all,
+            log_retention=retention(config.log_retention_days),
+            log_removal_policy=log_removal,
+            snap_start=config.snap_start,
+        )
+        self.secret = UpstageSecret(self, "UpstageSecret", prefix=config.prefix)
+        self.registry = DocumentRegistry(self, "Registry", removal_policy=data_removal)
+        self.ingestion = Ingestion(
+            self,
+            "Ingestion",
+            prefix=config.prefix,
+            config=config.ingestion,
+            indexer_timeout=cdk.Duration.seconds(config.indexer.timeout_seconds),
+        )
+        self.vector_store: VectorStore = (
+            DomainStore(self, "VectorStore", config=config, removal=data_removal)
+            if config.vector_store == "domain"
+            else ServerlessStore(self, "VectorStore", config=config)
+        )
+
+        def environment(service: str, **extra: Any) -> FunctionEnvironment:
+            return FunctionEnvironment(
+                service_name=f"solar-rag-{service}",
+                metrics_namespace=METRICS_NAMESPACE,
+                log_level=config.log_level,
+                upstage=config.upstage,
+                opensearch_endpoint=self.vector_store.endpoint,
+                opensearch_target=self.vector_store.target,
+                opensearch_index=config.opensearch_index,
+                **extra,
+            )
+
+        secret_id = self.secret.secret_name
+        self.chat = create_function(
+            self,
+            "ChatFunction",
+            code_name="chat",
+            description="POST /v1/chat, GET /v1/health",
+            sizing=config.chat,
+            environment=environment("chat", upstage_secret_id=secret_id),
+            defaults=defaults,
+        )
+        self.query = create_function(
+            self,
+            "QueryFunction",
+            code_name="query",
+            description="POST /v1/query, /v1/search, /v1/embeddings, /agent/query",
+            sizing=config.query,
+            environment=environment("query", upstage_secret_id=secret_id),
+            defaults=defaults,
+        )
+        self.indexer = create_function(
+            self,
+            "IndexerFunction",
+            code_name="indexer",
+            description="/v1/documents, /agent/knowledge and S3 events from the ingestion queue",
+            sizing=config.indexer,
+            environment=environment(
+                "indexer",
+                upstage_secret_id=secret_id,
+                documents_table=self.registry.table_name,
+                documents_bucket=self.ingestion.bucket_name,
+                max_object_bytes=config.ingestion.max_object_bytes,
+            ),
+            defaults=defaults,
+        )
+        for fn in (self.chat, self.query, self.indexer):
+            self.secret.grant_read(fn.role)
+        self.vector_store.grant_read(self.query.role)
+        self.vector_store.grant_write(self.indexer.role)
+        self.registry.grant_read_write(self.indexer.role)
+        self.ingestion.grant_object_read(self.indexer.role)
+        self.ingestion.connect(self.indexer.target)
+
+        self.bootstrap = IndexBootstrap(
+            self,
+            "OpenSearchInit",
+            store=self.vector_store,
+            environment=environment("opensearch-init"),
+            defaults=defaults,
+            bootstrap_version=self.layers.shared_hash[:16],
+            dimensions=config.upstage.embedding_dimensions,
+        )
+        self.vector_store.finalize()  # every grant is made: render the resource-side policy
+
+        self.api = RagApi(
+            self,
+            "Api",
+            stage_name=config.stage,
+            targets={
+                "chat": self.chat.target,
+                "query": self.query.target,
+                "indexer": self.indexer.target,
+            },
+            config=config.api,
+            log_retention=retention(config.log_retention_days),
+            log_removal_policy=log_removal,
+        )
+        functions: dict[str, RagFunction] = {
+            "Chat": self.chat,
+            "Query": self.query,
+            "Indexer": self.indexer,
+        }
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            prefix=config.prefix,
+            functions={name: fn.function for name, fn in functions.items()},
+            stage=self.api.rest_api.deployment_stage,
+            dead_letters=self.ingestion.dead_letters,
+            queue=self.ingestion.queue,
+            latency_p95_ms=config.api_latency_p95_ms,
+            alarm_email=config.alarm_email,
+            alarm_topic_arn=config.alarm_topic_arn,
+        )
+
+        outputs = {
+            "ApiUrl": (self.api.url, "Base URL of the REST API (stage included)"),
+            "ApiKeyId": (
+                self.api.api_key.key_id,
+                "aws apigateway get-api-key --include-value --api-key <id>",
+            ),
+            "DocumentsBucketName": (self.ingestion.bucket_name, "Upload documents here"),
+            "DocumentsTableName": (self.registry.table_name, "Document registry"),
+            "UpstageSecretName": (
+                self.secret.secret_name,
+                "aws secretsmanager put-secret-value --secret-id <name> --secret-string <key>",
+            ),
+            "OpenSearchEndpoint": (self.vector_store.endpoint, "OpenSearch endpoint (SigV4)"),
+            "DeadLetterQueueUrl": (self.ingestion.dead_letters.queue_url, "Failed S3 events"),
+        }
+        for name, (value, description) in outputs.items():
+            cdk.CfnOutput(self, name, value=value, description=description)
+
+        for key, value in config.tags.items():
+            cdk.Tags.of(self).add(key, value)
+        acknowledge_stack_findings(self)
