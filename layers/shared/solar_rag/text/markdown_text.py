@@ -71,8 +71,11 @@ def _inline(text: str) -> str:
     return html.unescape(text)
 
 
+_PLACEHOLDERS = re.compile("[\ue021-\ue07e]")
+
+
 def _restore(text: str) -> str:
-    return text.translate(_RESTORE)
+    return text.translate(_RESTORE) if _PLACEHOLDERS.search(text) else text
 
 
 def _heading_text(raw: str) -> str:
@@ -81,10 +84,17 @@ def _heading_text(raw: str) -> str:
 
 def _block_line(line: str) -> str | None:
     """Strip block-level syntax from one prose line; None for lines that are pure syntax."""
-    if _THEMATIC.match(line) or _TABLE_RULE.match(line) or _LINK_DEFINITION.match(line):
+    stripped = line.lstrip()
+    first = stripped[:1]
+    if first in ("-", "*", "_", "|", ":", "[") and (
+        _THEMATIC.match(line) or _TABLE_RULE.match(line) or _LINK_DEFINITION.match(line)
+    ):
         return None
-    line = _QUOTE.sub("", line)
-    line = _BULLET.sub(r"\1- ", line)
+    if first == ">":
+        line = _QUOTE.sub("", line)
+        stripped = line.lstrip()
+    if stripped[:1] in ("*", "+"):
+        line = _BULLET.sub(r"\1- ", line)
     stripped = line.strip()
     if stripped.startswith("|") or stripped.endswith("|"):
         cells = [c.strip() for c in stripped.strip("|").split("|")]
@@ -120,7 +130,8 @@ def parse_markdown(text: str, title: str | None) -> ParsedDocument:
                 fence = None
                 outline.text("\n")
             else:
-                outline.text(line.translate(_RESTORE_VERBATIM) + "\n")
+                verbatim = line.translate(_RESTORE_VERBATIM) if _PLACEHOLDERS.search(line) else line
+                outline.text(verbatim + "\n")
             continue
         fence_match = _FENCE.match(line)
         if fence_match:
