@@ -259,3 +259,11 @@ def test_parsers_never_crash_and_keep_offsets(pieces: list[str], content_type: s
     except UnsupportedDocument:
         with pytest.raises(UnsupportedDocument, match="document has no text"):
             parse(text, content_type)
+
+
+def test_html_list_items_with_paragraphs_and_nesting() -> None:
+    parsed = parse("<p>before</p><ul><li><p>para item</p></li><li>\n <p>second</p>\n</li><li></li>"
+                   "</ul><ol><li><div><b>bold</b> item</div></li><li>two<ul><li>nested</li></ul>"
+                   "</li><li>three</li></ol>after", "text/html")
+    assert parsed.text == ("before\n\n- para item\n- second\n\n"
+                           "1. bold item\n2. two\n- nested\n3. three\n\nafter")

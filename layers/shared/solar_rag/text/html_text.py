@@ -52,6 +52,7 @@ class _HtmlText(HTMLParser):
         self._tables: list[_Table] = []
         self._lists: list[int | None] = []  # None for <ul>, next number for <ol>
         self._pending_newlines = 0  # line breaks owed before the next document text
+        self._marker: str | None = None  # list marker waiting for its item's first text
 
     # -- output routing -------------------------------------------------------------
     def _emit(self, text: str) -> None:
@@ -66,18 +67,22 @@ class _HtmlText(HTMLParser):
     def _document_text(self, text: str) -> None:
         # Breaks requested by consecutive block boundaries merge (</li><li> is one line
         # break, not a blank line); whitespace between blocks is insignificant.
-        if self._pending_newlines:
+        if self._pending_newlines or self._marker:
             if not text.strip():
                 return
             self.outline.text("\n" * self._pending_newlines)
             self._pending_newlines = 0
+            if self._marker:
+                # <li><p>text</p></li> keeps "- text" on one line
+                text = self._marker + text.lstrip()
+                self._marker = None
         self.outline.text(text)
 
     def _break(self, newlines: int) -> None:
         in_cell = bool(self._tables) and self._tables[-1].cell is not None
         if in_cell or self._heading is not None:
             self._emit(" ")
-        else:
+        elif self._marker is None:
             self._pending_newlines = max(self._pending_newlines, newlines)
 
     # -- headings -------------------------------------------------------------------
@@ -86,6 +91,7 @@ class _HtmlText(HTMLParser):
             level, parts = self._heading
             self._heading = None
             self._pending_newlines = 0
+            self._marker = None
             self.outline.heading(level, "".join(parts))
 
     # -- tables ---------------------------------------------------------------------
@@ -154,7 +160,9 @@ class _HtmlText(HTMLParser):
                 table.cell = []
                 return
         if tag in ("ul", "ol"):
+            self._break(1 if self._lists else 2)
             self._lists.append(1 if tag == "ol" else None)
+            return
         if tag == "li":
             marker = "- "
             if self._lists and self._lists[-1] is not None:
@@ -162,7 +170,11 @@ class _HtmlText(HTMLParser):
                 marker = f"{number}. "
                 self._lists[-1] = number + 1
             self._break(1)
-            self._emit(marker)
+            in_cell = bool(self._tables) and self._tables[-1].cell is not None
+            if in_cell or self._heading is not None:
+                self._emit(marker)
+            else:
+                self._marker = marker
             return
         if tag in _PARAGRAPH_BREAK:
             self._break(2)
@@ -204,9 +216,15 @@ class _HtmlText(HTMLParser):
             if tag == "tr":
                 self._close_row(table)
                 return
+        if tag in ("ul", "ol", "li"):
+            self._marker = None
         if tag in ("ul", "ol") and self._lists:
             self._lists.pop()
-        if tag in _PARAGRAPH_BREAK:
+        if tag == "li" or (tag in ("ul", "ol") and self._lists):
+            # items (and lists nested in them) stay one line apart, even with <p> inside
+            self._pending_newlines = min(self._pending_newlines, 1)
+            self._break(1)
+        elif tag in _PARAGRAPH_BREAK:
             self._break(2)
         elif tag in _LINE_BREAK:
             self._break(1)
