@@ -111,6 +111,8 @@ class OpenSearchStub:
     def __init__(self, mode: Mode = "domain", *, port: int = 0) -> None:
         self.mode: Mode = mode
         self.near_real_time = mode == "domain"
+        self.version = (3, 1)
+        """Pretend cluster version; below 2.19 there is no score-ranker-processor."""
         self.requests: list[RecordedRequest] = []
         self.record_requests = True
         self.indices: dict[str, Index] = {}
@@ -150,6 +152,7 @@ class OpenSearchStub:
             if mode is not None:
                 self.mode = mode
                 self.near_real_time = mode == "domain"
+            self.version = (3, 1)
             self.requests.clear()
             self.indices.clear()
             self.aliases.clear()
@@ -245,7 +248,8 @@ class OpenSearchStub:
             raise StubError(400, "illegal_argument_exception",
                             "request [refresh] is not supported on OpenSearch Serverless")
         if not parts:
-            return 200, {"version": {"distribution": "opensearch", "number": "3.1.0"}}
+            return 200, {"version": {"distribution": "opensearch",
+                                     "number": ".".join(map(str, (*self.version, 0)))}}
         head = parts[0]
         if head == "_bulk":
             return self._bulk(None, request)
@@ -565,15 +569,22 @@ class OpenSearchStub:
         if pipeline is None:
             raise StubError(400, "illegal_argument_exception",
                             f"Pipeline {pipeline_name} is not defined")
-        config = pipeline["phase_results_processors"][0]["normalization-processor"]
+        processor = pipeline["phase_results_processors"][0]
+        if "score-ranker-processor" in processor:
+            return self._rrf(docs, subqueries, size, processor["score-ranker-processor"])
+        config = processor["normalization-processor"]
         weights = (config.get("combination", {}).get("parameters", {}).get("weights")
                    or [1.0 / len(subqueries)] * len(subqueries))
         if len(weights) != len(subqueries):
             raise StubError(400, "illegal_argument_exception",
                             "number of weights must match the number of sub-queries")
+        # As neural-search does: min-max per sub-query; a document missing from a sub-query
+        # counts 0 with that sub-query's weight; keep as many hits as the longest sub-query.
         combined: dict[tuple[str, str], float] = {}
+        max_hits = 0
         for weight, subquery in zip(weights, subqueries, strict=True):
             results = sorted(self._evaluate(docs, subquery).items(), key=lambda kv: -kv[1])[:size]
+            max_hits = max(max_hits, len(results))
             if not results:
                 continue
             high, low = results[0][1], results[-1][1]
@@ -581,7 +592,21 @@ class OpenSearchStub:
                 norm = 1.0 if high == low else max((score - low) / (high - low), 0.001)
                 combined[key] = combined.get(key, 0.0) + weight * norm
         total = sum(weights)
-        return {key: value / total for key, value in combined.items()}
+        ranked = sorted(combined.items(), key=lambda kv: -kv[1])[:max_hits]
+        return {key: value / total for key, value in ranked}
+
+    def _rrf(self, docs: list[tuple[str, str, dict[str, Any]]], subqueries: list[Any],
+             size: int, config: Mapping[str, Any]) -> dict[tuple[str, str], float]:
+        """score-ranker-processor: sum of 1 / (rank_constant + rank) over the sub-queries."""
+        constant = int(config.get("combination", {}).get("rank_constant", 60))
+        fused: dict[tuple[str, str], float] = {}
+        max_hits = 0
+        for subquery in subqueries:
+            results = sorted(self._evaluate(docs, subquery).items(), key=lambda kv: -kv[1])[:size]
+            max_hits = max(max_hits, len(results))
+            for rank, (key, _) in enumerate(results, start=1):
+                fused[key] = fused.get(key, 0.0) + 1.0 / (constant + rank)
+        return dict(sorted(fused.items(), key=lambda kv: -kv[1])[:max_hits])
 
     def _evaluate(self, docs: list[tuple[str, str, dict[str, Any]]], query: Mapping[str, Any] | None
                   ) -> dict[tuple[str, str], float]:
@@ -692,6 +717,9 @@ class OpenSearchStub:
         if method == "PUT":
             body = request.json()
             for processor in body.get("phase_results_processors", []):
+                if "score-ranker-processor" in processor and self.version < (2, 19):
+                    raise StubError(400, "illegal_argument_exception",
+                                    "Invalid processor type score-ranker-processor")
                 if "normalization-processor" in processor:
                     weights = (processor["normalization-processor"].get("combination", {})
                                .get("parameters", {}).get("weights"))

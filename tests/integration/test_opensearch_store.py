@@ -17,7 +17,11 @@ from solar_rag.adapters.opensearch import (
 )
 from solar_rag.adapters.opensearch.capabilities import Target
 from solar_rag.adapters.opensearch.mapping import create_index_body
-from solar_rag.adapters.opensearch.queries import hybrid_pipeline_body
+from solar_rag.adapters.opensearch.queries import (
+    hybrid_pipeline_body,
+    metadata_terms,
+    normalization_pipeline_body,
+)
 from solar_rag.domain import (
     Chunk,
     EmbeddedChunk,
@@ -108,7 +112,7 @@ def source_of(item: EmbeddedChunk) -> dict[str, Any]:
     return {"document_id": c.document_id, "chunk_id": c.chunk_id, "chunk_index": c.index,
             "version": c.version, "text": c.text, "title": c.title, "section": c.section,
             "start": c.start, "end": c.end, "source": c.source, "metadata": c.metadata,
-            "embedding": item.vector}
+            "metadata_terms": metadata_terms(c.metadata), "embedding": item.vector}
 
 
 def paths(stub: OpenSearchStub) -> list[str]:
@@ -125,7 +129,7 @@ def test_init_creates_versioned_index_alias_and_pipeline(stub: OpenSearchStub) -
         "target": "domain", "alias": ALIAS, "indices": ["rag-chunks-v1"],
         "index_created": True, "alias_created": True, "dimensions": DIMS,
         "space_type": "innerproduct", "pipeline": "rag-chunks-hybrid",
-        "pipeline_status": "created",
+        "pipeline_status": "created (score-ranker-processor, rrf)",
     }
     (create,) = stub.find("PUT", "/rag-chunks-v1")
     assert create.json() == create_index_body(ALIAS, DIMS, capabilities_for("domain"))
@@ -162,8 +166,18 @@ def test_init_updates_a_changed_pipeline(stub: OpenSearchStub) -> None:
     client = build_client(settings)
     init_opensearch(settings, client)
     stub.pipelines["rag-chunks-hybrid"] = {"phase_results_processors": []}
-    assert init_opensearch(settings, client)["pipeline_status"] == "updated"
+    assert init_opensearch(settings, client)["pipeline_status"] == (
+        "updated (score-ranker-processor, rrf)")
     assert stub.pipelines["rag-chunks-hybrid"] == hybrid_pipeline_body()
+
+
+def test_init_falls_back_to_min_max_pipeline_before_2_19(stub: OpenSearchStub) -> None:
+    stub.version = (2, 17)
+    settings = settings_for(stub)
+    report = init_opensearch(settings, build_client(settings))
+    assert str(report["pipeline_status"]).startswith("created (normalization-processor")
+    assert stub.pipelines["rag-chunks-hybrid"] == normalization_pipeline_body()
+    assert init_opensearch(settings, build_client(settings))["pipeline_status"] == "unchanged"
 
 
 @pytest.mark.parametrize("target", ["serverless", "serverless-classic"])
@@ -259,7 +273,7 @@ def test_upsert_validates_input(stub: OpenSearchStub) -> None:
     with pytest.raises(InvalidInput, match="belongs to"):
         h.store.upsert_document("d", "v2", chunks("d", "v1", ["a"]))
     wrong = EmbeddedChunk(chunks("d", "v1", ["a"])[0].chunk, [1.0, 0.0])
-    with pytest.raises(NotConfigured, match=r"2 dimensions.*expects 8"):
+    with pytest.raises(InvalidInput, match=r"2 dimensions.*expects 8"):
         h.store.upsert_document("d", "v1", [wrong])
     nan = EmbeddedChunk(wrong.chunk, [math.nan] * DIMS)
     with pytest.raises(InvalidInput, match="NaN"):
@@ -408,7 +422,7 @@ def test_vector_search_body_and_cosine_scores(stub: OpenSearchStub) -> None:
     assert request.json() == {
         "size": 2, "_source": {"excludes": ["embedding"]},
         "query": {"knn": {"embedding": {"vector": query, "k": 2, "filter": {
-            "bool": {"filter": [{"term": {"metadata.lang": "ko"}}]}}}}},
+            "bool": {"filter": [{"terms": {"metadata_terms": ['["lang","ko"]']}}]}}}}},
     }
     assert hits[0].chunk.text == "부산 바다 여행"
     assert hits[0].score == pytest.approx(1.0)
@@ -427,7 +441,7 @@ def test_keyword_search_korean_with_filters(stub: OpenSearchStub) -> None:
     assert [x.chunk.text for x in hits] == ["서울의 날씨는 맑습니다"]
     assert hits[0].score > 0
     assert stub.requests[0].json()["query"]["bool"]["filter"] == [
-        {"terms": {"metadata.year": [2024]}}]
+        {"terms": {"metadata_terms": ['["year",2024]']}}]
     none = h.store.search(SearchQuery("날씨", None, SearchMode.KEYWORD, 5, {"lang": "en"}))
     assert none == []
 
@@ -444,8 +458,8 @@ def test_hybrid_uses_the_pipeline_on_a_domain(stub: OpenSearchStub) -> None:
     assert [next(iter(q)) for q in body["query"]["hybrid"]["queries"]] == ["bool", "knn"]
     assert len(hits) == 2
     assert hits[0].chunk.text == "weather in seoul is sunny"
-    assert hits[0].score == pytest.approx(1.0)
-    assert 0 <= hits[1].score < hits[0].score
+    assert hits[0].score == pytest.approx(2 / 61)  # first by BM25 and by vector (RRF)
+    assert 0 < hits[1].score < hits[0].score
 
 
 def test_hybrid_falls_back_to_rrf_when_the_pipeline_is_missing(stub: OpenSearchStub) -> None:
@@ -479,15 +493,21 @@ def test_classic_server_assigned_ids_and_delete_by_ids(stub: OpenSearchStub) -> 
     old = chunks("d", "v1", ["one", "two", "three"])
     old_ids = h.store.upsert_document("d", "v1", old)
     assert len(old_ids) == 3 and all(i.startswith("stub") for i in old_ids)
-    (bulk,) = stub.requests
+    bulk, sweep = stub.requests
     assert bulk.ndjson()[0] == {"index": {}}
     assert bulk.ndjson()[1]["chunk_id"] == old[0].chunk.chunk_id
+    assert sweep.path == "/rag-chunks/_search"
 
     stub.requests.clear()
     new_ids = h.store.upsert_document("d", "v2", chunks("d", "v2", ["uno"]),
                                       previous_chunk_ids=old_ids)
-    assert paths(stub) == ["POST /rag-chunks/_bulk", "POST /rag-chunks/_bulk"]
-    assert stub.requests[1].ndjson() == [{"delete": {"_id": i}} for i in old_ids]
+    assert paths(stub) == ["POST /rag-chunks/_bulk", "POST /rag-chunks/_search",
+                           "POST /rag-chunks/_bulk"]
+    assert stub.requests[1].json() == {"size": 10000, "_source": False, "query": {"bool": {
+        "filter": [{"term": {"document_id": "d"}}],
+        "must_not": [{"ids": {"values": new_ids}}],
+    }}}
+    assert stub.requests[2].ndjson() == [{"delete": {"_id": i}} for i in old_ids]
     assert list(stub.documents(ALIAS)) == new_ids
 
     hits = h.store.search(SearchQuery("uno", None, SearchMode.KEYWORD))
@@ -520,6 +540,15 @@ def test_classic_failed_upsert_rolls_back_its_unaddressable_chunks(stub: OpenSea
     assert list(stub.documents(ALIAS)) == old_ids
 
 
+def test_classic_reupsert_without_recorded_ids_leaves_no_duplicates(
+    stub: OpenSearchStub,
+) -> None:
+    h = Harness(stub, "serverless-classic")
+    h.store.upsert_document("d", "v1", chunks("d", "v1", ["a", "b"]))
+    again = h.store.upsert_document("d", "v1", chunks("d", "v1", ["a", "b"]))
+    assert sorted(stub.documents(ALIAS)) == sorted(again)
+
+
 def test_classic_delete_without_recorded_ids_sweeps_visible_chunks(stub: OpenSearchStub) -> None:
     h = Harness(stub, "serverless-classic")
     h.store.upsert_document("d", "v1", chunks("d", "v1", ["a", "b"]))
@@ -534,7 +563,7 @@ def test_nextgen_custom_ids_and_stale_removal_by_previous_ids(stub: OpenSearchSt
     stub.requests.clear()
     new = h.store.upsert_document("d", "v2", chunks("d", "v2", ["uno"]), previous_chunk_ids=old)
     assert stub.requests[0].ndjson()[0] == {"index": {"_id": new[0]}}
-    assert stub.requests[1].ndjson() == [{"delete": {"_id": i}} for i in old]
+    assert stub.requests[2].ndjson() == [{"delete": {"_id": i}} for i in old]
     assert all("refresh" not in r.query for r in stub.requests)
     assert list(stub.documents(ALIAS)) == new
 
@@ -559,7 +588,8 @@ def test_serverless_hybrid_is_fused_client_side(stub: OpenSearchStub) -> None:
     assert request.path == "/rag-chunks/_msearch"
     header1, keyword, header2, vector = request.ndjson()
     assert header1 == header2 == {}
-    assert keyword["query"]["bool"]["filter"] == [{"term": {"metadata.lang": "en"}}]
+    assert keyword["query"]["bool"]["filter"] == [
+        {"terms": {"metadata_terms": ['["lang","en"]']}}]
     assert vector["query"]["knn"]["embedding"]["k"] == 20
     assert hits[0].chunk.text == "weather in seoul is sunny"
     assert {x.chunk.metadata["lang"] for x in hits} == {"en"}

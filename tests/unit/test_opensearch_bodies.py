@@ -61,13 +61,9 @@ def test_create_body_domain() -> None:
         assert props[keyword] == {"type": "keyword"}
     for text in ("text", "title"):
         assert props[text] == {"type": "text", "analyzer": "cjk"}
-    assert props["metadata"] == {"type": "object", "dynamic": True}
-    templates = {next(iter(t)): next(iter(t.values())) for t in mappings["dynamic_templates"]}
-    assert templates["metadata_strings"] == {
-        "path_match": "metadata.*", "match_mapping_type": "string",
-        "mapping": {"type": "keyword", "ignore_above": 1024},
-    }
-    assert templates["metadata_booleans"]["mapping"] == {"type": "boolean"}
+    assert props["metadata"] == {"type": "object", "enabled": False}
+    assert props["metadata_terms"] == {"type": "keyword", "ignore_above": 4096}
+    assert "dynamic_templates" not in mappings
     assert "nmslib" not in repr(body)
 
 
@@ -106,14 +102,30 @@ def test_existing_mapping_accepts_top_level_space_type() -> None:
                                            "space_type": "innerproduct"}}}, 8)
 
 
-def test_filters_become_term_and_terms() -> None:
-    assert queries.filter_clauses({"lang": "ko", "document_id": "d/1", "year": [2023, 2024],
-                                   "draft": False}) == [
-        {"term": {"document_id": "d/1"}},
-        {"term": {"metadata.draft": False}},
-        {"term": {"metadata.lang": "ko"}},
-        {"terms": {"metadata.year": [2023, 2024]}},
+def test_metadata_terms_follow_the_reference_equality() -> None:
+    term = queries.metadata_term
+    assert term("year", 2024) == term("year", 2024.0) == '["year",2024]'
+    assert term("flag", True) == '["flag",true]' != term("flag", 1)
+    assert term("lang", "en") == '["lang","en"]' != term("lang", "EN")
+    assert term("rating", 4.5) == '["rating",4.5]'
+    assert term("언어", "한국어") == '["언어","한국어"]'
+    # keys and values cannot collide through separators
+    assert term("a=b", "c") != term("a", "b=c")
+    assert queries.metadata_terms({"b": 1, "a": "x"}) == ['["a","x"]', '["b",1]']
+
+
+def test_filters_become_terms_clauses() -> None:
+    assert queries.filter_clauses({"lang": "ko", "document_id": "d/1", "year": [2023, 2024.0],
+                                   "draft": False, "none": []}) == [
+        {"terms": {"document_id": ["d/1"]}},
+        {"terms": {"metadata_terms": ['["draft",false]']}},
+        {"terms": {"metadata_terms": ['["lang","ko"]']}},
+        {"terms": {"metadata_terms": []}},
+        {"terms": {"metadata_terms": ['["year",2023]', '["year",2024]']}},
     ]
+    # a document id is a string: other values can never match it
+    assert queries.filter_clauses({"document_id": [1, "a"]}) == [
+        {"terms": {"document_id": ["a"]}}]
 
 
 def test_knn_body_filters_inside_knn() -> None:
@@ -122,7 +134,7 @@ def test_knn_body_filters_inside_knn() -> None:
         "_source": {"excludes": ["embedding"]},
         "query": {"knn": {"embedding": {
             "vector": [0.5, 0.5], "k": 3,
-            "filter": {"bool": {"filter": [{"term": {"metadata.lang": "ko"}}]}},
+            "filter": {"bool": {"filter": [{"terms": {"metadata_terms": ['["lang","ko"]']}}]}},
         }}},
     }
     assert queries.vector_search_body([1.0], 2, {})["query"] == {
@@ -135,29 +147,35 @@ def test_keyword_body() -> None:
         "size": 5,
         "_source": {"excludes": ["embedding"]},
         "query": {"bool": {
-            "must": [{"multi_match": {"query": "서울 날씨", "fields": ["text", "title"]}}],
+            "must": [{"multi_match": {"query": "서울 날씨",
+                                      "fields": ["text", "title", "section"]}}],
             "filter": [{"terms": {"document_id": ["a", "b"]}}],
         }},
     }
 
 
-def test_hybrid_body_and_pipeline() -> None:
+def test_hybrid_body_and_pipelines() -> None:
     body = queries.hybrid_search_body("q", [1.0, 0.0], 20, {"lang": "en"})
+    lang = {"terms": {"metadata_terms": ['["lang","en"]']}}
     assert body == {
         "size": 20,
         "_source": {"excludes": ["embedding"]},
         "query": {"hybrid": {"queries": [
-            {"bool": {"must": [{"multi_match": {"query": "q", "fields": ["text", "title"]}}],
-                      "filter": [{"term": {"metadata.lang": "en"}}]}},
-            {"knn": {"embedding": {"vector": [1.0, 0.0], "k": 20, "filter": {
-                "bool": {"filter": [{"term": {"metadata.lang": "en"}}]}}}}},
+            {"bool": {"must": [{"multi_match": {"query": "q",
+                                                "fields": ["text", "title", "section"]}}],
+                      "filter": [lang]}},
+            {"knn": {"embedding": {"vector": [1.0, 0.0], "k": 20,
+                                   "filter": {"bool": {"filter": [lang]}}}}},
         ]}},
     }
     assert queries.hybrid_pipeline_body()["phase_results_processors"] == [
+        {"score-ranker-processor": {"combination": {"technique": "rrf", "rank_constant": 60}}}
+    ]
+    assert queries.normalization_pipeline_body()["phase_results_processors"] == [
         {"normalization-processor": {
             "normalization": {"technique": "min_max"},
             "combination": {"technique": "arithmetic_mean",
-                            "parameters": {"weights": [0.3, 0.7]}},
+                            "parameters": {"weights": [0.5, 0.5]}},
         }}
     ]
 
@@ -179,6 +197,7 @@ def test_chunk_round_trip_through_source() -> None:
                   {"lang": "ko", "n": 2.5, "ok": True})
     source = queries.chunk_document(chunk, [0.5, 0.5])
     assert source["embedding"] == [0.5, 0.5]
+    assert source["metadata_terms"] == ['["lang","ko"]', '["n",2.5]', '["ok",true]']
     del source["embedding"]
     assert queries.chunk_from_source(source) == chunk
     response = {"hits": {"hits": [{"_id": "x", "_score": 1.5, "_source": source}]}}

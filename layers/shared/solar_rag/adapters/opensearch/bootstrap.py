@@ -5,24 +5,35 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from opensearchpy import OpenSearch
-from opensearchpy.exceptions import NotFoundError, TransportError
+from opensearchpy.exceptions import NotFoundError, RequestError, TransportError
 
 from solar_rag.adapters.opensearch.capabilities import Capabilities, capabilities_for
-from solar_rag.adapters.opensearch.client import build_client, error_type, translated
+from solar_rag.adapters.opensearch.client import (
+    build_client,
+    error_reason,
+    error_type,
+    translated,
+)
 from solar_rag.adapters.opensearch.mapping import (
     check_existing_mapping,
     create_index_body,
     physical_index_name,
 )
-from solar_rag.adapters.opensearch.queries import hybrid_pipeline_body
+from solar_rag.adapters.opensearch.queries import (
+    hybrid_pipeline_body,
+    normalization_pipeline_body,
+)
 
 if TYPE_CHECKING:
     from solar_rag.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,17 +90,30 @@ def ensure_index(
 
 
 def ensure_search_pipeline(client: OpenSearch, name: str) -> str:
-    """``created``, ``updated`` or ``unchanged``."""
-    wanted = hybrid_pipeline_body()
+    """Create or fix the hybrid pipeline; returns what happened.
+
+    RRF (``score-ranker-processor``) where the cluster has it (2.19+), else the
+    ``normalization-processor`` (2.10+). An existing pipeline of either kind is kept.
+    """
+    preferred, fallback = hybrid_pipeline_body(), normalization_pipeline_body()
     with translated(index=name, action="search pipeline check"):
         try:
             current = client.search_pipeline.get(id=name).get(name)
         except NotFoundError:
             current = None
-        if current is not None and _same_pipeline(current, wanted):
+        if current is not None and (
+            _same_pipeline(current, preferred) or _same_pipeline(current, fallback)
+        ):
             return "unchanged"
-        client.search_pipeline.put(id=name, body=wanted)
-    return "created" if current is None else "updated"
+        verb = "created" if current is None else "updated"
+        try:
+            client.search_pipeline.put(id=name, body=preferred)
+        except RequestError as exc:
+            log.warning("RRF search pipeline refused (%s): using normalization-processor",
+                        error_reason(exc))
+            client.search_pipeline.put(id=name, body=fallback)
+            return f"{verb} (normalization-processor: this cluster has no score-ranker-processor)"
+    return f"{verb} (score-ranker-processor, rrf)"
 
 
 def init_opensearch(settings: Settings, client: OpenSearch | None = None) -> dict[str, object]:

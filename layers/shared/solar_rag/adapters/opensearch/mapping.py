@@ -1,11 +1,16 @@
 """The chunk index: physical name, create body, and the check of an existing mapping.
 
-Metadata: ``metadata`` is an object with ``dynamic: true`` under a ``strict`` root, and
-``dynamic_templates`` map every new ``metadata.*`` string to ``keyword``, numbers to
-``double`` and booleans to ``boolean``. ``term``/``terms`` filters then work on every
-version and target; ``flat_object`` would not (not filterable with ``term`` everywhere) and
-``strict`` with explicit fields would force a mapping change per new metadata key.
-Date and numeric detection are off, so a string that looks like a date stays a keyword.
+Metadata filtering: ``metadata`` is kept verbatim in ``_source`` (``enabled: false``: stored,
+not indexed) and every ``key: value`` pair is also indexed as one exact term in the keyword
+array ``metadata_terms`` (``["key", value]`` as compact JSON, see ``queries.metadata_term``).
+Why not map ``metadata.*`` (dynamic templates or explicit fields): metadata is user data, so
+the same key arrives as a number in one document and a boolean or string in another, which a
+dynamic mapping answers by rejecting whole documents (``mapper_parsing_exception``); every
+new key would grow the mapping towards ``index.mapping.total_fields.limit``; and a ``term``
+filter of the wrong type fails the whole search (400). ``flat_object`` is not filterable with
+``term`` on every version. One keyword field has none of these problems, and its exact terms
+give the reference semantics of ``domain.matches_filters`` (case-sensitive strings, ``1 ==
+1.0``, booleans never equal numbers, a list means any-of).
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ SPACE_TYPE = "innerproduct"
 ENGINE = "faiss"
 TEXT_ANALYZER = "cjk"
 """Built into OpenSearch (standard tokenizer + CJK bigrams), no plugin: works on AOSS too."""
+METADATA_TERM_MAX = 4096
+"""Longer ``["key", value]`` terms are stored but not indexed (so not filterable)."""
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 100
 EF_SEARCH = 100
@@ -46,28 +53,6 @@ def index_mappings(dimensions: int, capabilities: Capabilities) -> dict[str, Any
         "date_detection": False,
         "numeric_detection": False,
         "_meta": {"solar_rag_schema": SCHEMA_VERSION},
-        "dynamic_templates": [
-            {"metadata_strings": {
-                "path_match": "metadata.*",
-                "match_mapping_type": "string",
-                "mapping": {"type": "keyword", "ignore_above": 1024},
-            }},
-            {"metadata_integers": {
-                "path_match": "metadata.*",
-                "match_mapping_type": "long",
-                "mapping": {"type": "double"},
-            }},
-            {"metadata_numbers": {
-                "path_match": "metadata.*",
-                "match_mapping_type": "double",
-                "mapping": {"type": "double"},
-            }},
-            {"metadata_booleans": {
-                "path_match": "metadata.*",
-                "match_mapping_type": "boolean",
-                "mapping": {"type": "boolean"},
-            }},
-        ],
         "properties": {
             VECTOR_FIELD: vector_field_mapping(dimensions, capabilities),
             "text": dict(text),
@@ -80,7 +65,8 @@ def index_mappings(dimensions: int, capabilities: Capabilities) -> dict[str, Any
             "chunk_index": {"type": "integer"},
             "start": {"type": "integer"},
             "end": {"type": "integer"},
-            "metadata": {"type": "object", "dynamic": True},
+            "metadata": {"type": "object", "enabled": False},
+            "metadata_terms": {"type": "keyword", "ignore_above": METADATA_TERM_MAX},
         },
     }
 

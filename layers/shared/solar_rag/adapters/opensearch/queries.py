@@ -2,28 +2,52 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from solar_rag.adapters.opensearch.mapping import VECTOR_FIELD
-from solar_rag.domain import Chunk, Filters, Metadata, SearchHit
+from solar_rag.domain import Chunk, Filters, Metadata, MetadataValue, SearchHit
 
-KEYWORD_FIELDS = ("text", "title")
-HYBRID_WEIGHTS = (0.3, 0.7)
-"""Keyword, vector: the order of the sub-queries in the hybrid query."""
+KEYWORD_FIELDS = ("text", "title", "section")
+RRF_RANK_CONSTANT = 60
+HYBRID_WEIGHTS = (0.5, 0.5)
+"""Keyword, vector, for the ``normalization-processor`` fallback (OpenSearch < 2.19). Equal,
+the processor's own default: with min-max normalisation a chunk found only by BM25 (a rare
+term, a name, an id) scores ``w_keyword * 1``, so a lower keyword weight would rank it under
+every vector-only hit."""
 SOURCE_EXCLUDES = {"excludes": [VECTOR_FIELD]}
 
 
+def metadata_term(key: str, value: MetadataValue) -> str:
+    """The exact term indexed in ``metadata_terms`` for one metadata pair.
+
+    Integral floats are written as integers so ``1`` and ``1.0`` meet; JSON keeps ``true``
+    apart from ``1`` and strings apart from numbers.
+    """
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return json.dumps([key, value], ensure_ascii=False, separators=(",", ":"))
+
+
+def metadata_terms(metadata: Mapping[str, MetadataValue]) -> list[str]:
+    return sorted(metadata_term(key, value) for key, value in metadata.items())
+
+
 def filter_clauses(filters: Filters) -> list[dict[str, Any]]:
-    """``term``/``terms`` per key; ``document_id`` is the top-level field, others metadata."""
+    """One ``terms`` clause per key (a list means any-of; an empty list matches nothing).
+
+    ``document_id`` filters the document id, every other key the metadata.
+    """
     clauses: list[dict[str, Any]] = []
     for key in sorted(filters):
-        field = "document_id" if key == "document_id" else f"metadata.{key}"
-        value = filters[key]
-        if isinstance(value, list):
-            clauses.append({"terms": {field: list(value)}})
+        wanted = filters[key]
+        values = wanted if isinstance(wanted, list) else [wanted]
+        if key == "document_id":
+            clauses.append({"terms": {"document_id": [v for v in values if isinstance(v, str)]}})
         else:
-            clauses.append({"term": {field: value}})
+            terms = list(dict.fromkeys(metadata_term(key, v) for v in values))
+            clauses.append({"terms": {"metadata_terms": terms}})
     return clauses
 
 
@@ -69,6 +93,24 @@ def hybrid_search_body(
 
 
 def hybrid_pipeline_body() -> dict[str, Any]:
+    """Reciprocal rank fusion in the cluster (``score-ranker-processor``, OpenSearch 2.19+).
+
+    Rank-based, like the client-side fusion used where no pipeline exists and like the local
+    store, so hybrid scores mean the same everywhere. Min-max score normalisation was the
+    first choice but ranks poorly on small candidate sets: the lowest hit of each sub-query
+    is normalised to ~0, so a chunk that is second by BM25 and first by vector can lose to
+    one that is first by BM25 and merely good by vector.
+    """
+    return {
+        "description": "solar-rag hybrid search: reciprocal rank fusion of BM25 and k-NN",
+        "phase_results_processors": [{"score-ranker-processor": {
+            "combination": {"technique": "rrf", "rank_constant": RRF_RANK_CONSTANT},
+        }}],
+    }
+
+
+def normalization_pipeline_body() -> dict[str, Any]:
+    """Fallback for domains older than 2.19 (no ``score-ranker-processor``)."""
     return {
         "description": "solar-rag hybrid search: min-max normalised BM25 + k-NN",
         "phase_results_processors": [{"normalization-processor": {
@@ -137,5 +179,6 @@ def chunk_document(
         "end": chunk.end,
         "source": chunk.source,
         "metadata": dict(chunk.metadata),
+        "metadata_terms": metadata_terms(chunk.metadata),
         VECTOR_FIELD: list(vector),
     }

@@ -164,7 +164,7 @@ class OpenSearchVectorStore:
 
     def _checked_vector(self, vector: Sequence[float]) -> Sequence[float]:
         if len(vector) != self.dimensions:
-            raise NotConfigured(
+            raise InvalidInput(
                 f"vector has {len(vector)} dimensions, the OpenSearch index expects "
                 f"{self.dimensions} (EMBEDDING_DIMENSIONS)"
             )
@@ -195,8 +195,13 @@ class OpenSearchVectorStore:
                 )
             self._raise_on_query_failures(response, "stale chunk removal")
             return
+        # No _delete_by_query: the ids recorded for the old version, plus whatever search
+        # already sees of this document besides what was just written (duplicates of a
+        # crashed run, chunks whose ids were never recorded). Search lags writes on
+        # Serverless, so the recorded ids are the primary source.
         keep = set(stored)
-        stale = [i for i in dict.fromkeys(previous_chunk_ids) if i not in keep]
+        candidates = [*previous_chunk_ids, *self._visible_ids(document_id, exclude=stored)]
+        stale = [i for i in dict.fromkeys(candidates) if i not in keep]
         if not stale:
             return
         try:
@@ -230,12 +235,11 @@ class OpenSearchVectorStore:
         with translated(index=self.index, action=action):
             return self._writer.run([BulkAction.delete(i) for i in ids])
 
-    def _visible_ids(self, document_id: str) -> list[str]:
-        body = {
-            "size": SWEEP_LIMIT,
-            "_source": False,
-            "query": {"term": {"document_id": document_id}},
-        }
+    def _visible_ids(self, document_id: str, *, exclude: Sequence[str] = ()) -> list[str]:
+        query: dict[str, Any] = {"term": {"document_id": document_id}}
+        if exclude:
+            query = {"bool": {"filter": [query], "must_not": [{"ids": {"values": list(exclude)}}]}}
+        body = {"size": SWEEP_LIMIT, "_source": False, "query": query}
         with translated(index=self.index, action="document lookup"):
             response = self.client.search(index=self.index, body=body)
         return [str(hit["_id"]) for hit in response.get("hits", {}).get("hits", [])]
