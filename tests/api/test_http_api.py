@@ -6,11 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-
 from solar_rag.api.app import create_app
 from solar_rag.composition import Container
 from solar_rag.errors import UpstreamRateLimited, UpstreamTimeout
 from solar_rag.settings import Settings
+
 from tests.fakes.memory import FakeChatModel, FakeEmbedder, MemoryRegistry, MemoryStore
 
 SECRET = "up-SECRET-KEY-should-never-leak-123"

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from solar_rag.api.app import create_app
 from solar_rag.composition import Container
 from solar_rag.settings import Settings
+
 from tests.fakes.live_server import serve
 from tests.fakes.upstage_server import FakeUpstage
 
