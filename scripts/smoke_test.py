@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Post-deploy smoke test of a deployed stack, standard library only.
 
-Reads the API URL and API key id from `cdk deploy --outputs-file`, fetches the key value with
-the AWS CLI (`aws apigateway get-api-key --include-value`), then:
+Reads the API URL and API key id (outputs `ApiUrl`, `ApiKeyId`) from `cdk deploy --outputs-file`,
+fetches the key value with the AWS CLI (`aws apigateway get-api-key --include-value`), then:
 
   GET  /v1/health           → 200, status "ok"
   POST /v1/documents        → one uniquely worded document is indexed
@@ -26,15 +26,15 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 DEFAULT_TIMEOUT = 30.0  # API Gateway cuts requests at 29 s
 AWS_CLI_TIMEOUT = 60.0
-URL_OUTPUT_RE = re.compile(r"(url|endpoint)", re.IGNORECASE)
-KEY_ID_OUTPUT_RE = re.compile(r"api_?key_?id", re.IGNORECASE)
+URL_OUTPUT = "ApiUrl"  # the CfnOutput names of infra_cdk/stack.py
+KEY_ID_OUTPUT = "ApiKeyId"
 CITATION_MARK_RE = re.compile(r"\[(\d+)\]")
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -68,41 +68,28 @@ def load_outputs(path: Path) -> dict[str, dict[str, str]]:
     return {str(stack): {str(k): str(v) for k, v in outs.items()} for stack, outs in raw.items()}
 
 
-def _pick(
-    outputs: Mapping[str, Mapping[str, str]],
-    what: str,
-    name: str | None,
-    pattern: re.Pattern[str],
-    accept: Callable[[str], bool],
-) -> str:
-    if name is not None:
-        found = [(s, k, v) for s, outs in outputs.items() for k, v in outs.items() if k == name]
-    else:
-        found = [
-            (s, k, v)
-            for s, outs in outputs.items()
-            for k, v in outs.items()
-            if pattern.search(k) and accept(v)
-        ]
+def _pick(outputs: Mapping[str, Mapping[str, str]], name: str) -> str:
+    found = [(stack, outs[name]) for stack, outs in outputs.items() if name in outs]
     if len(found) == 1:
-        return found[0][2]
-    available = ", ".join(f"{s}.{k}" for s, outs in outputs.items() for k in outs) or "none"
+        return found[0][1]
     if not found:
-        wanted = f"named {name!r}" if name else f"matching /{pattern.pattern}/"
-        raise SmokeTestError(f"no {what} output {wanted} (outputs: {available})")
-    names = ", ".join(f"{s}.{k}" for s, k, _ in found)
-    raise SmokeTestError(f"several {what} outputs ({names}): choose one with its option")
+        available = ", ".join(f"{s}.{k}" for s, outs in outputs.items() for k in outs) or "none"
+        raise SmokeTestError(f"no stack output named {name!r} (outputs: {available})")
+    stacks = ", ".join(stack for stack, _ in found)
+    raise SmokeTestError(f"output {name!r} appears in several stacks ({stacks}): deploy one stack")
 
 
 def find_target(
     outputs: Mapping[str, Mapping[str, str]],
-    url_output: str | None = None,
-    key_id_output: str | None = None,
+    url_output: str = URL_OUTPUT,
+    key_id_output: str = KEY_ID_OUTPUT,
 ) -> Target:
-    url = _pick(outputs, "API URL", url_output, URL_OUTPUT_RE, lambda v: v.startswith("https://"))
-    key_id = _pick(outputs, "API key id", key_id_output, KEY_ID_OUTPUT_RE, lambda v: bool(v))
+    url = _pick(outputs, url_output)
+    key_id = _pick(outputs, key_id_output)
     if not url.startswith(("https://", "http://")):
-        raise SmokeTestError(f"API URL output is not a URL: {url!r}")
+        raise SmokeTestError(f"output {url_output!r} is not a URL: {url!r}")
+    if not key_id:
+        raise SmokeTestError(f"output {key_id_output!r} is empty")
     return Target(url=url, api_key_id=key_id)
 
 
@@ -312,8 +299,8 @@ def _default_run_id() -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--outputs-file", type=Path, default=Path("cdk-outputs.json"))
-    parser.add_argument("--url-output", help="name of the API URL output (default: detected)")
-    parser.add_argument("--api-key-id-output", help="name of the API key id output (default: detected)")
+    parser.add_argument("--url-output", default=URL_OUTPUT, help="name of the API URL output")
+    parser.add_argument("--api-key-id-output", default=KEY_ID_OUTPUT, help="name of the API key id output")
     parser.add_argument("--aws-cli", default="aws", help="AWS CLI executable")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="per request, seconds")
     parser.add_argument("--query-attempts", type=int, default=6)
