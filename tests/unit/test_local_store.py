@@ -10,7 +10,13 @@ from typing import Any
 import numpy as np
 import pytest
 from solar_rag import errors
-from solar_rag.adapters.local_store import DB_FILENAME, LocalDocumentRegistry, LocalVectorStore, keyword
+from solar_rag.adapters.local_store import (
+    DB_FILENAME,
+    LocalDocumentRegistry,
+    LocalVectorStore,
+    catalog,
+    keyword,
+)
 from solar_rag.adapters.local_store import store as store_module
 from solar_rag.domain import (
     EmbeddedChunk,
@@ -369,3 +375,55 @@ def test_keyword_filters_match_the_oracle(store: LocalVectorStore) -> None:
         for mode in (SearchMode.KEYWORD, SearchMode.HYBRID):
             query = SearchQuery("shared", embed("shared"), mode, 100, filters)
             assert set(ids(store.search(query))) == expected, (mode, filters)
+
+
+def _live_rowids(snapshot: catalog.Snapshot) -> list[int]:
+    return sorted(int(r) for r in snapshot.rowids[snapshot.alive])
+
+
+def test_a_snapshot_can_be_derived_for_an_older_generation(tmp_path: Path) -> None:
+    """A reader whose transaction started before a write gets that older view exactly."""
+    store = open_store(tmp_path)
+    store.upsert_document("a", "v1", make_chunks("a", "v1", ["one", "two", "three"]))
+    store.upsert_document("b", "v1", make_chunks("b", "v1", ["four"]))
+    old_reader = raw(tmp_path)
+    old_reader.isolation_level = None
+    old_reader.execute("BEGIN")
+    old_rowids = sorted(r[0] for r in old_reader.execute("SELECT rowid FROM chunks"))
+    old_generation = int(old_reader.execute(
+        "SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
+
+    store.upsert_document("a", "v2", make_chunks("a", "v2", ["five"]))
+    store.delete_document("b")
+    store.search(keyword_query("five"))  # the shared snapshot moves to the new generation
+    newer = store._catalog._current
+    assert newer.generation > old_generation
+
+    older = catalog.refresh(old_reader, newer, old_generation)
+    old_reader.execute("COMMIT")
+    old_reader.close()
+    assert _live_rowids(older) == old_rowids
+    assert len(older.segments) == 1 and bool(older.alive.all())
+    assert sorted(older.document_ids) == ["a", "a", "a", "b"]
+    store.close()
+
+
+def test_snapshots_grow_by_segments_and_compact(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    for n in range(3):
+        store.upsert_document(f"d{n}", "v1", make_chunks(f"d{n}", "v1", ["x"] * 10))
+        store.search(keyword_query("x"))
+    grown = store._catalog._current
+    assert len(grown.segments) == 3 and len(grown) == 30
+
+    store.delete_document("d0")  # a third dead: over the threshold, so compacted
+    hits = store.search(vector_query("x", top_k=50))
+    compacted = store._catalog._current
+    assert len(compacted.segments) == 1 and len(compacted) == 20
+    assert bool(compacted.alive.all())
+    assert {h.chunk.document_id for h in hits} == {"d1", "d2"}
+
+    store.upsert_document("d1", "v2", make_chunks("d1", "v2", ["x"] * 2))
+    hits = store.search(vector_query("x", top_k=50, filters={"document_id": ["d1", "d2"]}))
+    assert len(hits) == 12
+    store.close()

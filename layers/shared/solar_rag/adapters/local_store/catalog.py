@@ -1,9 +1,13 @@
 """In-memory snapshot of every chunk's vector and filterable fields, for exact k-NN.
 
 A snapshot is immutable and tied to one value of the database's ``generation`` counter (bumped
-by every chunk write, from any process). When the generation moves, the next search builds a
-new snapshot from the old one: rows that disappeared are dropped, rows that appeared are read,
-so a write costs a delta read instead of a full reload.
+by every chunk write, from any process). When the generation moves, the next search derives a
+new snapshot from the old one at the cost of the change only: rows written since become a new
+matrix segment, rows deleted since are masked out. Segments are merged (dead rows dropped) when
+there are too many or too much is dead, so the matrix stays one or a few contiguous blocks.
+
+Positions index the concatenation of all segments (dead rows included); ``rowids`` are the
+SQLite rowids at those positions, ascending (AUTOINCREMENT never reuses one).
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 ValueKey = tuple[str, Any]
 
+MAX_SEGMENTS = 8
+MAX_DEAD_FRACTION = 0.25
 _IN_BATCH = 500
 
 
@@ -52,8 +58,9 @@ def normalise_rows(matrix: FloatMatrix) -> FloatMatrix:
 class Snapshot:
     generation: int
     dimensions: int
-    rowids: IntArray  # ascending
-    matrix: FloatMatrix  # L2-normalised rows, parallel to rowids
+    rowids: IntArray
+    segments: tuple[FloatMatrix, ...]  # L2-normalised rows; concatenated they match rowids
+    alive: BoolArray  # False where the row has been deleted since its segment was loaded
     document_ids: list[str]
     metadata: list[dict[str, MetadataValue]]
     _postings: dict[str, dict[ValueKey, IntArray]] = field(default_factory=dict)
@@ -62,16 +69,29 @@ class Snapshot:
     def __len__(self) -> int:
         return len(self.document_ids)
 
+    @property
+    def offsets(self) -> IntArray:
+        return np.cumsum([0, *(len(s) for s in self.segments)], dtype=np.int64)
+
+    @property
+    def dead(self) -> int:
+        return len(self) - int(np.count_nonzero(self.alive))
+
     def positions_of(self, rowids: IntArray) -> tuple[IntArray, BoolArray]:
-        """Positions of ``rowids`` in this snapshot and whether each is present."""
+        """Positions of ``rowids`` in this snapshot and whether each is a live row here."""
         if len(self) == 0:
             return np.zeros(len(rowids), np.int64), np.zeros(len(rowids), np.bool_)
-        pos = np.searchsorted(self.rowids, rowids).astype(np.int64)
-        pos = np.minimum(pos, len(self) - 1)
-        return pos, self.rowids[pos] == rowids
+        pos = np.minimum(np.searchsorted(self.rowids, rowids), len(self) - 1).astype(np.int64)
+        return pos, (self.rowids[pos] == rowids) & self.alive[pos]
 
-    def filter_mask(self, filters: Mapping[str, FilterValue]) -> BoolArray | None:
-        """Rows matching ``filters`` (None: no filter, every row)."""
+    def candidates(self, filters: Mapping[str, FilterValue]) -> BoolArray | None:
+        """Live rows matching ``filters``; None when every position qualifies."""
+        mask = self._filter_mask(filters)
+        if mask is None:
+            return None if bool(self.alive.all()) else self.alive
+        return mask & self.alive
+
+    def _filter_mask(self, filters: Mapping[str, FilterValue]) -> BoolArray | None:
         if not filters:
             return None
         mask = np.ones(len(self), np.bool_)
@@ -90,12 +110,9 @@ class Snapshot:
         return mask
 
     def _oracle_mask(self, filters: Mapping[str, FilterValue]) -> BoolArray:
-        return np.fromiter(
-            (matches_filters(m, d, filters) for m, d in zip(self.metadata, self.document_ids,
-                                                             strict=True)),
-            np.bool_,
-            len(self),
-        )
+        pairs = zip(self.metadata, self.document_ids, strict=True)
+        return np.fromiter((matches_filters(m, d, filters) for m, d in pairs), np.bool_,
+                           len(self))
 
     def _postings_for(self, key: str) -> dict[ValueKey, IntArray]:
         with self._lock:
@@ -117,14 +134,8 @@ class Snapshot:
 
 
 def empty_snapshot(generation: int, dimensions: int) -> Snapshot:
-    return Snapshot(
-        generation,
-        dimensions,
-        np.zeros(0, np.int64),
-        np.zeros((0, dimensions), np.float32),
-        [],
-        [],
-    )
+    return Snapshot(generation, dimensions, np.zeros(0, np.int64), (),
+                    np.zeros(0, np.bool_), [], [])
 
 
 class Catalog:
@@ -144,66 +155,105 @@ class Catalog:
             current = self._current
             if current.generation == generation:
                 return current
-            fresh = _refresh(conn, current, generation)
+            fresh = refresh(conn, current, generation)
             if generation > self._current.generation:
                 self._current = fresh
             return fresh
 
-    def invalidate(self) -> None:
-        with self._lock:
-            self._current = empty_snapshot(-1, self._dimensions)
+
+@dataclass(frozen=True, slots=True)
+class _Rows:
+    rowids: IntArray
+    matrix: FloatMatrix
+    document_ids: list[str]
+    metadata: list[dict[str, MetadataValue]]
 
 
-def _refresh(conn: sqlite3.Connection, old: Snapshot, generation: int) -> Snapshot:
-    current = np.fromiter(
-        (row[0] for row in conn.execute("SELECT rowid FROM chunks ORDER BY rowid")), np.int64
-    )
-    keep = np.isin(old.rowids, current, assume_unique=True)
+def refresh(conn: sqlite3.Connection, old: Snapshot, generation: int) -> Snapshot:
+    """The snapshot of what ``conn`` sees now, reusing what ``old`` already holds."""
+    current = np.sort(np.fromiter(
+        (row[0] for row in conn.execute(
+            "SELECT rowid FROM chunks INDEXED BY chunks_by_document"
+        )),
+        np.int64,
+    ))
+    alive = np.isin(old.rowids, current, assume_unique=True)
     missing = current[np.isin(current, old.rowids, assume_unique=True, invert=True)]
-    if keep.all() and len(missing) == 0:
-        return Snapshot(generation, old.dimensions, old.rowids, old.matrix, old.document_ids,
-                        old.metadata)
+    if len(missing) == 0 and bool((alive == old.alive).all()):
+        return Snapshot(generation, old.dimensions, old.rowids, old.segments, old.alive,
+                        old.document_ids, old.metadata)
+    rows = _load(conn, missing, everything=len(missing) == len(current), dims=old.dimensions)
+    appended = len(old) == 0 or len(missing) == 0 or int(missing[0]) > int(old.rowids[-1])
+    segments = old.segments + ((rows.matrix,) if len(missing) else ())
+    snapshot = Snapshot(
+        generation,
+        old.dimensions,
+        np.concatenate([old.rowids, rows.rowids]),
+        segments,
+        np.concatenate([alive, np.ones(len(missing), np.bool_)]),
+        old.document_ids + rows.document_ids,
+        old.metadata + rows.metadata,
+    )
+    if (not appended or len(segments) > MAX_SEGMENTS
+            or snapshot.dead > MAX_DEAD_FRACTION * max(len(snapshot), 1)):
+        snapshot = _compact(snapshot)
+    return snapshot
+
+
+def _compact(snapshot: Snapshot) -> Snapshot:
+    """One segment of live rows only, sorted by rowid."""
+    keep = np.flatnonzero(snapshot.alive)
+    order = keep[np.argsort(snapshot.rowids[keep], kind="stable")]
+    matrix = np.empty((len(order), snapshot.dimensions), np.float32)
+    offsets = snapshot.offsets
+    # copy segment by segment, never materialising the concatenation of all segments
+    which = np.searchsorted(offsets, order, side="right") - 1
+    for i, segment in enumerate(snapshot.segments):
+        at = np.flatnonzero(which == i)
+        if len(at):
+            matrix[at] = segment[order[at] - offsets[i]]
+    positions = order.tolist()
+    return Snapshot(
+        snapshot.generation,
+        snapshot.dimensions,
+        snapshot.rowids[order],
+        (matrix,) if len(order) else (),
+        np.ones(len(order), np.bool_),
+        [snapshot.document_ids[p] for p in positions],
+        [snapshot.metadata[p] for p in positions],
+    )
+
+
+def _load(conn: sqlite3.Connection, rowids: IntArray, *, everything: bool, dims: int) -> _Rows:
     rows: list[tuple[int, str, str, bytes]] = []
-    if len(missing) > len(current) // 2:
-        wanted = set(missing.tolist())
-        rows = [
-            row
-            for row in conn.execute(
-                "SELECT rowid, document_id, metadata, vector FROM chunks ORDER BY rowid"
-            )
-            if row[0] in wanted
-        ]
+    if everything:
+        rows = conn.execute(
+            "SELECT rowid, document_id, metadata, vector FROM chunks ORDER BY rowid"
+        ).fetchall()
     else:
-        ids = missing.tolist()
+        ids = rowids.tolist()
         for start in range(0, len(ids), _IN_BATCH):
             batch = ids[start : start + _IN_BATCH]
             marks = ",".join("?" * len(batch))
             rows.extend(
                 conn.execute(
                     "SELECT rowid, document_id, metadata, vector FROM chunks "  # noqa: S608
-                    f"WHERE rowid IN ({marks})",
+                    f"WHERE rowid IN ({marks}) ORDER BY rowid",
                     batch,
                 )
             )
-    dims = old.dimensions
-    new_rowids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
-    new_matrix = (
-        np.frombuffer(b"".join(r[3] for r in rows), np.float32).reshape(len(rows), dims)
+    matrix = (
+        normalise_rows(np.frombuffer(b"".join(r[3] for r in rows), np.float32)
+                       .reshape(len(rows), dims))
         if rows
         else np.zeros((0, dims), np.float32)
     )
-    kept_idx = np.flatnonzero(keep)
-    rowids = np.concatenate([old.rowids[kept_idx], new_rowids])
-    matrix = np.concatenate([old.matrix[kept_idx], normalise_rows(new_matrix)])
-    document_ids = [old.document_ids[i] for i in kept_idx.tolist()] + [r[1] for r in rows]
-    metadata = [old.metadata[i] for i in kept_idx.tolist()] + [_load_metadata(r[2]) for r in rows]
-    if len(rowids) > 1 and not bool(np.all(rowids[1:] > rowids[:-1])):
-        order = np.argsort(rowids, kind="stable")
-        rowids = rowids[order]
-        matrix = matrix[order]
-        document_ids = [document_ids[i] for i in order.tolist()]
-        metadata = [metadata[i] for i in order.tolist()]
-    return Snapshot(generation, dims, rowids, matrix, document_ids, metadata)
+    return _Rows(
+        np.fromiter((r[0] for r in rows), np.int64, len(rows)),
+        matrix,
+        [r[1] for r in rows],
+        [_load_metadata(r[2]) for r in rows],
+    )
 
 
 def _load_metadata(raw: str) -> dict[str, MetadataValue]:
@@ -211,24 +261,38 @@ def _load_metadata(raw: str) -> dict[str, MetadataValue]:
     return value if isinstance(value, dict) else {}
 
 
+def _scores(snapshot: Snapshot, query: FloatVector, candidates: IntArray | None
+            ) -> npt.NDArray[np.float32]:
+    if candidates is None:
+        return np.concatenate([segment @ query for segment in snapshot.segments])
+    offsets = snapshot.offsets
+    bounds = np.searchsorted(candidates, offsets)
+    parts = [
+        segment[candidates[bounds[i] : bounds[i + 1]] - offsets[i]] @ query
+        for i, segment in enumerate(snapshot.segments)
+        if bounds[i + 1] > bounds[i]
+    ]
+    return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+
+
 def top_positions(
     snapshot: Snapshot, query: FloatVector, mask: BoolArray | None, limit: int
 ) -> list[tuple[int, float]]:
-    """Exact top ``limit`` (position, cosine) among rows allowed by ``mask``, best first."""
+    """Exact top ``limit`` (position, cosine) among positions allowed by ``mask``, best first."""
     n = len(snapshot)
     if n == 0 or limit <= 0:
         return []
+    candidates: IntArray | None = None
     if mask is None:
-        candidates: IntArray | None = None
-        scores = snapshot.matrix @ query
+        scores = _scores(snapshot, query, None)
     else:
         candidates = np.flatnonzero(mask)
         if len(candidates) == 0:
             return []
         if len(candidates) * 2 < n:
-            scores = snapshot.matrix[candidates] @ query
+            scores = _scores(snapshot, query, candidates)
         else:
-            scores = (snapshot.matrix @ query)[candidates]
+            scores = _scores(snapshot, query, None)[candidates]
     k = min(limit, len(scores))
     part = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
     order = part[np.argsort(-scores[part], kind="stable")]

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from solar_rag import errors
-from solar_rag.adapters.fusion import reciprocal_rank_fusion
+from solar_rag.adapters.fusion import fuse_ranks
 from solar_rag.adapters.local_store.catalog import (
     BoolArray,
     Catalog,
@@ -241,7 +241,7 @@ class LocalVectorStore:
             with self._db.read() as conn:
                 generation = int(self._db.meta(conn, "generation") or 0)
                 snapshot = self._catalog.snapshot(conn, generation)
-                mask = snapshot.filter_mask(filters)
+                mask = snapshot.candidates(filters)
                 if mode is SearchMode.VECTOR or (mode is SearchMode.HYBRID and vector is None):
                     limit = query.top_k
                 else:
@@ -256,16 +256,15 @@ class LocalVectorStore:
                     )
                 if mode is not SearchMode.VECTOR:
                     lists.append(_keyword(conn, snapshot, mask, query.text, limit))
-                chunks = _fetch_chunks(conn, {rowid for ranked in lists for rowid, _ in ranked})
+                if len(lists) == 1:
+                    ranked = lists[0][: query.top_k]
+                else:
+                    ranked = fuse_ranks([[rowid for rowid, _ in r] for r in lists],
+                                        top_k=query.top_k)
+                chunks = _fetch_chunks(conn, {rowid for rowid, _ in ranked})
         except sqlite3.Error as exc:
             raise errors.VectorStoreError(f"local store search failed: {exc}") from exc
-        hit_lists = [
-            [SearchHit(chunks[rowid], score) for rowid, score in ranked if rowid in chunks]
-            for ranked in lists
-        ]
-        if len(hit_lists) == 1:
-            return hit_lists[0][: query.top_k]
-        return reciprocal_rank_fusion(hit_lists, top_k=query.top_k)
+        return [SearchHit(chunks[rowid], score) for rowid, score in ranked if rowid in chunks]
 
 
 def _keyword(
