@@ -93,8 +93,12 @@ def cmd_index(args: argparse.Namespace) -> int:
             outcome = container.indexing_service.index(document)
             counts["unchanged" if outcome.status == "unchanged" else "indexed"] += 1
         except (RagError, OSError, ValueError) as error:
+            reason = getattr(error, "message", None) or str(error)
             counts["failed"] += 1
-            failures.append(f"{path}: {getattr(error, 'message', None) or error}")
+            failures.append(f"{path}: {reason}")
+            if not getattr(error, "retryable", False):
+                # Like S3 ingestion: the registry shows the file as failed, with the reason.
+                container.indexing_service.mark_failed(document_id, reason, source=str(path))
     _progress(len(files), len(files), "done", err)
     err.write("\n")
     for failure in failures:
