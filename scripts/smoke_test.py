@@ -232,15 +232,18 @@ def check_query(
     if filters:
         request["filters"] = filters
     for attempt in range(1, attempts + 1):
+        last = attempt == attempts
         response = client.request("POST", "/v1/query", request)
-        try:
-            if response.status in RETRYABLE_STATUSES and attempt < attempts:
-                raise SmokeTestError(f"HTTP {response.status}")
-            answer = check_answer(_expect(response, 200, "POST /v1/query"), doc_id)
-        except SmokeTestError:
-            if attempt == attempts:
-                raise
+        if response.status in RETRYABLE_STATUSES and not last:
             time.sleep(delay)
+            continue
+        body = _expect(response, 200, "POST /v1/query")  # other errors are not worth retrying
+        try:
+            answer = check_answer(body, doc_id)
+        except SmokeTestError:
+            if last:
+                raise
+            time.sleep(delay)  # the index may not have refreshed yet
             continue
         _log(f"ok   POST /v1/query: cited after {attempt} attempt(s): {answer[:120]!r}")
         return answer

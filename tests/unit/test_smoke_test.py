@@ -32,6 +32,7 @@ class FakeRag:
     extra_marker: str = ""
     delay: float = 0.0
     delete_status: int = 204
+    query_statuses: list[int] = field(default_factory=list)  # consumed first, then answers
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -82,6 +83,8 @@ class _Handler(BaseHTTPRequestHandler):
                 rag.documents[doc["id"]] = doc
                 results.append({"id": doc["id"], "status": "indexed", "chunks": 1})
             self._send(200, {"documents": results})
+        elif self.path == "/prod/v1/query" and rag.query_statuses:
+            self._send(rag.query_statuses.pop(0), {"detail": "query failed"})
         elif self.path == "/prod/v1/query":
             filters = body.get("filters") or {}
             hits = [
@@ -261,6 +264,16 @@ def test_uncited_document_fails_after_retries_and_still_cleans_up(rag: FakeRag, 
     assert [m for m, _, _ in rag.log].count("POST") == 3
     assert rag.log[-1][0] == "DELETE"
     assert rag.documents == {}
+
+
+def test_query_retries_transient_errors_only(rag: FakeRag, base_url: str) -> None:
+    rag.query_statuses = [503]
+    st.run(_client(base_url), "10", query_attempts=2, retry_delay=0.0)
+    rag.query_statuses = [422]
+    rag.log.clear()
+    with pytest.raises(st.SmokeTestError, match="POST /v1/query: HTTP 422, expected 200: query failed"):
+        st.run(_client(base_url), "11", query_attempts=3, retry_delay=0.0)
+    assert [p for _, p, _ in rag.log].count("/prod/v1/query") == 1
 
 
 def test_dangling_citation_marker_fails(rag: FakeRag, base_url: str) -> None:
