@@ -477,11 +477,30 @@ def test_limiter_throttles_requests(fake: FakeUpstage) -> None:
 
 def test_limiter_throttles_tokens(fake: FakeUpstage) -> None:
     clock = FakeClock()
-    limiter = RateLimiter(1000, 600, clock=clock, sleep=clock.sleep)
+    limiter = RateLimiter(1000, 500, clock=clock, sleep=clock.sleep)
     embedder, _ = embedder_for(fake, limiter=limiter, embedding_batch_tokens=512)
     text = "tokens " * 100
     embedder.embed([text + "a", text + "b", text + "c"], P)  # 2 + 1 per batch
+    # The first batch is charged the server's count (2 x 176), the second its estimate (201).
     assert clock.now == pytest.approx(60.0)
+
+
+def test_limiter_is_charged_the_servers_token_count(fake: FakeUpstage) -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(1000, 10_000, clock=clock, sleep=clock.sleep)
+    embedder, _ = embedder_for(fake, limiter=limiter)
+    korean = "한국어 문장입니다 " * 50  # estimated 1 token per syllable, 4 characters per token served
+    embedder.embed([korean], P)
+    served = fake.embedding_requests()[0]
+    assert limiter._tokens_in_window == sum(max(1, -(-len(t) // 4)) for t in served.inputs)
+    assert limiter._tokens_in_window < estimate_tokens(korean)
+
+
+def test_unusable_embeddings_body_is_an_upstream_error(fake: FakeUpstage) -> None:
+    fake.fail_next(200, body={"object": "list", "data": "nope"})
+    embedder, _ = embedder_for(fake)
+    with pytest.raises(UpstreamError, match="unusable embeddings response"):
+        embedder.embed(["hello"], P)
 
 
 def test_server_rate_limit_is_recovered_with_retry_after(fake: FakeUpstage) -> None:

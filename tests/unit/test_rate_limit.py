@@ -136,3 +136,14 @@ def test_thread_safety_with_real_clock() -> None:
     # 20 grants at 5 per 0.2 s window need at least three windows to pass.
     assert elapsed >= 0.6 - 0.01
     assert elapsed < 3.0
+
+
+def test_reconcile_replaces_the_estimate_with_the_servers_count() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(100, 1000, clock=clock, sleep=clock.sleep)
+    limiter.acquire(900)
+    limiter.reconcile(900, 300)  # the server counted fewer tokens than estimated
+    assert limiter.acquire(700) == 0.0  # 300 + 700 fit; with the estimate it would wait
+    limiter.reconcile(123, 50)  # no entry of that cost: nothing changes
+    limiter.reconcile(700, 0)  # no count from the server: the estimate stays
+    assert limiter.acquire(1) == pytest.approx(60.0)

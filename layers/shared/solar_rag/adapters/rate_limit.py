@@ -65,6 +65,24 @@ class RateLimiter:
             self._sleep(wait)
             waited += wait
 
+    def reconcile(self, estimated: int, actual: int) -> None:
+        """Replace a request's estimated cost in the window with the server's own count.
+
+        The estimate is deliberately conservative (up to ~3x for Korean text), so charging it
+        for the whole minute would leave most of the token budget unused. The latest entry of
+        that estimated cost still in the window is corrected; once it has expired nothing
+        changes. Counts that are missing or not positive are ignored.
+        """
+        if actual <= 0 or actual == estimated:
+            return
+        with self._lock:
+            for position in range(len(self._log) - 1, -1, -1):
+                stamp, cost = self._log[position]
+                if cost == estimated:
+                    self._log[position] = (stamp, actual)
+                    self._tokens_in_window += actual - estimated
+                    return
+
     def penalise(self, seconds: float) -> None:
         """Nobody acquires for ``seconds`` from now (extends, never shortens, a penalty)."""
         if seconds <= 0:
