@@ -3,7 +3,10 @@ from __future__ import annotations
 import dataclasses
 import random
 import sqlite3
+import threading
+import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,8 @@ from solar_rag.adapters.local_store import (
 )
 from solar_rag.adapters.local_store import store as store_module
 from solar_rag.domain import (
+    DocumentRecord,
+    DocumentStatus,
     EmbeddedChunk,
     Filters,
     FilterValue,
@@ -427,3 +432,82 @@ def test_snapshots_grow_by_segments_and_compact(tmp_path: Path) -> None:
     hits = store.search(vector_query("x", top_k=50, filters={"document_id": ["d1", "d2"]}))
     assert len(hits) == 12
     store.close()
+
+
+# -- registry specifics ------------------------------------------------------------------
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[LocalDocumentRegistry]:
+    registry = LocalDocumentRegistry(tmp_path, lock_timeout=0.2)
+    yield registry
+    registry.close()
+
+
+@pytest.mark.parametrize("limit", [0, -1, 1001])
+def test_list_limit_is_bounded(registry: LocalDocumentRegistry, limit: int) -> None:
+    with pytest.raises(errors.InvalidInput):
+        registry.list(limit=limit)
+
+
+@pytest.mark.parametrize("cursor", ["%%%", "not base64!", "gA"])
+def test_a_garbled_cursor_is_invalid_input(registry: LocalDocumentRegistry, cursor: str) -> None:
+    with pytest.raises(errors.InvalidInput, match="cursor"):
+        registry.list(limit=5, cursor=cursor)
+
+
+def test_cursors_are_opaque_url_safe_and_resume_after_unicode_ids(
+    registry: LocalDocumentRegistry,
+) -> None:
+    for document_id in ("문서/1", "문서/2", "문서/3"):
+        registry.put(DocumentRecord(id=document_id, status=DocumentStatus.INDEXED))
+    page, cursor = registry.list(limit=1)
+    assert cursor is not None and all(c.isalnum() or c in "-_" for c in cursor)
+    rest, end = registry.list(limit=5, cursor=cursor)
+    assert [r.id for r in page + rest] == ["문서/1", "문서/2", "문서/3"] and end is None
+
+
+def test_naive_datetimes_are_taken_as_utc(registry: LocalDocumentRegistry) -> None:
+    naive = datetime(2026, 5, 1, 12, 0, 0)
+    registry.put(DocumentRecord(id="d", status=DocumentStatus.INDEXED, updated_at=naive))
+    loaded = registry.get("d")
+    assert loaded is not None and loaded.updated_at == naive.replace(tzinfo=UTC)
+
+
+def test_registry_metadata_must_be_plain_values(registry: LocalDocumentRegistry) -> None:
+    with pytest.raises(errors.InvalidInput):
+        registry.put(DocumentRecord(id="d", status=DocumentStatus.INDEXED,
+                                    metadata={"nested": {"a": 1}}))  # type: ignore[dict-item]
+    assert registry.get("d") is None
+
+
+def test_lock_timeout_raises_concurrent_update(registry: LocalDocumentRegistry) -> None:
+    held = threading.Event()
+    release = threading.Event()
+
+    def holder() -> None:
+        with registry.locked("doc"):
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    try:
+        assert held.wait(10)
+        started = time.monotonic()
+        with pytest.raises(errors.ConcurrentUpdate) as info, registry.locked("doc"):
+            pass
+        assert time.monotonic() - started >= 0.2
+        assert info.value.retryable and info.value.status == 409
+    finally:
+        release.set()
+        thread.join(10)
+    with registry.locked("doc"):
+        pass
+
+
+def test_lock_files_live_under_the_data_directory(registry: LocalDocumentRegistry,
+                                                  tmp_path: Path) -> None:
+    with registry.locked("a/b/../c"):
+        files = list((tmp_path / "locks").iterdir())
+    assert len(files) == 1 and files[0].suffix == ".lock" and len(files[0].stem) == 64

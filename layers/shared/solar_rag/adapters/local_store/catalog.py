@@ -49,9 +49,11 @@ def value_key(value: object) -> ValueKey | None:
 
 
 def normalise_rows(matrix: FloatMatrix) -> FloatMatrix:
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    """A unit-length copy of every row (zero rows stay zero), without big temporaries."""
+    norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix))
     norms[norms == 0] = 1.0
-    return (matrix / norms).astype(np.float32, copy=False)
+    out: FloatMatrix = (matrix / norms[:, None]).astype(np.float32, copy=False)
+    return out
 
 
 @dataclass(eq=False)
@@ -252,13 +254,21 @@ def _load(conn: sqlite3.Connection, rowids: IntArray, *, everything: bool, dims:
         np.fromiter((r[0] for r in rows), np.int64, len(rows)),
         matrix,
         [r[1] for r in rows],
-        [_load_metadata(r[2]) for r in rows],
+        _load_metadata([r[2] for r in rows]),
     )
 
 
-def _load_metadata(raw: str) -> dict[str, MetadataValue]:
-    value = json.loads(raw)
-    return value if isinstance(value, dict) else {}
+def _load_metadata(raws: Sequence[str]) -> list[dict[str, MetadataValue]]:
+    """Parsed metadata; equal JSON strings (a document's chunks) share one read-only dict."""
+    parsed: dict[str, dict[str, MetadataValue]] = {}
+    out: list[dict[str, MetadataValue]] = []
+    for raw in raws:
+        value = parsed.get(raw)
+        if value is None:
+            loaded = json.loads(raw)
+            value = parsed[raw] = loaded if isinstance(loaded, dict) else {}
+        out.append(value)
+    return out
 
 
 def _scores(snapshot: Snapshot, query: FloatVector, candidates: IntArray | None

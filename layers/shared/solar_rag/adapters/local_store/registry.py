@@ -145,6 +145,10 @@ def _encode_cursor(last_id: str) -> str:
 def _decode_cursor(cursor: str) -> str:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return base64.urlsafe_b64decode(padded.encode("ascii")).decode("utf-8")
+        last_id = base64.b64decode(padded.encode("ascii"), altchars=b"-_", validate=True)
+        decoded = last_id.decode("utf-8")
     except (binascii.Error, UnicodeError, ValueError) as exc:
         raise errors.InvalidInput("invalid cursor") from exc
+    if not decoded or _encode_cursor(decoded) != cursor:
+        raise errors.InvalidInput("invalid cursor")
+    return decoded
