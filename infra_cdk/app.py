@@ -12,7 +12,6 @@ from cdk_nag import AwsSolutionsChecks
 from infra_cdk.config import ConfigError, load_config
 from infra_cdk.stack import SolarRagStack
 
-
 CDK_JSON = Path(__file__).resolve().parents[1] / "cdk.json"
 
 

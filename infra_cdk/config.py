@@ -217,9 +217,7 @@ def load_config(get: ContextGetter, environ: Mapping[str, str] | None = None) ->
     prod = stage == "prod"
     prefix = _text(get, "prefix", f"solar-rag-{stage}")
     if not _NAME.match(prefix):
-        raise ConfigError(
-            f"context 'prefix' must match {_NAME.pattern} (it names buckets and collections)"
-        )
+        raise ConfigError(f"context 'prefix' must match {_NAME.pattern} (it names buckets and collections)")
 
     domain = DomainConfig(
         engine_version=_text(get, "opensearch_version", "3.3"),
@@ -271,9 +269,7 @@ def load_config(get: ContextGetter, environ: Mapping[str, str] | None = None) ->
         base_url=_text(get, "upstage_base_url", "https://api.upstage.ai/v1"),
         chat_model=_text(get, "upstage_chat_model", "solar-pro3"),
         embedding_query_model=_text(get, "upstage_embedding_query_model", "solar-embedding-2-query"),
-        embedding_passage_model=_text(
-            get, "upstage_embedding_passage_model", "solar-embedding-2-passage"
-        ),
+        embedding_passage_model=_text(get, "upstage_embedding_passage_model", "solar-embedding-2-passage"),
         embedding_dimensions=_int(get, "embedding_dimensions", 1024, lo=8, hi=16_000),
     )
 

@@ -1,9 +1,52 @@
-"""cdk-nag acknowledgements that apply to the whole stack (each with its reason)."""
+"""cdk-nag (AwsSolutions) acknowledgements: each one narrow, next to its cause, with a reason.
+
+cdk-nag 3 reads CDK's native ``Validations.of(scope).acknowledge(...)``; an acknowledgement
+applies to the scope and its children. Findings that name a resource (IAM5) carry the ARN
+rendered the way cdk-nag renders it, which :func:`nag_resource` reproduces so the
+acknowledgement follows the resource whatever the environment (tokens or literal values).
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import aws_cdk as cdk
+from constructs import IConstruct
 
 
-def acknowledge_stack_findings(stack: cdk.Stack) -> None:
-    pass
+def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
+    cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=rule, reason=reason))
+
+
+def _render(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and len(value) == 1:
+        ((key, arg),) = value.items()
+        if key == "Ref":
+            return f"<{arg}>"
+        if key == "Fn::GetAtt":
+            return f"<{arg[0]}.{arg[1]}>"
+        if key == "Fn::Join":
+            separator, parts = arg
+            return str(separator).join(_render(part) for part in parts)
+    raise ValueError(f"cannot render {value!r} the way cdk-nag does")
+
+
+def nag_resource(scope: IConstruct, arn: str) -> str:
+    """The ``Resource::...`` part of a cdk-nag IAM5 finding id for ``arn``."""
+    return "Resource::" + _render(cdk.Stack.of(scope).resolve(arn))
+
+
+def acknowledge_wildcard_resource(scope: IConstruct, arn: str, reason: str) -> None:
+    acknowledge(scope, f"AwsSolutions-IAM5[{nag_resource(scope, arn)}]", reason)
+
+
+XRAY_REASON = (
+    "X-Ray PutTraceSegments/PutTelemetryRecords do not support resource-level permissions "
+    "(Resource must be *); added by Lambda active tracing."
+)
+PYTHON_RUNTIME_REASON = (
+    "Python 3.12 on purpose: the dependency layer and its bytecode are built for 3.12 from "
+    "uv.lock, and the project pins 3.12 (.python-version). Upgrade together, not here."
+)

@@ -22,7 +22,6 @@ from infra_cdk.constructs.monitoring import Monitoring
 from infra_cdk.constructs.registry import DocumentRegistry
 from infra_cdk.constructs.secrets import UpstageSecret
 from infra_cdk.constructs.vector_store import DomainStore, IndexBootstrap, ServerlessStore, VectorStore
-from infra_cdk.nag import acknowledge_stack_findings
 
 METRICS_NAMESPACE = "SolarRag"
 
@@ -172,4 +171,3 @@ class SolarRagStack(cdk.Stack):
 
         for key, value in config.tags.items():
             cdk.Tags.of(self).add(key, value)
-        acknowledge_stack_findings(self)

@@ -13,6 +13,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra_cdk.config import ApiConfig
+from infra_cdk.nag import acknowledge
 
 FunctionKey = Literal["chat", "query", "indexer"]
 
@@ -106,6 +107,33 @@ class RagApi(Construct):
                 throttling_burst_limit=config.throttle_burst,
             ),
         )
+        acknowledge(
+            self.rest_api,
+            "AwsSolutions-APIG4",
+            "Every method requires an API key bound to a usage plan (throttling + quota): a "
+            "service-to-service API. End-user auth (Cognito/IAM authorizer) is an add-on, "
+            "see docs/deploy.md.",
+        )
+        acknowledge(
+            self.rest_api,
+            "AwsSolutions-COG4",
+            "No end-user identity in this service: callers hold API keys (usage plan). A "
+            "Cognito authorizer can be added in front when the API faces end users.",
+        )
+        acknowledge(
+            self.rest_api,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AmazonAPIGatewayPushToCloudWatchLogs]",
+            "The account-level API Gateway logging role needs exactly this AWS-managed policy "
+            "(CloudWatch Logs for execution logs); it is what CDK's cloudWatchRole creates.",
+        )
+        acknowledge(
+            self.rest_api.deployment_stage,
+            "AwsSolutions-APIG3",
+            "WAF is optional (a web ACL costs per month and per request): API keys, usage-plan "
+            "throttling and quotas bound abuse. Attach a WAFv2 web ACL to the stage if exposed "
+            "to untrusted traffic.",
+        )
         self.validator = apigw.RequestValidator(
             self,
             "Validator",
@@ -128,9 +156,7 @@ class RagApi(Construct):
                 integrations[route.function],
                 api_key_required=True,
                 request_validator=self.validator,
-                request_models={"application/json": self.body_model}
-                if route.method == "POST"
-                else None,
+                request_models={"application/json": self.body_model} if route.method == "POST" else None,
                 request_parameters=_parameters(route),
             )
 

@@ -13,6 +13,7 @@ from constructs import Construct
 
 from infra_cdk.config import RETENTION_DAYS, FunctionSizing, UpstageConfig
 from infra_cdk.constructs.layers import ARCHITECTURE, RUNTIME, function_code, handler_missing
+from infra_cdk.nag import PYTHON_RUNTIME_REASON, XRAY_REASON, acknowledge
 
 
 def retention(days: int) -> logs.RetentionDays:
@@ -143,6 +144,8 @@ def create_function(
         tracing=lambda_.Tracing.ACTIVE,
         snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if use_snap_start else None,
     )
+    acknowledge(function, "AwsSolutions-L1", PYTHON_RUNTIME_REASON)
+    acknowledge(role, "AwsSolutions-IAM5[Resource::*]", XRAY_REASON)
     if handler_missing(code_name):
         cdk.Annotations.of(function).add_warning_v2(
             "solar-rag:missing-handler",

@@ -11,6 +11,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra_cdk.config import IngestionConfig
+from infra_cdk.nag import acknowledge_wildcard_resource
 
 NOTIFIED_EVENTS = ("s3:ObjectCreated:*", "s3:ObjectRemoved:*")
 OBJECT_READ_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
@@ -79,9 +80,7 @@ class Ingestion(Construct):
         )
 
         self.bucket_name = cdk.Fn.join("-", [f"{prefix}-documents", stack.account, stack.region])
-        bucket_arn = stack.format_arn(
-            service="s3", region="", account="", resource=self.bucket_name
-        )
+        bucket_arn = stack.format_arn(service="s3", region="", account="", resource=self.bucket_name)
         self.queue.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowDocumentsBucketNotifications",
@@ -109,9 +108,7 @@ class Ingestion(Construct):
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="expire-noncurrent-versions",
-                    noncurrent_version_expiration=cdk.Duration.days(
-                        config.noncurrent_version_days
-                    ),
+                    noncurrent_version_expiration=cdk.Duration.days(config.noncurrent_version_days),
                     abort_incomplete_multipart_upload_after=cdk.Duration.days(7),
                     expired_object_delete_marker=True,
                 )
@@ -131,10 +128,13 @@ class Ingestion(Construct):
 
     def grant_object_read(self, role: iam.IRole) -> None:
         """GetObject(+Version) on the objects; ListBucket so a missing key is 404, not 403."""
-        iam.Grant.add_to_principal(
-            grantee=role,
-            actions=list(OBJECT_READ_ACTIONS),
-            resource_arns=[self.bucket.arn_for_objects("*")],
+        objects = self.bucket.arn_for_objects("*")
+        iam.Grant.add_to_principal(grantee=role, actions=list(OBJECT_READ_ACTIONS), resource_arns=[objects])
+        acknowledge_wildcard_resource(
+            role,
+            objects,
+            "Object keys are document ids chosen by uploaders: the indexer must read any "
+            "object of this one bucket (read-only actions).",
         )
         iam.Grant.add_to_principal(
             grantee=role, actions=["s3:ListBucket"], resource_arns=[self.bucket.bucket_arn]

@@ -20,16 +20,12 @@ READ_WRITE_ACTIONS = (
 
 
 class DocumentRegistry(Construct):
-    def __init__(
-        self, scope: Construct, construct_id: str, *, removal_policy: cdk.RemovalPolicy
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, removal_policy: cdk.RemovalPolicy) -> None:
         super().__init__(scope, construct_id)
         self.table = dynamodb.Table(
             self,
             "Table",
-            partition_key=dynamodb.Attribute(
-                name="document_id", type=dynamodb.AttributeType.STRING
-            ),
+            partition_key=dynamodb.Attribute(name="document_id", type=dynamodb.AttributeType.STRING),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True

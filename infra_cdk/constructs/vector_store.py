@@ -29,6 +29,7 @@ from infra_cdk.constructs.functions import (
     create_function,
     retention,
 )
+from infra_cdk.nag import acknowledge, acknowledge_wildcard_resource
 
 Level = Literal["read", "write", "admin"]
 
@@ -50,6 +51,15 @@ AOSS_INDEX_PERMISSIONS: dict[Level, tuple[str, ...]] = {
     "read": ("aoss:DescribeIndex", "aoss:ReadDocument"),
     "write": ("aoss:DescribeIndex", "aoss:ReadDocument", "aoss:WriteDocument"),
     "admin": ("aoss:CreateIndex", "aoss:DescribeIndex", "aoss:UpdateIndex"),
+}
+
+
+DOMAIN_PATH_REASON: dict[Level, str] = {
+    "read": "OpenSearch HTTP permissions are per URL path under this one domain; search "
+    "requests address the index alias and _msearch paths (read-only verbs).",
+    "write": "OpenSearch HTTP permissions are per URL path under this one domain; indexing "
+    "uses the index alias, _bulk and delete-by-query paths.",
+    "admin": "Limited to this index's paths and its search pipeline under this one domain.",
 }
 
 
@@ -136,9 +146,7 @@ class DomainStore(VectorStore):
         stack = cdk.Stack.of(self)
         settings = config.domain
         self.domain_name = config.prefix
-        self.domain_arn = stack.format_arn(
-            service="es", resource="domain", resource_name=self.domain_name
-        )
+        self.domain_arn = stack.format_arn(service="es", resource="domain", resource_name=self.domain_name)
         log_retention = retention(config.log_retention_days)
         log_groups = {
             kind: logs.LogGroup(self, f"{kind}Logs", retention=log_retention, removal_policy=removal)
@@ -205,6 +213,32 @@ class DomainStore(VectorStore):
             removal_policy=removal,
         )
         self.domain.node.add_dependency(logs_policy)
+        acknowledge(
+            self.domain,
+            "AwsSolutions-OS1",
+            "Public endpoint on purpose: the functions run outside a VPC (no NAT/ENI cost or "
+            "cold-start penalty). Access needs SigV4 by the listed roles; TLS 1.2, HTTPS only.",
+        )
+        acknowledge(
+            self.domain,
+            "AwsSolutions-OS3",
+            "Access is restricted to IAM principals (the function roles) in the domain access "
+            "policy; Lambda has no fixed source IPs to allow-list.",
+        )
+        if not settings.dedicated_master_nodes:
+            acknowledge(
+                self.domain,
+                "AwsSolutions-OS4",
+                "Dedicated masters are optional (context opensearch_master_nodes): a 1-2 node "
+                "domain for one index does not need them; they would double the floor cost.",
+            )
+        if not settings.zone_awareness:
+            acknowledge(
+                self.domain,
+                "AwsSolutions-OS7",
+                "Single-node dev domain (cheapest floor). prod enables zone awareness across "
+                "2 AZs (context opensearch_zone_awareness).",
+            )
         cfn_domain = self.domain.node.default_child
         assert isinstance(cfn_domain, opensearch.CfnDomain)
         self._cfn_domain = cfn_domain
@@ -221,9 +255,10 @@ class DomainStore(VectorStore):
         return [f"{self.domain_arn}/*"]
 
     def _grant_identity(self, level: Level, role: iam.IRole) -> None:
-        iam.Grant.add_to_principal(
-            grantee=role, actions=list(DOMAIN_ACTIONS[level]), resource_arns=self._resources(level)
-        )
+        resources = self._resources(level)
+        iam.Grant.add_to_principal(grantee=role, actions=list(DOMAIN_ACTIONS[level]), resource_arns=resources)
+        for resource in resources:
+            acknowledge_wildcard_resource(role, resource, DOMAIN_PATH_REASON[level])
 
     def _render_resource_policy(self) -> None:
         self._cfn_domain.access_policies = self._access_policy()
@@ -291,9 +326,9 @@ class ServerlessStore(VectorStore):
                 ),
             )
             self.collection.collection_group_name = group.name
-            self.collection.add_dependency(group)
-        self.collection.add_dependency(encryption)
-        self.collection.add_dependency(network)
+            self.collection.node.add_dependency(group)
+        self.collection.node.add_dependency(encryption)
+        self.collection.node.add_dependency(network)
         self.data_policy = aoss.CfnAccessPolicy(
             self,
             "DataAccessPolicy",
@@ -301,7 +336,7 @@ class ServerlessStore(VectorStore):
             type="data",
             policy="[]",  # rendered by finalize() from the grants
         )
-        self.data_policy.add_dependency(self.collection)
+        self.data_policy.node.add_dependency(self.collection)
         self.endpoint = self.collection.attr_collection_endpoint
         self.target = config.opensearch_target
         self.ready = self.data_policy
@@ -343,7 +378,6 @@ class ServerlessStore(VectorStore):
         return cdk.Stack.of(self).to_json_string(items)
 
 
-
 class IndexBootstrap(Construct):
     """Deploy-time custom resource: index, alias and search pipeline (idempotent).
 
@@ -383,6 +417,18 @@ class IndexBootstrap(Construct):
         )
         self.provider = cr.Provider(
             self, "Provider", on_event_handler=self.handler.function, log_group=provider_logs
+        )
+        acknowledge(
+            self.provider,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AWSLambdaBasicExecutionRole]",
+            "Role of CDK's custom-resource provider framework function (managed by CDK): only "
+            "the basic logging policy.",
+        )
+        acknowledge_wildcard_resource(
+            self.provider,
+            f"{self.handler.function.function_arn}:*",
+            "CDK's provider framework may invoke any version of the one init function.",
         )
         self.resource = cdk.CustomResource(
             self,
