@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import logging
+import math
+from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 
 from solar_rag.errors import RagError, UpstreamRateLimited
 
 logger = logging.getLogger("solar_rag.api")
 
 RETRY_AFTER_SECONDS = "5"
+MAX_ECHOED_CHARS = 200
+"""Strings echoed back in a 422 (the ``input`` of an error) are cut to this length."""
+FASTAPI_BODY_PARSE_ERROR = "There was an error parsing the body"
+"""FastAPI's 400 for a body ``json.loads`` cannot take (not UTF-8, nested too deeply, a number
+too long to convert); a JSON syntax error is already a 422."""
 
 
 async def _rag_error(_: Request, exc: Exception) -> JSONResponse:
@@ -27,6 +38,39 @@ async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "internal error"}, status_code=500)
 
 
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 list, made safe to encode: the echoed input may hold what JSON cannot
+    carry (NaN, Infinity, lone surrogates such as ``"\\ud800"``), which made FastAPI's own
+    handler fail with a 500, and may be megabytes long."""
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse({"detail": _encodable(jsonable_encoder(exc.errors()))}, status_code=422)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's HTTP errors as usual, except that every undecodable JSON body is a 422."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 400 and exc.detail == FASTAPI_BODY_PARSE_ERROR:
+        problem = {"type": "json_invalid", "loc": ["body"], "input": {},
+                   "msg": "JSON decode error: the body is not UTF-8 JSON within the parser's limits"}
+        return JSONResponse({"detail": [problem]}, status_code=422)
+    return await http_exception_handler(request, exc)
+
+
+def _encodable(value: Any) -> Any:
+    if isinstance(value, str):
+        safe = value.encode("utf-8", "replace").decode("utf-8")  # lone surrogates become "?"
+        return safe if len(safe) <= MAX_ECHOED_CHARS else safe[:MAX_ECHOED_CHARS] + "..."
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(_encodable(k)): _encodable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_encodable(item) for item in value]
+    return value
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RagError, _rag_error)
     app.add_exception_handler(Exception, _unexpected)

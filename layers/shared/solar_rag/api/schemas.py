@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    StringConstraints,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from solar_rag.domain import SearchMode
 
@@ -13,10 +22,53 @@ MAX_QUERY_CHARS = 4000
 MAX_MESSAGE_CHARS = 100_000
 MAX_DOCUMENTS_PER_REQUEST = 100
 
-MetadataValue = Annotated[str, StringConstraints(max_length=2048)] | int | float | bool
-MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=128,
-                                               pattern=r"^[A-Za-z0-9_.:-]+$")]
-Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=64)]
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+METADATA_KEY_PATTERN = r"^[A-Za-z0-9_.:-]+$"
+MAX_METADATA_KEY_CHARS = 128
+
+
+def _integral_float_to_int(value: object) -> object:
+    # JSON Schema counts 3.0 as an integer; strict validation would refuse it.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+class _KeysByPattern:
+    """Describes a dict with constrained keys as ``propertyNames`` + ``additionalProperties``.
+
+    Pydantic renders ``dict[constr(pattern=...), V]`` as ``patternProperties``, which in JSON
+    Schema lets any *other* key through with any value: the published schema would promise
+    requests the API refuses.
+    """
+
+    def __get_pydantic_json_schema__(self, core_schema: CoreSchema,
+                                     handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        target = handler.resolve_ref_schema(schema)
+        patterns: dict[str, Any] | None = target.pop("patternProperties", None)
+        if patterns and len(patterns) == 1:
+            ((pattern, value),) = patterns.items()
+            target["propertyNames"] = {"type": "string", "pattern": pattern, "minLength": 1,
+                                       "maxLength": MAX_METADATA_KEY_CHARS}
+            target["additionalProperties"] = value
+        return schema
+
+
+# Scalars are strict: JSON's types are kept as sent (no "5" -> 5, true -> 1, or a long digit
+# string turned into an int by the union), numbers are finite and integers fit a 64-bit long
+# (OpenSearch's ``long``).
+IntegralFloat = BeforeValidator(_integral_float_to_int)
+TopK = Annotated[int, Field(strict=True, ge=1, le=50), IntegralFloat]
+MaxTokens = Annotated[int, Field(strict=True, ge=1, le=32_768), IntegralFloat]
+StrictFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+MetadataValue = (Annotated[str, StringConstraints(max_length=2048, strict=True)]
+                 | Annotated[int, Field(strict=True, ge=INT64_MIN, le=INT64_MAX)]
+                 | StrictFloat
+                 | Annotated[bool, Field(strict=True)])
+MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=MAX_METADATA_KEY_CHARS,
+                                               pattern=METADATA_KEY_PATTERN)]
+Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=64), _KeysByPattern()]
 FilterValue = MetadataValue | Annotated[list[MetadataValue], Field(min_length=1, max_length=100)]
 
 
@@ -43,8 +95,8 @@ class HealthOut(BaseModel):
 
 class ChatIn(Strict):
     messages: Annotated[list[Message], Field(min_length=1, max_length=100)]
-    temperature: Annotated[float, Field(ge=0.0, le=2.0)] | None = None
-    max_tokens: Annotated[int, Field(ge=1, le=32_768)] | None = None
+    temperature: Annotated[StrictFloat, Field(ge=0.0, le=2.0)] | None = None
+    max_tokens: MaxTokens | None = None
 
 
 class ChatOut(BaseModel):
@@ -114,10 +166,10 @@ class DocumentListOut(BaseModel):
 
 class SearchIn(Strict):
     query: Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS)]
-    top_k: Annotated[int, Field(ge=1, le=50)] = 5
+    top_k: TopK = 5
     mode: SearchMode = SearchMode.HYBRID
-    filters: Annotated[dict[MetadataKey, FilterValue], Field(max_length=32)] = Field(
-        default_factory=dict)
+    filters: Annotated[dict[MetadataKey, FilterValue], Field(max_length=32),
+                       _KeysByPattern()] = Field(default_factory=dict)
 
 
 class SearchResultOut(BaseModel):
@@ -136,7 +188,7 @@ class SearchOut(BaseModel):
 
 class QueryIn(SearchIn):
     history: Annotated[list[Message], Field(max_length=50)] = Field(default_factory=list)
-    temperature: Annotated[float, Field(ge=0.0, le=2.0)] | None = None
+    temperature: Annotated[StrictFloat, Field(ge=0.0, le=2.0)] | None = None
 
 
 class CitationOut(BaseModel):
