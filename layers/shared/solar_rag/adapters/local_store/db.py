@@ -138,6 +138,7 @@ class Database:
                     f"{self.paths.database}: SQLite could not switch to WAL mode ({mode})"
                 )
             conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA cache_size = -32768")
             if not self._schema_ready:
                 self._ensure_schema(conn)
         except sqlite3.DatabaseError as exc:
