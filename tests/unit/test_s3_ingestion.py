@@ -10,6 +10,7 @@ from solar_rag.domain import DocumentStatus, Metadata, SourceDocument
 from solar_rag.errors import (
     DocumentNotFound,
     InvalidInput,
+    NotConfigured,
     PayloadTooLarge,
     UpstreamError,
     UpstreamRejected,
@@ -297,6 +298,13 @@ def test_retryable_error_propagates_and_registry_shows_it(world: World) -> None:
     assert "HTTP 500" in (record.error or "")
     world.embedder.fail_with = None
     assert handle(world, events.created("i.txt", sequencer=seq())) == ["indexed"]
+
+
+def test_configuration_errors_keep_the_event(world: World) -> None:
+    world.put("k.txt", "Kiwis.")
+    world.embedder.fail_with = NotConfigured("OpenSearch alias 'rag-chunks' does not exist")
+    with pytest.raises(NotConfigured):
+        handle(world, events.created("k.txt", sequencer=seq()))
 
 
 def test_rejected_upstream_request_is_failed_and_acknowledged(world: World) -> None:

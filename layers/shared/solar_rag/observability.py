@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -34,6 +35,16 @@ def service_name() -> str:
     return os.environ.get("POWERTOOLS_SERVICE_NAME") or DEFAULT_SERVICE
 
 
+class _CurrentStdout:
+    """Writes to whatever ``sys.stdout`` is now (Lambda: always the same; tests: captured)."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
 @cache
 def logger() -> Logger:
     """JSON logger; the package's standard-library loggers (``solar_rag.*``) write through it.
@@ -44,7 +55,8 @@ def logger() -> Logger:
     from aws_lambda_powertools import Logger
     from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
-    log = Logger(service=service_name(), level=os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"))
+    log = Logger(service=service_name(), level=os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"),
+                 stream=_CurrentStdout())
     logging.getLogger(PACKAGE_LOGGER)  # registered, so children propagate to a configured parent
     copy_config_to_registered_loggers(source_logger=log, include={PACKAGE_LOGGER})
     return log
@@ -95,8 +107,14 @@ def record_document_failed() -> None:
 
 
 def reset() -> None:
-    """Forget the created objects and pending metrics (tests)."""
+    """Forget the created objects and pending metrics, and give the package's standard-library
+    loggers back their default wiring (tests)."""
     if metrics.cache_info().currsize:
         metrics().clear_metrics()
+    if logger.cache_info().currsize:
+        package = logging.getLogger(PACKAGE_LOGGER)
+        package.handlers = []
+        package.propagate = True
+        package.setLevel(logging.NOTSET)
     for factory in (logger, tracer, metrics):
         factory.cache_clear()

@@ -7,8 +7,9 @@ Rules (see docs/ingestion.md):
   describes); ordering is the indexing service's job, with the event's sequencer.
 - Problems of the document itself (unsupported type, too big, unreadable, invalid sidecar,
   no text) are recorded as ``failed`` with the reason and acknowledged: retrying cannot help.
-  Retryable errors (upstream, vector store, registry, ``ConcurrentUpdate``) propagate, so the
-  message is redelivered and, after its retries, lands in the dead-letter queue.
+  Retryable errors (upstream, vector store, registry, ``ConcurrentUpdate``) and configuration
+  errors (``NotConfigured``) propagate, so the message is redelivered and, after its retries,
+  lands in the dead-letter queue, from where it can be redriven.
 - ``<key>.metadata.json`` is a sidecar (``{"metadataAttributes": {...}}``, the Bedrock
   Knowledge Bases convention), never a document: any event for it re-indexes ``<key>``.
 """
@@ -25,7 +26,7 @@ from typing import Any, Literal, Protocol
 from urllib.parse import unquote_plus
 
 from solar_rag.domain import ChangeMarker, Metadata, MetadataValue, SourceDocument
-from solar_rag.errors import DocumentNotFound, InvalidInput, PayloadTooLarge, RagError
+from solar_rag.errors import DocumentNotFound, InvalidInput, NotConfigured, PayloadTooLarge, RagError
 from solar_rag.ports import ObjectSource
 from solar_rag.services.indexing import IndexOutcome
 
@@ -263,7 +264,8 @@ class S3Ingestion:
         try:
             return self._indexing.index(doc, marker=marker)
         except RagError as error:
-            if error.retryable:
+            # Configuration problems are not the document's: keep the event for a redrive.
+            if error.retryable or isinstance(error, NotConfigured):
                 raise
             return self._failed(key, error.message, marker)
 

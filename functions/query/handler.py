@@ -1,0 +1,5 @@
+"""Lambda entry point: POST /v1/query, /v1/search, /v1/embeddings and /agent/query."""
+
+from solar_rag.lambda_runtime import http_function
+
+handler = http_function(routers=("health", "query"))
