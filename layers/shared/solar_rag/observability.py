@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from time import perf_counter
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -56,7 +56,7 @@ def logger() -> Logger:
     from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
     log = Logger(service=service_name(), level=os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"),
-                 stream=_CurrentStdout())
+                 stream=cast("IO[str]", _CurrentStdout()))
     logging.getLogger(PACKAGE_LOGGER)  # registered, so children propagate to a configured parent
     copy_config_to_registered_loggers(source_logger=log, include={PACKAGE_LOGGER})
     return log
