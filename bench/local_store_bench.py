@@ -9,6 +9,11 @@ texts are random words from a fixed vocabulary. Filters select 10% of the chunks
 
 from __future__ import annotations
 
+import os
+
+# what solar_rag.adapters.local_store sets when it is imported before numpy (see there)
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import argparse
 import statistics
 import tempfile
