@@ -62,15 +62,6 @@ def percentiles(samples: list[float]) -> str:
     return f"p50 {statistics.median(ms):7.2f} ms   p95 {p95:7.2f} ms"
 
 
-def timed(fn: Callable[[], object], repeat: int) -> list[float]:
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return samples
-
-
 def run(size: int, dims: int, per_doc: int, queries: int, root: Path) -> None:
     rng = np.random.default_rng(size)
     words = vocabulary(rng)
@@ -108,9 +99,12 @@ def run(size: int, dims: int, per_doc: int, queries: int, root: Path) -> None:
                                                   {"group": 3})),
     ]
     for name, make in cases:
-        counter = iter(range(queries))
-        samples = timed(lambda make=make, counter=counter: store.search(make(next(counter))),
-                        queries)
+        prepared = [make(i) for i in range(queries)]
+        samples = []
+        for query in prepared:
+            start = time.perf_counter()
+            store.search(query)
+            samples.append(time.perf_counter() - start)
         print(f"{name:<20}{percentiles(samples)}")
 
     # one more document written elsewhere: the next query pays the delta refresh
