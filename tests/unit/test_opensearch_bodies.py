@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
+import random
+import struct
 
 import pytest
 from solar_rag.adapters.opensearch import mapping, queries
@@ -204,3 +207,22 @@ def test_chunk_round_trip_through_source() -> None:
     (hit,) = queries.hits_from_response(response, vector_scores=True)
     assert hit.chunk == chunk
     assert hit.score == pytest.approx(0.5)
+
+
+def test_vector_json_keeps_float32_precision_and_is_valid_json() -> None:
+    rng = random.Random(3)
+    vector = [rng.gauss(0.0, 0.05) for _ in range(512)] + [1.0, 0.0, -1e-7, 1e-30]
+    parsed = json.loads(queries.vector_json(vector))
+    assert len(parsed) == len(vector)
+    for sent, original in zip(parsed, vector, strict=True):
+        assert math.isclose(sent, original, rel_tol=1e-8, abs_tol=0.0)
+        as32 = struct.unpack("f", struct.pack("f", original))[0]
+        assert math.isclose(sent, as32, rel_tol=2**-23)  # within one float32 ulp
+
+
+def test_pre_encoded_source_equals_the_document() -> None:
+    chunk = Chunk("문서", "c", 0, 'quote " and \\ and 한글', None, None, 0, 1, "v", None,
+                  {"k": "v", "n": 1})
+    vector = [0.25, -0.5, 0.125]
+    assert json.loads(queries.chunk_source_json(chunk, vector)) == queries.chunk_document(
+        chunk, vector)

@@ -52,9 +52,13 @@ class BulkAction:
     lines: bytes
 
     @classmethod
-    def index(cls, key: str, source: Mapping[str, Any], doc_id: str | None) -> BulkAction:
+    def index(cls, key: str, source: Mapping[str, Any] | str, doc_id: str | None) -> BulkAction:
+        """``source``: the document, or its JSON text (one line) when pre-encoded."""
         meta: dict[str, Any] = {} if doc_id is None else {"_id": doc_id}
-        return cls("index", key, encode_line({"index": meta}) + encode_line(source))
+        line = (
+            (source + "\n").encode("utf-8") if isinstance(source, str) else encode_line(source)
+        )
+        return cls("index", key, encode_line({"index": meta}) + line)
 
     @classmethod
     def delete(cls, doc_id: str) -> BulkAction:

@@ -163,10 +163,8 @@ def hits_from_response(response: Mapping[str, Any], *, vector_scores: bool) -> l
     return hits
 
 
-def chunk_document(
-    chunk: Chunk, vector: Sequence[float]
-) -> dict[str, Any]:
-    """The ``_source`` of one chunk as written."""
+def chunk_fields(chunk: Chunk) -> dict[str, Any]:
+    """The ``_source`` of one chunk as written, without the vector."""
     return {
         "document_id": chunk.document_id,
         "chunk_id": chunk.chunk_id,
@@ -180,5 +178,24 @@ def chunk_document(
         "source": chunk.source,
         "metadata": dict(chunk.metadata),
         "metadata_terms": metadata_terms(chunk.metadata),
-        VECTOR_FIELD: list(vector),
     }
+
+
+def chunk_document(chunk: Chunk, vector: Sequence[float]) -> dict[str, Any]:
+    return {**chunk_fields(chunk), VECTOR_FIELD: list(vector)}
+
+
+def vector_json(vector: Sequence[float]) -> str:
+    """A JSON array with 9 significant digits per component.
+
+    OpenSearch stores ``float`` vectors as 32-bit floats; 9 digits carry all of a float32's
+    precision (the stored value is the same or one float32 ulp away), and formatting them is
+    ~3x faster and ~40 % smaller than ``json.dumps``'s 17-digit shortest repr: the vector is
+    most of every bulk line. Callers reject NaN and infinity first.
+    """
+    return "[" + ",".join(["%.9g" % x for x in vector]) + "]"  # noqa: UP031
+
+
+def chunk_source_json(chunk: Chunk, vector: Sequence[float]) -> str:
+    fields = json.dumps(chunk_fields(chunk), ensure_ascii=False, separators=(",", ":"))
+    return f'{fields[:-1]},"{VECTOR_FIELD}":{vector_json(vector)}}}'

@@ -160,7 +160,8 @@ class OpenSearchVectorStore:
             )
         vector = self._checked_vector(item.vector)
         doc_id = chunk.chunk_id if self.capabilities.custom_ids else None
-        return BulkAction.index(chunk.chunk_id, queries.chunk_document(chunk, vector), doc_id)
+        source = queries.chunk_source_json(chunk, vector)
+        return BulkAction.index(chunk.chunk_id, source, doc_id)
 
     def _checked_vector(self, vector: Sequence[float]) -> Sequence[float]:
         if len(vector) != self.dimensions:
