@@ -11,13 +11,12 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from typing import Literal
 
 Stage = Literal["dev", "prod"]
 VectorStoreKind = Literal["domain", "serverless"]
 ServerlessGeneration = Literal["nextgen", "classic"]
 
-T = TypeVar("T")
 
 ContextGetter = Callable[[str], object]
 
@@ -181,7 +180,7 @@ def _bool(get: ContextGetter, key: str, default: bool) -> bool:
     raise ConfigError(f"context {key!r} must be a boolean, got {value!r}")
 
 
-def _choice(get: ContextGetter, key: str, default: T, choices: tuple[T, ...]) -> T:
+def _choice[T](get: ContextGetter, key: str, default: T, choices: tuple[T, ...]) -> T:
     value = get(key)
     if value is None or value == "":
         return default

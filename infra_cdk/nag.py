@@ -13,9 +13,16 @@ from typing import Any
 import aws_cdk as cdk
 from constructs import IConstruct
 
+PLUGIN = "AwsSolutions"
+
 
 def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
-    cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=rule, reason=reason))
+    """Acknowledge the cdk-nag finding ``rule`` (e.g. ``AwsSolutions-L1``) on ``scope``.
+
+    The id is qualified with the plugin name (``AwsSolutions::<rule>``), the form the
+    validation report prints; an unqualified id would be read as an annotation id.
+    """
+    cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=f"{PLUGIN}::{rule}", reason=reason))
 
 
 def _render(value: Any) -> str:

@@ -11,7 +11,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra_cdk.config import IngestionConfig
-from infra_cdk.nag import acknowledge_wildcard_resource
+from infra_cdk.nag import acknowledge, acknowledge_wildcard_resource
 
 NOTIFIED_EVENTS = ("s3:ObjectCreated:*", "s3:ObjectRemoved:*")
 OBJECT_READ_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
@@ -50,11 +50,10 @@ class Ingestion(Construct):
             lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(90))],
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
-        cdk.Validations.of(self.access_logs).acknowledge(
-            cdk.Acknowledgment(
-                id="AwsSolutions-S1",
-                reason="This is the server access log bucket; logging it to itself would loop.",
-            )
+        acknowledge(
+            self.access_logs,
+            "AwsSolutions-S1",
+            "This is the server access log bucket; logging it to itself would loop.",
         )
 
         self.dead_letters = sqs.Queue(

@@ -7,6 +7,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from infra_cdk.nag import acknowledge
+
 
 class UpstageSecret(Construct):
     """Created with a random placeholder: the key itself never appears in the template.
@@ -31,14 +33,13 @@ class UpstageSecret(Construct):
             ),
             removal_policy=cdk.RemovalPolicy.DESTROY,
         )
-        cdk.Validations.of(self.secret).acknowledge(
-            cdk.Acknowledgment(
-                id="AwsSolutions-SMG4",
-                reason=(
-                    "Third-party API key issued by Upstage: AWS cannot rotate it. Rotate it in "
-                    "the Upstage console and store the new value with put-secret-value."
-                ),
-            )
+        acknowledge(
+            self.secret,
+            "AwsSolutions-SMG4",
+            (
+                "Third-party API key issued by Upstage: AWS cannot rotate it. Rotate it in "
+                "the Upstage console and store the new value with put-secret-value."
+            ),
         )
 
     @property
