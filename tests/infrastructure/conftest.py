@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,12 +61,11 @@ def _synth(name: str, context: dict[str, str], outdir: Path) -> Synth:
 
 
 @pytest.fixture(scope="session")
-def synths(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Synth]]:
-    results = {
+def synths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Synth]:
+    return {
         name: _synth(name, context, tmp_path_factory.mktemp(f"cdk-{name}"))
         for name, context in VARIANTS.items()
     }
-    yield results
 
 
 @pytest.fixture(scope="session")

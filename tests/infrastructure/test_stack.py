@@ -51,7 +51,9 @@ def role_id(synth: Synth, name: str) -> str:
 
 
 def init_role_id(synth: Synth) -> str:
-    return function_role(synth.template, synth.logical_id(synth.stack.bootstrap.handler.function.node.default_child))
+    return function_role(
+        synth.template, synth.logical_id(synth.stack.bootstrap.handler.function.node.default_child)
+    )
 
 
 def env_of(synth: Synth, name: str) -> dict[str, Any]:
@@ -93,10 +95,10 @@ def test_every_method_requires_an_api_key(synths: dict[str, Synth], variant: str
 def test_post_bodies_are_validated_and_ids_are_greedy(dev: Synth) -> None:
     validators = dev.of_type("AWS::ApiGateway::RequestValidator")
     assert len(validators) == 1
-    (validator_id, validator), = validators.items()
+    ((validator_id, validator),) = validators.items()
     assert validator["Properties"]["ValidateRequestBody"] is True
     models = dev.of_type("AWS::ApiGateway::Model")
-    (model_id, model), = models.items()
+    ((model_id, model),) = models.items()
     assert model["Properties"]["Schema"]["minProperties"] == 1
     for (verb, path), props in methods(dev.template).items():
         if verb == "POST":
@@ -169,7 +171,9 @@ def test_only_the_indexer_reads_the_bucket_and_writes_table_and_index(
         if "es:ESHttpDelete" in actions:
             assert statement.roles == (indexer,)
     if variant != "serverless":
-        query_actions = {a for a in role_actions(synth.template, role_id(synth, "query")) if a.startswith("es:")}
+        query_actions = {
+            a for a in role_actions(synth.template, role_id(synth, "query")) if a.startswith("es:")
+        }
         assert query_actions == {"es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost"}
 
 
@@ -316,7 +320,8 @@ def test_bucket_settings_and_tls_only_policy(dev: Synth) -> None:
     assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == 30
     assert props["LoggingConfiguration"]["LogFilePrefix"] == "documents/"
     (policy,) = [
-        r for r in dev.of_type("AWS::S3::BucketPolicy").values()
+        r
+        for r in dev.of_type("AWS::S3::BucketPolicy").values()
         if r["Properties"]["Bucket"] == {"Ref": bucket_id}
     ]
     denies = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
