@@ -103,8 +103,11 @@ class Container:
                 "answers questions about indexed documents, by quoting them)"
             )
         from solar_rag.adapters.upstage import UpstageChatModel
+        from solar_rag.services.redaction import RedactingChatModel, SecretRedactor
 
-        return UpstageChatModel(self.upstage_client)
+        # Whatever a prompt injection makes the model say, the key is not in the answer.
+        return RedactingChatModel(UpstageChatModel(self.upstage_client),
+                                  SecretRedactor([self.upstage_api_key]))
 
     @cached_property
     def embedder(self) -> Embedder:

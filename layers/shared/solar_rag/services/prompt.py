@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from solar_rag.domain import ChatMessage, SearchHit
@@ -24,9 +25,15 @@ MAX_HISTORY_MESSAGES = 10
 MAX_HISTORY_CHARS = 8000
 
 
+_SOURCES_TAG = re.compile(r"<\s*(/?)\s*sources\s*>", re.IGNORECASE)
+_SOURCE_MARKER = re.compile(r"\[(\s*\d+\s*(?:[,;]\s*\d+\s*)*)\]")
+
+
 def _quote(text: str) -> str:
-    # A source must not be able to close the sources block or open a fake one.
-    return text.replace("<sources>", "<sources\u200b>").replace("</sources>", "</sources\u200b>")
+    # A source must not be able to close the sources block or open a fake one, nor forge a
+    # numbered source ("[7] ...") or a citation marker: its own "[n]" become "(n)".
+    text = _SOURCES_TAG.sub(lambda m: f"<{m.group(1)}sources\u200b>", text)
+    return _SOURCE_MARKER.sub(r"(\1)", text)
 
 
 def format_sources(hits: Sequence[SearchHit]) -> str:
