@@ -5,4 +5,4 @@ Builds no vector store, registry or S3 client: chat needs the Upstage key and th
 
 from solar_rag.lambda_runtime import http_function
 
-handler = http_function(routers=("health", "chat"))
+handler = http_function("chat", routers=("health", "chat"))

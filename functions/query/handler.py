@@ -2,4 +2,4 @@
 
 from solar_rag.lambda_runtime import http_function
 
-handler = http_function(routers=("health", "query"))
+handler = http_function("query", routers=("health", "query"))

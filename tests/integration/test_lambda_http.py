@@ -265,3 +265,21 @@ def test_chat_and_query_functions_import_only_what_they_use(
     finally:
         server.stop()
         lambda_runtime.reset()
+
+
+def test_init_imports_are_scoped_to_each_function(monkeypatch: pytest.MonkeyPatch) -> None:
+    from solar_rag.settings import Settings
+
+    monkeypatch.chdir(ROOT / "tests")  # no .env
+    current = Settings(upstage_secret_id=SECRET_ID, vector_store="opensearch",
+                       opensearch_url="http://127.0.0.1:9", documents_table="t")
+    chat = lambda_runtime.modules_for("chat", current)
+    assert "solar_rag.adapters.secrets" in chat and "solar_rag.adapters.upstage" in chat
+    assert not [m for m in chat if "opensearch" in m or "s3" in m or ".text." in m or "dynamodb" in m]
+    query = lambda_runtime.modules_for("query", current)
+    assert "solar_rag.adapters.opensearch" in query and "solar_rag.adapters.s3_source" not in query
+    indexer = lambda_runtime.modules_for("indexer", current)
+    assert {"solar_rag.adapters.s3_source", "solar_rag.adapters.dynamodb_registry",
+            "aws_lambda_powertools.utilities.batch"} <= set(indexer)
+    offline = lambda_runtime.modules_for("query", Settings(vector_store="local"))
+    assert "solar_rag.adapters.upstage" not in offline and "solar_rag.adapters.secrets" not in offline
