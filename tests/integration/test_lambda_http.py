@@ -271,6 +271,8 @@ def test_init_imports_are_scoped_to_each_function(monkeypatch: pytest.MonkeyPatc
     from solar_rag.settings import Settings
 
     monkeypatch.chdir(ROOT / "tests")  # no .env
+    for name in ("UPSTAGE_API_KEY", "UPSTAGE_SECRET_ID", "VECTOR_STORE", "DOCUMENTS_TABLE"):
+        monkeypatch.delenv(name, raising=False)
     current = Settings(upstage_secret_id=SECRET_ID, vector_store="opensearch",
                        opensearch_url="http://127.0.0.1:9", documents_table="t")
     chat = lambda_runtime.modules_for("chat", current)

@@ -113,12 +113,14 @@ def test_many_chunk_ids_stay_far_below_the_item_limit(ddb: object) -> None:
     assert loaded is not None and loaded.chunk_ids == ids
 
 
-def test_list_pages_beyond_one_batch_get(ddb: object) -> None:
+def test_list_pages_through_many_documents_without_chunk_ids(ddb: object) -> None:
     registry = DynamoDbDocumentRegistry(TABLE, dynamodb_client=ddb)  # type: ignore[arg-type]
     ids = sorted(f"doc-{i:04d}" for i in range(250))
     for document_id in ids:
-        registry.put(DocumentRecord(id=document_id, status=DocumentStatus.INDEXED))
+        registry.put(DocumentRecord(id=document_id, status=DocumentStatus.INDEXED, chunk_ids=["c-1"]))
     page, cursor = registry.list(limit=150)
+    assert page[0].chunk_ids == []  # a page is a summary; get() has them
+    assert registry.get(ids[0]).chunk_ids == ["c-1"]  # type: ignore[union-attr]
     assert [r.id for r in page] == ids[:150] and cursor
     rest, end = registry.list(limit=150, cursor=cursor)
     assert [r.id for r in rest] == ids[150:] and end is None

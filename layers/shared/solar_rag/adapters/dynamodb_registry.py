@@ -8,11 +8,12 @@ Table: partition key ``document_id`` (S), TTL attribute ``expires_at`` (lock ite
 - A lock is the item ``lock#<id>`` with an owner token and a lease (``expires_at``, epoch
   seconds, longer than the Lambda timeout), taken with a conditional put (absent or expired)
   and released with a conditional delete (still ours). An abandoned lock expires by itself.
-- ``list`` returns live documents in id order (the port's contract): a Scan filtered on
-  ``item_type = document`` and ``status <> deleted`` projecting only the id, sorted, then a
-  consistent BatchGetItem of the page. The cursor is opaque (base64 of the last id). Each page
-  reads the table once: fine for thousands to tens of thousands of documents, and it needs no
-  index. Beyond that, add a sparse GSI (partition ``"live"``, sort key ``id``) and Query it.
+- ``list`` returns live documents in id order (the port's contract), without their chunk ids:
+  one paginated Scan filtered on ``item_type = document`` and ``status <> deleted``, sorted in
+  memory; the cursor is opaque (base64 of the last id returned). Each page reads the whole
+  table: fine for thousands to tens of thousands of documents, with no index to keep and only
+  GetItem/PutItem/DeleteItem/Scan permissions. Beyond that, add a sparse GSI (partition
+  ``"live"``, sort key ``id``) and Query it.
 - Chunk ids (needed to delete on targets that assign their own ids) are stored zlib-compressed
   to stay far below DynamoDB's 400 KB item limit.
 """
@@ -45,14 +46,14 @@ logger = logging.getLogger("solar_rag.registry")
 DEFAULT_LEASE_SECONDS = 960  # above the 900 s Lambda maximum: a live holder never loses it
 DEFAULT_WAIT_SECONDS = 10.0
 MAX_ERROR_CHARS = 2000
-BATCH_GET_MAX = 100
-BATCH_GET_ATTEMPTS = 6
+LISTED_ATTRIBUTES = ("item_type", "id", "status", "title", "source", "content_type", "chunks",
+                     "content_hash", "metadata", "indexed_at", "updated_at", "error", "sequencer",
+                     "etag", "version_id")
 LOCK_PREFIX = "lock#"
 ESCAPE_PREFIX = "doc#"
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 
 Item = dict[str, "AttributeValueTypeDef"]
-Ids = list[str]
 Records = list[DocumentRecord]
 
 
@@ -110,54 +111,32 @@ class DynamoDbDocumentRegistry:
         if limit < 1:
             raise InvalidInput("limit must be at least 1")
         after = _decode_cursor(cursor) if cursor else None
-        ids = sorted(i for i in self._live_ids() if after is None or i > after)
-        page_ids = ids[:limit]
-        records = self._batch_get(page_ids)
-        next_cursor = _encode_cursor(page_ids[-1]) if len(ids) > limit else None
-        return records, next_cursor
+        live = sorted((r for r in self._live_records() if after is None or r.id > after),
+                      key=lambda r: r.id)
+        page = live[:limit]
+        return page, (_encode_cursor(page[-1].id) if len(live) > limit else None)
 
-    def _live_ids(self) -> Ids:
-        """Every live document id: a Scan projecting only the id (see the module docstring)."""
-        ids: Ids = []
+    def _live_records(self) -> Records:
+        """Every live document without its chunk ids: one paginated Scan (see the module docstring)."""
+        names = {f"#{name}": name for name in LISTED_ATTRIBUTES}
+        records: Records = []
         start: dict[str, Any] | None = None
         while True:
             request: dict[str, Any] = {
                 "TableName": self._table,
-                "ProjectionExpression": "#id",
-                "FilterExpression": "item_type = :document AND #status <> :deleted",
-                "ExpressionAttributeNames": {"#id": "id", "#status": "status"},
+                "ProjectionExpression": ", ".join(names),
+                "FilterExpression": "#item_type = :document AND #status <> :deleted",
+                "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": {":document": {"S": "document"},
                                               ":deleted": {"S": DocumentStatus.DELETED.value}},
             }
             if start:
                 request["ExclusiveStartKey"] = start
             response = self._call("list", lambda r=request: self._ddb().scan(**r))  # type: ignore[misc]
-            ids.extend(str(item["id"]["S"]) for item in response.get("Items", []))
+            records.extend(_from_item(item) for item in response.get("Items", []))
             start = response.get("LastEvaluatedKey")
             if not start:
-                return ids
-
-    def _batch_get(self, document_ids: Ids) -> Records:
-        found: dict[str, DocumentRecord] = {}
-        for offset in range(0, len(document_ids), BATCH_GET_MAX):
-            keys: Any = [{"document_id": {"S": item_key(i)}}
-                               for i in document_ids[offset:offset + BATCH_GET_MAX]]
-            attempts = 0
-            while keys:
-                request = {self._table: {"Keys": keys, "ConsistentRead": True}}
-                response = self._call("list", lambda r=request: self._ddb().batch_get_item(  # type: ignore[misc]
-                    RequestItems=r))
-                for item in response.get("Responses", {}).get(self._table, []):
-                    loaded = _from_item(item)
-                    if loaded.status != DocumentStatus.DELETED:
-                        found[loaded.id] = loaded
-                keys = response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
-                attempts += 1
-                if keys and attempts >= BATCH_GET_ATTEMPTS:
-                    raise UpstreamError("document registry list failed (throttled)")
-                if keys:
-                    self._sleep(0.05 * 2 ** attempts)
-        return [found[i] for i in document_ids if i in found]
+                return records
 
     # --- locking ---------------------------------------------------------------------------
 
