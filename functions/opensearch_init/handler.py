@@ -154,7 +154,9 @@ def on_event(
     result, attempts = run_with_retry(
         init, deadline=clock() + budget, policy=policy, sleep=sleep, clock=clock
     )
-    LOGGER.info(json.dumps({"message": "opensearch initialised", "attempts": attempts, **result}, default=str))
+    LOGGER.info(
+        json.dumps({"message": "opensearch initialised", "attempts": attempts, **result}, default=str)
+    )
     # Stable per target and index: only a different index makes a new physical resource.
     return {"PhysicalResourceId": physical_id(properties), "Data": response_data(result, attempts)}
 
