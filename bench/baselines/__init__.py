@@ -1,0 +1,1 @@
+"""Baseline Lambda handlers written the way tutorials deploy them, for the cold-start benchmark."""
