@@ -83,8 +83,10 @@ class Container:
         raise NotConfigured("no Upstage API key is configured (set UPSTAGE_API_KEY)")
 
     def _default_secret_source(self) -> SecretSource:
+        from solar_rag.adapters.log_hygiene import install_secret_payload_filter
         from solar_rag.adapters.secrets import SecretsManagerSource
 
+        install_secret_payload_filter()  # botocore would log the key at DEBUG
         return SecretsManagerSource()
 
     # --- adapters --------------------------------------------------------------------------

@@ -29,7 +29,10 @@ async def _rag_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RagError)
     headers = {"Retry-After": RETRY_AFTER_SECONDS} if isinstance(exc, UpstreamRateLimited) else None
     if exc.status >= 500:
-        logger.warning("request failed: %s: %s", type(exc).__name__, exc.message)
+        # Not the message at INFO and above: upstream errors may quote the request (document
+        # text, questions). The adapters log their own diagnostics (status, request id).
+        logger.warning("request failed: %s (HTTP %d)", type(exc).__name__, exc.status)
+        logger.debug("request failed: %s", exc.message)
     return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=headers)
 
 
