@@ -90,12 +90,19 @@ def child(function: str, mode: str, event_file: str) -> None:
 
 # --- parent ------------------------------------------------------------------------------------------
 
+def _aws_client(service: str, endpoint: str) -> Any:
+    import boto3
+
+    return boto3.session.Session().client(  # type: ignore[call-overload]
+        service, region_name="us-east-1", endpoint_url=endpoint,
+        aws_access_key_id="bench", aws_secret_access_key="bench")
+
+
 def _fixtures() -> tuple[dict[str, str], Any]:
     """Start the fakes; return the children's environment and a stop function."""
     sys.path.insert(0, str(ROOT))
     import logging
 
-    import boto3
     from moto.server import ThreadedMotoServer
     from solar_rag.adapters.opensearch import init_opensearch
     from solar_rag.settings import Settings
@@ -110,15 +117,12 @@ def _fixtures() -> tuple[dict[str, str], Any]:
     moto.start()
     host, port = moto.get_host_and_port()
     endpoint = f"http://{host}:{port}"
-    aws = {"region_name": "us-east-1", "endpoint_url": endpoint,
-           "aws_access_key_id": "bench", "aws_secret_access_key": "bench"}
-    boto3.client("secretsmanager", **aws).create_secret(Name=SECRET_ID, SecretString=UPSTAGE_KEY)
-    boto3.client("dynamodb", **aws).create_table(
+    _aws_client("secretsmanager", endpoint).create_secret(Name=SECRET_ID, SecretString=UPSTAGE_KEY)
+    _aws_client("dynamodb", endpoint).create_table(
         TableName=TABLE, BillingMode="PAY_PER_REQUEST",
         KeySchema=[{"AttributeName": "document_id", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "document_id", "AttributeType": "S"}])
-    s3 = boto3.client("s3", **aws)
-    s3.create_bucket(Bucket=BUCKET)
+    _aws_client("s3", endpoint).create_bucket(Bucket=BUCKET)
     init_opensearch(Settings(vector_store="opensearch", opensearch_url=stub.url, embedding_dimensions=256))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "UPSTAGE_", "OPENSEARCH_"))}
     env.update({
@@ -136,17 +140,14 @@ def _fixtures() -> tuple[dict[str, str], Any]:
         stub.stop()
         fake.stop()
 
-    env["_BENCH_S3"] = json.dumps(aws)
     return env, stop
 
 
 def _events(env: dict[str, str], runs: int, workdir: Path) -> dict[str, list[Path]]:
     """One event file per run (the indexer gets a new object each time: a full index path)."""
-    import boto3
-
     from tests.fakes import events
 
-    s3 = boto3.client("s3", **json.loads(env["_BENCH_S3"]))
+    s3 = _aws_client("s3", env["AWS_ENDPOINT_URL"])
     text = ("# Solar RAG\n\nThe Aurora widget is assembled in Busan and ships with a cobalt casing. "
             + "It is serviced every spring. " * 40)
     files: dict[str, list[Path]] = {name: [] for name in FUNCTIONS}

@@ -114,9 +114,11 @@ def test_documents_with_slashes_in_ids_round_trip_and_query_cites_them(stack: La
 def test_agent_knowledge_alias_and_base64_body(stack: Lambdas) -> None:
     event = events.api_event("POST", "/agent/knowledge", base64_body=True,
                              body={"documents": [{"id": "kb-1", "text": "Tea grows in Boseong."}]})
-    response = stack.indexer(event, events.lambda_context("solar-rag-indexer"))
+    response = stack.indexer(event, events.lambda_context("solar-rag-indexer", timeout_ms=300_000))
     assert response["statusCode"] == 200
     assert events.response_json(response)["documents"][0]["id"] == "kb-1"
+    # the registry's lock lease outlives the function timeout learned from the first call
+    assert lambda_runtime.container().registry.lease_seconds == 360  # type: ignore[attr-defined]
 
 
 def test_embeddings_endpoint(stack: Lambdas) -> None:

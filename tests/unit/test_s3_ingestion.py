@@ -104,7 +104,7 @@ def test_keys_are_decoded_and_markers_kept() -> None:
     record = events.created("reports/2024/q1 results+final.md", size=12, etag="abc",
                             sequencer="0055AED6DCD90281E5", version_id="v1")
     [change] = parse_notification(events.s3_notification(record))
-    assert record["s3"]["object"]["key"] == "reports%2F2024%2Fq1+results%2Bfinal.md"  # type: ignore[index]
+    assert record["s3"]["object"]["key"] == "reports%2F2024%2Fq1+results%2Bfinal.md"
     assert change == ObjectChange(kind="created", key="reports/2024/q1 results+final.md",
                                   bucket=BUCKET, sequencer="0055AED6DCD90281E5", etag="abc",
                                   version_id="v1", size=12)
