@@ -1,9 +1,10 @@
 """OpenSearch k-NN store: a managed domain (default) or an OpenSearch Serverless collection.
 
-Both variants expose the same small interface (endpoint, target, three grant levels) and
-render their resource-side policy (domain access policy / AOSS data access policy) lazily
-at synthesis, from the grants made while the stack was built. The resource-side policy
-mirrors the identity grants level by level, so neither side widens the other.
+Both variants expose the same small interface (endpoint, target, three grant levels). Each
+grant adds the identity policy at once; ``finalize()`` (called by the stack after the last
+grant, enforced by a validation) renders the resource-side policy (domain access policy /
+AOSS data access policy) from the same grants, level by level, so neither side widens the
+other.
 """
 
 from __future__ import annotations

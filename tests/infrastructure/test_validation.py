@@ -101,3 +101,24 @@ def test_the_wildcard_walker_sees_injected_statements() -> None:
     assert offenders == [["s3:GetObject"]]
     assert [s.roles for s in identity_statements(template)] == [("Role",), ("Role",)]
     assert set(methods(template)) == {("GET", "/")}
+
+
+def test_vector_store_policy_must_be_finalized_once(tmp_path: Path) -> None:
+    import aws_cdk as cdk
+    from aws_cdk import aws_iam as iam
+
+    from infra_cdk.config import load_config
+    from infra_cdk.constructs.vector_store import DomainStore
+
+    app = cdk.App(outdir=str(tmp_path))
+    stack = cdk.Stack(app, "S")
+    store = DomainStore(stack, "Store", config=load_config({}.get, {}), removal=cdk.RemovalPolicy.DESTROY)
+    role = iam.Role(stack, "R", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    store.grant_read(role)
+    with pytest.raises(RuntimeError, match=r"finalize\(\) was not called"):
+        app.synth()
+    store.finalize()
+    with pytest.raises(RuntimeError, match="already rendered"):
+        store.grant_write(role)
+    with pytest.raises(RuntimeError, match="already rendered"):
+        store.finalize()
