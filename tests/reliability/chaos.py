@@ -34,6 +34,7 @@ Run the long variant: ``python -m tests.reliability.chaos --ops 5000 --keys 300 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -643,7 +644,8 @@ def main(argv: list[str] | None = None) -> int:
     warnings.simplefilter("ignore")  # Powertools' "no application metrics" on every invocation
     config = ChaosConfig(ops=args.ops, keys=args.keys, seed=args.seed,
                          upstage_fault_rate=args.fault_rate, quiet=True)
-    figures = run_chaos(config)
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):  # the functions' logs
+        figures = run_chaos(config)
     print(json.dumps(figures.as_dict(), indent=2, sort_keys=True))
     return 0 if not figures.mismatches else 1
 
