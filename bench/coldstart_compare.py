@@ -45,6 +45,9 @@ LANGCHAIN_REQUIREMENTS = {
                 "langchain-text-splitters"),
 }
 RUNTIME_PROVIDED = {"boto3", "botocore", "s3transfer"}
+LANGCHAIN_PLATFORM = "x86_64-manylinux_2_28"
+"""numpy and tiktoken no longer ship manylinux2014 wheels; Lambda's Python 3.12 (Amazon Linux
+2023, glibc 2.34) runs manylinux_2_28 ones."""
 
 
 def child(function: str, event_file: str) -> None:
@@ -193,7 +196,7 @@ def sizes(functions: tuple[str, ...] = FUNCTIONS) -> tuple[dict[str, dict[str, f
         with tempfile.TemporaryDirectory(prefix="bench-lc-asset-") as tmp:
             target = Path(tmp) / "python"
             command = [*uv, "pip", "install", "--offline", "--no-deps", "--no-config", "--target",
-                       str(target), "--python-platform", layers.PYTHON_PLATFORM, "--python-version",
+                       str(target), "--python-platform", LANGCHAIN_PLATFORM, "--python-version",
                        layers.LAMBDA_PYTHON, "--only-binary", ":all:",
                        *[f"{name}=={version}" for name, version in sorted(pins.items())]]
             done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False,

@@ -131,6 +131,17 @@ def _embeddings(base_url: str) -> Any:
     return UpstageEmbeddings(model="solar-embedding-2", **langchain_upstage_options(base_url))
 
 
+def _over_500_chunks(docs: list[SourceDocument]) -> list[SourceDocument]:
+    """The first documents that split into more than LangChain's default bulk_size (500)."""
+    splitter = _splitter()
+    total = 0
+    for count, doc in enumerate(docs, 1):
+        total += len(splitter.split_text(doc.text))
+        if total > 550:
+            return docs[:count]
+    return docs
+
+
 def langchain_defaults_check(docs: list[SourceDocument]) -> list[str]:
     """What ``from_documents`` with all defaults does here (no limits, no latency: fast)."""
     from langchain_community.vectorstores import OpenSearchVectorSearch
@@ -212,7 +223,7 @@ def run(section: Section, scale: Scale) -> None:
         "Our token estimate ÷ the server's count: " + ", ".join(
             f"{lang} {value:.2f}" for lang, value in estimates.items()) + ".")
     try:
-        section.notes.extend(langchain_defaults_check(docs[: max(60, len(docs) // 20)]))
+        section.notes.extend(langchain_defaults_check(_over_500_chunks(docs)))
         theirs: Run | None = run_langchain(docs, time_scale)
     except ImportError as exc:
         theirs = None

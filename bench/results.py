@@ -86,6 +86,8 @@ def ratio(ours: float | None, baseline: float | None) -> float | None:
 
 
 def verdict(ours: float | None, baseline: float | None, better: Better) -> str:
+    if ours is not None and ours == baseline:
+        return "tie"
     value = ratio(ours, baseline)
     if value is None:
         if ours is not None and baseline == 0:

@@ -42,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("solar_rag").setLevel(logging.ERROR)  # retries are counted, not logged
+    for noisy in ("opensearch", "urllib3.connectionpool", "werkzeug"):  # expected 404s, reconnects
+        logging.getLogger(noisy).setLevel(logging.ERROR)
     scale = from_env(args.quick)
     wanted = {key.strip() for key in args.only.split(",") if key.strip()}
     unknown = wanted - {key for key, _, _ in BENCHMARKS}

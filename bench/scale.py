@@ -22,8 +22,8 @@ class Scale:
 
 
 FULL = Scale(
-    name="full", cold_start_runs=10, ingestion_documents=2000, ingestion_bound_seconds=60.0,
-    query_documents=60, query_requests=300, store_sizes=(10_000, 100_000), store_queries=200,
+    name="full", cold_start_runs=10, ingestion_documents=2000, ingestion_bound_seconds=45.0,
+    query_documents=60, query_requests=300, store_sizes=(10_000, 100_000), store_queries=100,
     chunking_documents=2000,
 )
 QUICK = Scale(

@@ -28,7 +28,8 @@ def test_ratio_is_ours_over_baseline() -> None:
         (50.0, 100.0, "higher", "baseline"),
         (103.0, 100.0, "lower", "tie"),      # within 5 %
         (1.0, None, "lower", "n/a"),
-        (0.0, 0.0, "lower", "ours"),         # zero failures against zero failures
+        (0.0, 0.0, "lower", "tie"),          # zero failures against zero failures
+        (0.0, 4.0, "lower", "ours"),
         (3.0, 0.0, "lower", "baseline"),     # some failures against none
     ],
 )
