@@ -38,6 +38,7 @@ UPSTAGE_KEY = "up_bench_0123456789abcdef0123"
 TABLE = "solar-rag-documents"
 BUCKET = "rag-documents-bench"
 FUNCTIONS = ("chat", "query", "indexer")
+MODES = ("scoped", "eager")
 
 EAGER_MODULES = (
     "fastapi", "mangum", "openai", "opensearchpy", "boto3", "botocore", "pydantic_settings", "pypdf",
@@ -184,7 +185,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--child", choices=FUNCTIONS)
-    parser.add_argument("--mode", choices=("scoped", "eager"), default="scoped")
+    parser.add_argument("--mode", choices=MODES, default="scoped")
     parser.add_argument("--event")
     parser.add_argument("--no-bytecode", action="store_true",
                         help="never cache bytecode (an asset without .pyc on a read-only /var/task)")
@@ -197,7 +198,7 @@ def main() -> None:
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     env, stop = _fixtures()
-    rows = []
+    rows: list[tuple[str, str, list[dict[str, float]]]] = []
     try:
         with tempfile.TemporaryDirectory() as workdir:
             files = _events(env, args.runs, Path(workdir))
@@ -208,12 +209,17 @@ def main() -> None:
                 env["PYTHONPYCACHEPREFIX"] = str(Path(workdir) / "pycache")
             # the indexer runs first so that the query function finds documents
             for function in [f for f in args.functions.split(",") if f in FUNCTIONS]:
-                for offset, mode in enumerate(("scoped", "eager")):
-                    paths = files[function][offset * (args.runs + 1):(offset + 1) * (args.runs + 1)]
-                    _run_once(function, mode, paths[0], env)  # warm-up: bytecode caches, server paths
-                    samples = [_run_once(function, mode, path, env) for path in paths[1:]]
-                    rows.append((function, mode, samples))
-                    print(f"  measured {function:<8} {mode:<5} ({len(samples)} runs)", file=sys.stderr)
+                paths = {mode: files[function][offset * (args.runs + 1):(offset + 1) * (args.runs + 1)]
+                         for offset, mode in enumerate(MODES)}
+                for mode in MODES:  # warm-up: bytecode caches, first requests to the fakes
+                    _run_once(function, mode, paths[mode][0], env)
+                samples: dict[str, list[dict[str, float]]] = {mode: [] for mode in MODES}
+                for run in range(1, args.runs + 1):
+                    # interleaved, alternating order: load drift on a shared machine hits both
+                    for mode in (MODES if run % 2 else MODES[::-1]):
+                        samples[mode].append(_run_once(function, mode, paths[mode][run], env))
+                rows.extend((function, mode, samples[mode]) for mode in MODES)
+                print(f"  measured {function} ({args.runs} runs per mode)", file=sys.stderr)
     finally:
         stop()
     bytecode = "no bytecode cache" if args.no_bytecode else "bytecode cached"
