@@ -230,19 +230,19 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     baseline: dict[str, float] = {}
-    for function, mode, samples in rows:
-        totals = [s["total_ms"] for s in samples]
+    for function, mode, measured in rows:
+        totals = [s["total_ms"] for s in measured]
         median_total = statistics.median(totals)
         if mode == "eager":
             baseline[function] = median_total
         print(f"{function:<9} {mode:<7} {median_total:>9.0f} "
-              f"{statistics.median(s['import_ms'] for s in samples):>10.0f} "
-              f"{statistics.median(s['invoke_ms'] for s in samples):>12.0f} "
+              f"{statistics.median(s['import_ms'] for s in measured):>10.0f} "
+              f"{statistics.median(s['invoke_ms'] for s in measured):>12.0f} "
               f"{min(totals):>7.0f}..{max(totals):<7.0f}")
     print()
-    for function, mode, samples in rows:
+    for function, mode, measured in rows:
         if mode == "scoped" and function in baseline:
-            scoped = statistics.median(s["total_ms"] for s in samples)
+            scoped = statistics.median(s["total_ms"] for s in measured)
             print(f"{function}: importing only its own modules saves {baseline[function] - scoped:+.0f} ms "
                   f"({scoped / baseline[function]:.0%} of the eager cold start)")
 
