@@ -287,3 +287,12 @@ def test_init_imports_are_scoped_to_each_function(monkeypatch: pytest.MonkeyPatc
             "aws_lambda_powertools.utilities.batch"} <= set(indexer)
     offline = lambda_runtime.modules_for("query", Settings(vector_store="local"))
     assert "solar_rag.adapters.upstage" not in offline and "solar_rag.adapters.secrets" not in offline
+
+
+def test_invalid_configuration_is_a_503_naming_the_variable(
+    stack: Lambdas, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EMBEDDING_DIMENSIONS", "lots")
+    lambda_runtime.reset()
+    status, body = stack.http("query", "GET", "/v1/health")
+    assert status == 503 and "EMBEDDING_DIMENSIONS" in body["detail"] and "lots" not in body["detail"]
