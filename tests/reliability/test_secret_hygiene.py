@@ -66,7 +66,7 @@ def upstage() -> Iterator[FakeUpstage]:
 def container(upstage: FakeUpstage, tmp_path: Path) -> Container:
     settings = Settings(_env_file=None, upstage_api_key=KEY,  # type: ignore[call-arg]
                         upstage_base_url=upstage.base_url, embedding_dimensions=64,
-                        rag_data_dir=tmp_path / "data", upstage_timeout_seconds=0.3,
+                        rag_data_dir=tmp_path / "data", upstage_timeout_seconds=0.2,
                         upstage_max_retries=1)
     return Container(settings)
 
@@ -85,7 +85,7 @@ UPSTREAM_FAULTS: list[Scenario] = [
     ("400 whose message holds the key",
      lambda f: f.fail_next(400, times=4, message=f"bad request from {KEY}")),
     ("429 exhausted", lambda f: f.fail_next(429, times=4, headers={"retry-after-ms": "5"})),
-    ("timeouts", lambda f: f.delay_next(0.6, times=4)),
+    ("timeouts", lambda f: f.delay_next(0.4, times=4)),
     ("dropped connections", lambda f: f.drop_next(times=4)),
     ("model answer holding the key", lambda f: setattr(f, "chat_script", deque([f"ok {KEY} [1]"] * 4))),
 ]
