@@ -88,7 +88,7 @@ def fuzz_operation(operation: schemathesis.APIOperation, mode: schemathesis.Gene
         tally.statuses[f"{response.status_code // 100}xx"] += 1
         if mode is schemathesis.GenerationMode.POSITIVE and response.status_code == 400:
             detail = str(json.loads(response.content).get("detail", ""))
-            tally.valid_refused[re.sub(r"'.*'", "<id>", detail)[:60]] += 1
+            tally.valid_refused[re.sub(r"""(['"]).*\1""", "<id>", detail)[:60]] += 1
         try:
             # Schema-valid requests may still be refused with a documented 400 (semantics the
             # schema cannot express); every other check applies, 5xx and schema conformance
