@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -29,7 +30,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
-from schemathesis.checks import FailureGroup
+from schemathesis.core.failures import FailureGroup
 from solar_rag.api.app import create_app
 from solar_rag.composition import Container
 from solar_rag.settings import Settings
@@ -57,8 +58,7 @@ class Tally:
 
 
 def build_app(data_dir: Path) -> tuple[FastAPI, Container]:
-    settings = Settings(_env_file=None, rag_data_dir=data_dir,  # type: ignore[call-arg]
-                        embedding_dimensions=64)
+    settings = Settings(_env_file=None, rag_data_dir=data_dir, embedding_dimensions=64)
     container = Container(settings, chat_model=FakeChatModel(reply="Blue [1], also see [7]."))
     return create_app(lambda: container, max_request_bytes=MAX_REQUEST_BYTES), container
 
@@ -77,12 +77,12 @@ def client(app: FastAPI) -> Iterator[TestClient]:
         yield test_client
 
 
-def fuzz_operation(operation: schemathesis.APIOperation, mode: schemathesis.GenerationMode,
+def fuzz_operation(operation: Any, mode: schemathesis.GenerationMode,
                    tally: Tally) -> None:
     @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
               phases=[Phase.generate], suppress_health_check=list(HealthCheck))
     @given(operation.as_strategy(generation_mode=mode))
-    def run(case: schemathesis.Case) -> None:
+    def run(case: Any) -> None:
         response = case.call()
         tally.requests += 1
         tally.statuses[f"{response.status_code // 100}xx"] += 1
@@ -108,7 +108,8 @@ def test_schemathesis_finds_no_5xx_and_nothing_outside_the_schema(
     # A body over the size limit is refused with 413 before it is parsed: a valid rejection.
     schema.config.checks.negative_data_rejection.expected_statuses.append("413")
     tally = Tally()
-    operations = [result.ok() for result in schema.get_all_operations()]
+    results: list[Any] = list(schema.get_all_operations())
+    operations = [result.ok() for result in results]
     assert len(operations) >= 11, [op.label for op in operations]
     for operation in operations:
         for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):

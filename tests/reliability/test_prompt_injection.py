@@ -51,7 +51,7 @@ def upstage() -> Iterator[FakeUpstage]:
 
 @pytest.fixture(scope="module")
 def client(upstage: FakeUpstage, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    settings = Settings(_env_file=None, upstage_api_key=KEY,  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, upstage_api_key=KEY,
                         upstage_base_url=upstage.base_url, embedding_dimensions=64,
                         rag_data_dir=tmp_path_factory.mktemp("injection"),
                         upstage_timeout_seconds=2.0, upstage_max_retries=0)

@@ -64,7 +64,7 @@ def upstage() -> Iterator[FakeUpstage]:
 
 @pytest.fixture
 def container(upstage: FakeUpstage, tmp_path: Path) -> Container:
-    settings = Settings(_env_file=None, upstage_api_key=KEY,  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, upstage_api_key=KEY,
                         upstage_base_url=upstage.base_url, embedding_dimensions=64,
                         rag_data_dir=tmp_path / "data", upstage_timeout_seconds=0.2,
                         upstage_max_retries=1)
