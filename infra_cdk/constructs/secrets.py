@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -28,8 +30,15 @@ class UpstageSecret(Construct):
                 "Upstage API key used by the solar-rag functions. Created with a placeholder; "
                 "set the real key with `aws secretsmanager put-secret-value`."
             ),
+            # A JSON placeholder the functions recognise: until the real key is stored they
+            # answer 503 "still holds the placeholder", not a confusing upstream 401.
             generate_secret_string=secretsmanager.SecretStringGenerator(
-                exclude_punctuation=True, password_length=32
+                secret_string_template=json.dumps(
+                    {"note": "placeholder: store the Upstage API key with put-secret-value"}
+                ),
+                generate_string_key="placeholder",
+                exclude_punctuation=True,
+                password_length=32,
             ),
             removal_policy=cdk.RemovalPolicy.DESTROY,
         )

@@ -165,22 +165,31 @@ def test_missing_or_empty_secret_is_a_503_naming_it(
     assert UPSTAGE_KEY not in out.out + out.err
 
 
-def test_secret_read_once_per_container(stack: Lambdas, monkeypatch: pytest.MonkeyPatch) -> None:
-    from solar_rag.adapters import secrets as secrets_module
+def test_secret_read_once_per_container(stack: Lambdas) -> None:
+    """The key is looked up per request, but Secrets Manager is called once (cached)."""
+    from solar_rag.adapters.aws_clients import client
 
     calls: list[str] = []
-
-    real_get = secrets_module.SecretsManagerSource.get
-
-    def counting(self: Any, name: str) -> str:
-        calls.append(name)
-        return real_get(self, name)
-
-    monkeypatch.setattr(secrets_module.SecretsManagerSource, "get", counting)
+    client("secretsmanager").meta.events.register(
+        "before-call.secrets-manager.GetSecretValue", lambda **_: calls.append("get"))
     for _ in range(3):
         assert stack.http("chat", "POST", "/v1/chat",
                           {"messages": [{"role": "user", "content": "hi"}]})[0] == 200
-    assert calls == [SECRET_ID]
+    assert calls == ["get"]
+
+
+def test_placeholder_secret_is_a_503_until_the_key_is_stored(stack: Lambdas) -> None:
+    placeholder = json.dumps({"note": "placeholder: store the Upstage API key with put-secret-value",
+                              "placeholder": "Zr8pQ2x7Lm4nV6bT1yW3cK9dF5gH0jS2"})
+    stack.aws.set_secret(placeholder)
+    status, body = stack.http("chat", "POST", "/v1/chat",
+                              {"messages": [{"role": "user", "content": "hi"}]})
+    assert status == 503 and "still holds the placeholder" in body["detail"]
+    assert SECRET_ID in body["detail"] and "Zr8pQ2x7" not in json.dumps(body)
+    stack.aws.set_secret(json.dumps({"api_key": UPSTAGE_KEY}))  # JSON secrets work too
+    status, body = stack.http("chat", "POST", "/v1/chat",
+                              {"messages": [{"role": "user", "content": "hi"}]})
+    assert status == 200, body
 
 
 def test_wrong_key_in_secret_is_not_echoed(stack: Lambdas, fake_upstage: FakeUpstage,
@@ -189,7 +198,7 @@ def test_wrong_key_in_secret_is_not_echoed(stack: Lambdas, fake_upstage: FakeUps
     stack.aws.set_secret(wrong)
     status, body = stack.http("chat", "POST", "/v1/chat",
                               {"messages": [{"role": "user", "content": "hi"}]})
-    assert status == 502 and "rejected the API key" in body["detail"]
+    assert status == 503 and "rejected the API key" in body["detail"]
     out = capsys.readouterr()
     assert any(r.get("level") == "WARNING" for r in json_lines(out.out))  # the failure is logged
     for text in (out.out, out.err, json.dumps(body)):

@@ -18,6 +18,7 @@ from solar_rag.domain import ChatMessage, EmbeddingKind
 from solar_rag.errors import (
     InvalidInput,
     NotConfigured,
+    UpstageKeyRejected,
     UpstreamError,
     UpstreamRateLimited,
     UpstreamRejected,
@@ -367,7 +368,7 @@ def test_401_is_rejected_and_the_key_never_leaks(
     wrong = "up_WRONG_0123456789abcdef_distinctive"
     caplog.set_level(logging.DEBUG)
     embedder, client = embedder_for(fake, key=wrong)
-    with pytest.raises(UpstreamRejected) as info:
+    with pytest.raises(UpstageKeyRejected) as info:
         embedder.embed(["hello"], P)
     assert str(info.value).startswith("Upstage rejected the API key (401)")
     assert len(fake.embedding_requests()) == 1  # not retried
@@ -524,3 +525,22 @@ def test_client_limiter_prevents_server_429(fake: FakeUpstage) -> None:
     embedder.embed([f"text {i}" for i in range(7)], P)
     assert fake.rate_limited == 0
     assert time.monotonic() - started >= 0.7  # two full windows had to pass
+
+
+def test_key_is_read_per_request_so_a_rotated_key_is_used(fake: FakeUpstage) -> None:
+    from solar_rag.adapters.rate_limit import RateLimiter
+    from solar_rag.adapters.upstage import UpstageClient, UpstageEmbedder
+
+    keys = ["up_OLD_placeholder_key_123"]
+    rejected: list[bool] = []
+    settings = Settings(_env_file=None, upstage_base_url=fake.base_url,  # type: ignore[call-arg]
+                        embedding_dimensions=fake.dimensions, upstage_max_retries=0)
+    client = UpstageClient(settings, api_key=lambda: keys[-1],
+                           on_key_rejected=lambda: rejected.append(True))
+    embedder = UpstageEmbedder(client, settings, RateLimiter(1000, 10_000_000))
+    with pytest.raises(UpstageKeyRejected) as info:
+        embedder.embed(["hello"], P)
+    assert info.value.status == 503 and rejected == [True]
+    keys.append(KEY)  # the operator stores the real key; no restart
+    assert len(embedder.embed(["hello"], P)) == 1
+    assert fake.embedding_requests()[-1].headers["authorization"] == f"Bearer {KEY}"

@@ -136,7 +136,7 @@ def test_no_key_in_any_response_log_or_exception_on_every_error_path(
     for where, items in haystacks.items():
         leaked = [item[:300] for item in items if KEY in item]
         assert not leaked, (where, leaked[:3])
-    assert statuses["wrong key: 401 echoing the presented key /v1/chat"] == 502
+    assert statuses["wrong key: 401 echoing the presented key /v1/chat"] == 503  # a rejected key is a configuration problem (UpstageKeyRejected)
     assert statuses["model answer holding the key /v1/chat"] == 200
     assert {statuses[f"timeouts {p}"] for p, _ in REQUESTS} == {504}
 

@@ -12,6 +12,7 @@ from solar_rag.errors import (
     InvalidInput,
     NotConfigured,
     PayloadTooLarge,
+    UpstageKeyRejected,
     UpstreamError,
     UpstreamRejected,
 )
@@ -305,6 +306,15 @@ def test_configuration_errors_keep_the_event(world: World) -> None:
     world.embedder.fail_with = NotConfigured("OpenSearch alias 'rag-chunks' does not exist")
     with pytest.raises(NotConfigured):
         handle(world, events.created("k.txt", sequencer=seq()))
+
+
+def test_rejected_upstage_key_keeps_the_event_for_a_redrive(world: World) -> None:
+    world.put("r.txt", "Radishes.")
+    world.embedder.fail_with = UpstageKeyRejected("Upstage rejected the API key (401)")
+    with pytest.raises(UpstageKeyRejected):
+        handle(world, events.created("r.txt", sequencer=seq()))
+    world.embedder.fail_with = None  # the operator stores the right key, then redrives the DLQ
+    assert handle(world, events.created("r.txt", sequencer=seq())) == ["indexed"]
 
 
 def test_rejected_upstream_request_is_failed_and_acknowledged(world: World) -> None:

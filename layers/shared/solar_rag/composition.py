@@ -66,13 +66,17 @@ class Container:
         return self.settings.vector_store
 
     @cached_property
-    def upstage_api_key(self) -> str:
+    def secret_source(self) -> SecretSource:
+        return self._secret_source or self._default_secret_source()
+
+    def current_upstage_key(self) -> str:
+        """The key now: read on every use (the secret source caches it for a few minutes), so
+        a key stored after deploy, or rotated, is used without recycling the container."""
         settings = self.settings
         if settings.upstage_api_key and settings.upstage_api_key.get_secret_value().strip():
             return settings.upstage_api_key.get_secret_value().strip()
         if settings.upstage_secret_id:
-            source = self._secret_source or self._default_secret_source()
-            value = source.get(settings.upstage_secret_id).strip()
+            value = self.secret_source.get(settings.upstage_secret_id).strip()
             if not value:
                 raise NotConfigured(
                     f"the Upstage API key secret {settings.upstage_secret_id!r} is empty: set it with "
@@ -81,6 +85,14 @@ class Container:
                 )
             return value
         raise NotConfigured("no Upstage API key is configured (set UPSTAGE_API_KEY)")
+
+    @property
+    def upstage_api_key(self) -> str:
+        return self.current_upstage_key()
+
+    def _forget_cached_secret(self) -> None:
+        if self.settings.upstage_secret_id and hasattr(self.secret_source, "clear_cache"):
+            self.secret_source.clear_cache()
 
     def _default_secret_source(self) -> SecretSource:
         from solar_rag.adapters.log_hygiene import install_secret_payload_filter
@@ -95,7 +107,8 @@ class Container:
     def upstage_client(self) -> UpstageClient:
         from solar_rag.adapters.upstage import UpstageClient
 
-        return UpstageClient(self.settings, api_key=self.upstage_api_key)
+        return UpstageClient(self.settings, api_key=self.current_upstage_key,
+                             on_key_rejected=self._forget_cached_secret)
 
     @cached_property
     def chat_model(self) -> ChatModel:
@@ -105,11 +118,11 @@ class Container:
                 "answers questions about indexed documents, by quoting them)"
             )
         from solar_rag.adapters.upstage import UpstageChatModel
-        from solar_rag.services.redaction import RedactingChatModel, SecretRedactor
+        from solar_rag.services.redaction import CurrentSecretRedactor, RedactingChatModel
 
         # Whatever a prompt injection makes the model say, the key is not in the answer.
         return RedactingChatModel(UpstageChatModel(self.upstage_client),
-                                  SecretRedactor([self.upstage_api_key]))
+                                  CurrentSecretRedactor(self.current_upstage_key))
 
     @cached_property
     def embedder(self) -> Embedder:

@@ -65,6 +65,13 @@ class NotConfigured(RagError):
     status = 503
 
 
+class UpstageKeyRejected(NotConfigured):
+    """Upstage refused the configured key (401/403): a configuration problem, not the request's.
+
+    S3 ingestion keeps such records for a redrive once the key is fixed.
+    """
+
+
 class UpstreamTimeout(RagError):
     status = 504
     retryable = True

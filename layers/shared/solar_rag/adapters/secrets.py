@@ -6,6 +6,7 @@ explicit timeouts and retries; caching and ``max_age`` are Powertools' own.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 from solar_rag.adapters.aws_clients import client, error_code
@@ -23,6 +24,32 @@ _DENIED = {"AccessDeniedException", "AccessDenied", "DecryptionFailure", "KMSAcc
 
 def _how_to_set(name: str) -> str:
     return f"`aws secretsmanager put-secret-value --secret-id {name} --secret-string <your Upstage key>`"
+
+
+PLACEHOLDER_FIELD = "placeholder"
+"""The stack creates the secret as ``{"placeholder": "<random>", ...}``: no key in the template."""
+KEY_FIELDS = ("api_key", "UPSTAGE_API_KEY")
+
+
+def _key_from(name: str, value: str) -> str:
+    """The key itself, or the ``api_key`` field of a JSON secret; the placeholder is refused."""
+    if not value.startswith("{"):
+        return value
+    try:
+        document = json.loads(value)
+    except ValueError:
+        return value
+    if not isinstance(document, dict):
+        return value
+    if PLACEHOLDER_FIELD in document:
+        raise NotConfigured(f"the secret {name!r} (UPSTAGE_SECRET_ID) still holds the placeholder "
+                            f"the stack created: set the Upstage key with {_how_to_set(name)}")
+    for field in KEY_FIELDS:
+        key = document.get(field)
+        if isinstance(key, str) and key.strip():
+            return key.strip()
+    raise NotConfigured(f"the secret {name!r} (UPSTAGE_SECRET_ID) is JSON without an \"api_key\" "
+                        f"field: store the key itself with {_how_to_set(name)}")
 
 
 class SecretsManagerSource:
@@ -49,9 +76,14 @@ class SecretsManagerSource:
         if isinstance(value, bytes):
             value = value.decode("utf-8", errors="replace")
         if not isinstance(value, str) or not value.strip():
+            self.clear_cache()
             raise NotConfigured(f"the secret {name!r} (UPSTAGE_SECRET_ID) is empty: set it with "
                                 f"{_how_to_set(name)}")
-        return value.strip()
+        try:
+            return _key_from(name, value.strip())
+        except NotConfigured:
+            self.clear_cache()  # the operator is about to store the key: read it afresh
+            raise
 
     def clear_cache(self) -> None:
         if self._provider is not None:

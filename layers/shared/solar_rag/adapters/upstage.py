@@ -33,6 +33,7 @@ from solar_rag.errors import (
     InvalidInput,
     NotConfigured,
     RagError,
+    UpstageKeyRejected,
     UpstreamError,
     UpstreamRateLimited,
     UpstreamRejected,
@@ -91,34 +92,55 @@ class UpstageClient:
     def __init__(
         self,
         settings: Settings,
-        api_key: str,
+        api_key: str | Callable[[], str],
         *,
+        on_key_rejected: Callable[[], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
     ) -> None:
-        if not api_key or not api_key.strip():
-            raise NotConfigured("The Upstage API key is empty")
+        """``api_key`` is the key or a function returning the current key (read per request,
+        so a rotated secret is picked up without a new container; the source caches it).
+        ``on_key_rejected`` runs after a 401/403, e.g. to drop a cached secret."""
+        if isinstance(api_key, str):
+            if not api_key.strip():
+                raise NotConfigured("The Upstage API key is empty")
+            fixed = api_key.strip()
+            self._key_provider: Callable[[], str] = lambda: fixed
+        else:
+            self._key_provider = api_key
         self.settings = settings
         self.max_retries = settings.upstage_max_retries
         self.timeout_seconds = settings.upstage_timeout_seconds
         self.stats = UpstageStats()
-        self._secret = api_key
+        self._on_key_rejected = on_key_rejected
+        self._known_keys: list[str] = []
+        self._current_key: str | None = None
+        self._openai: openai.OpenAI | None = None
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not cryptography)
         self._lock = threading.Lock()
-        self._openai = openai.OpenAI(
-            api_key=api_key,
-            base_url=settings.upstage_base_url,
-            timeout=settings.upstage_timeout_seconds,
-            max_retries=0,
-        )
 
     def __repr__(self) -> str:
         return f"UpstageClient(base_url={self.settings.upstage_base_url!r})"
 
     @property
     def sdk(self) -> openai.OpenAI:
-        return self._openai
+        """The SDK client for the current key (rebuilt when the key changes)."""
+        key = self._key_provider().strip()
+        if not key:
+            raise NotConfigured("The Upstage API key is empty")
+        with self._lock:
+            if self._openai is None or key != self._current_key:
+                self._openai = openai.OpenAI(
+                    api_key=key,
+                    base_url=self.settings.upstage_base_url,
+                    timeout=self.settings.upstage_timeout_seconds,
+                    max_retries=0,
+                )
+                self._current_key = key
+                if key not in self._known_keys:
+                    self._known_keys.append(key)
+            return self._openai
 
     def call(
         self,
@@ -134,13 +156,14 @@ class UpstageClient:
         ``on_retry_after`` receives a server-given pause (a rate limiter's ``penalise``).
         """
         attempts = self.max_retries + 1
+        sdk = self.sdk
         for attempt in range(1, attempts + 1):
             if before_attempt is not None:
                 before_attempt()
             started = time.monotonic()
             self._count(requests=1)
             try:
-                result = request(self._openai)
+                result = request(sdk)
             except openai.OpenAIError as exc:
                 failure = self._classify(exc)
             else:
@@ -159,6 +182,8 @@ class UpstageClient:
                     "upstage %s failed: %s after %.0f ms (attempt %d/%d, request id %s)",
                     operation, failure.describe(), elapsed_ms, attempt, attempts,
                     failure.request_id)
+                if failure.status in (401, 403) and self._on_key_rejected is not None:
+                    self._on_key_rejected()
                 raise self._error(failure, operation, attempt) from None
             delay = self._delay(attempt, failure.retry_after)
             self._count(retries=1)
@@ -209,7 +234,7 @@ class UpstageClient:
             return UpstreamRateLimited(
                 f"Upstage rate limit exceeded for {operation} ({tries}); try again later")
         if status in (401, 403):
-            return UpstreamRejected(
+            return UpstageKeyRejected(
                 f"Upstage rejected the API key ({status}); check UPSTAGE_API_KEY or the "
                 "configured secret")
         detail = f": {failure.upstream_message}" if failure.upstream_message else ""
@@ -220,7 +245,8 @@ class UpstageClient:
     def _redact(self, text: str | None) -> str | None:
         if text is None:
             return None
-        text = text.replace(self._secret, "***")
+        for key in self._known_keys:
+            text = text.replace(key, "***")
         if len(text) > _MAX_UPSTREAM_MESSAGE:
             text = text[: _MAX_UPSTREAM_MESSAGE - 3] + "..."
         return text

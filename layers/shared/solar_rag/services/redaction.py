@@ -10,8 +10,9 @@ zero-width characters between its characters.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
+from typing import Protocol
 
 from solar_rag.domain import ChatCompletion, ChatMessage
 from solar_rag.ports import ChatModel
@@ -38,10 +39,30 @@ class SecretRedactor:
         return text
 
 
+class CurrentSecretRedactor:
+    """Redacts whatever the secret is now (it may be rotated while the process lives)."""
+
+    def __init__(self, secret: Callable[[], str]) -> None:
+        self._secret = secret
+        self._seen: list[str] = []
+        self._redactor = SecretRedactor(())
+
+    def redact(self, text: str) -> str:
+        current = self._secret()
+        if current not in self._seen:
+            self._seen.append(current)
+            self._redactor = SecretRedactor(self._seen)
+        return self._redactor.redact(text)
+
+
+class Redactor(Protocol):
+    def redact(self, text: str) -> str: ...
+
+
 class RedactingChatModel:
     """A ``ChatModel`` whose completions never contain the given secrets."""
 
-    def __init__(self, inner: ChatModel, redactor: SecretRedactor) -> None:
+    def __init__(self, inner: ChatModel, redactor: Redactor) -> None:
         self._inner = inner
         self._redactor = redactor
 
