@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                for i, it in enumerate(every)]
     process, url = start_stub()
     try:
-        settings = Settings(  # type: ignore[call-arg]
+        settings = Settings(
             _env_file=None, vector_store="opensearch", opensearch_url=url,
             opensearch_endpoint=None, embedding_dimensions=args.dims, opensearch_timeout_seconds=60,
         )

@@ -18,7 +18,7 @@ SECRET = "up-SECRET-KEY-should-never-leak-123"
 
 @pytest.fixture
 def container() -> Container:
-    settings = Settings(upstage_api_key=SECRET, _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(upstage_api_key=SECRET, _env_file=None)
     return Container(settings, chat_model=FakeChatModel(), embedder=FakeEmbedder(),
                      store=MemoryStore(), registry=MemoryRegistry())
 
@@ -165,7 +165,7 @@ def test_unexpected_errors_are_opaque_500s(client: TestClient, container: Contai
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError(f"internal detail {SECRET}")
 
-    container.store.search = boom  # type: ignore[method-assign]
+    container.store.search = boom  # type: ignore[method-assign, assignment]
     response = client.post("/v1/search", json={"query": "sky"})
     assert response.status_code == 500
     assert response.json() == {"detail": "internal error"}
@@ -173,7 +173,7 @@ def test_unexpected_errors_are_opaque_500s(client: TestClient, container: Contai
 
 
 def test_offline_provider_chat_is_503_with_reason() -> None:
-    container = Container(Settings(_env_file=None), embedder=FakeEmbedder(),  # type: ignore[call-arg]
+    container = Container(Settings(_env_file=None), embedder=FakeEmbedder(),
                           store=MemoryStore(), registry=MemoryRegistry())
     with TestClient(create_app(lambda: container)) as client:
         assert client.get("/v1/health").json()["provider"] == "offline"

@@ -35,7 +35,8 @@ class Synth:
 
     @property
     def resources(self) -> Mapping[str, dict[str, Any]]:
-        return self.template["Resources"]
+        resources: Mapping[str, dict[str, Any]] = self.template["Resources"]
+        return resources
 
     def of_type(self, cfn_type: str) -> dict[str, dict[str, Any]]:
         return {k: r for k, r in self.resources.items() if r["Type"] == cfn_type}

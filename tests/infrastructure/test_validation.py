@@ -112,7 +112,7 @@ def test_vector_store_policy_must_be_finalized_once(tmp_path: Path) -> None:
 
     app = cdk.App(outdir=str(tmp_path))
     stack = cdk.Stack(app, "S")
-    store = DomainStore(stack, "Store", config=load_config({}.get, {}), removal=cdk.RemovalPolicy.DESTROY)
+    store = DomainStore(stack, "Store", config=load_config(lambda _key: None, {}), removal=cdk.RemovalPolicy.DESTROY)
     role = iam.Role(stack, "R", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
     store.grant_read(role)
     with pytest.raises(RuntimeError, match=r"finalize\(\) was not called"):

@@ -16,7 +16,7 @@ from tests.fakes.upstage_server import FakeUpstage
 
 KEY = "up-test-key-0123456789"
 
-DOCS = [
+DOCS: list[dict[str, object]] = [
     {"id": "handbook/leave.md", "content_type": "text/markdown", "metadata": {"team": "hr"},
      "text": "# Leave policy\n\nEmployees get 25 days of paid leave per year.\n\n"
              "## Expiry\n\nUnused leave days expire at the end of March."},
@@ -40,7 +40,7 @@ def make_settings(tmp_path: Path, upstage: FakeUpstage | None, **extra: object) 
                                  "upstage_timeout_seconds": 1.0, "upstage_max_retries": 2}
     if upstage is not None:
         values |= {"upstage_api_key": KEY, "upstage_base_url": upstage.base_url}
-    return Settings(_env_file=None, **(values | extra))  # type: ignore[call-arg, arg-type]
+    return Settings(_env_file=None, **(values | extra))  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -91,7 +91,7 @@ def test_reindex_changed_leaves_no_stale_chunk_and_unchanged_makes_no_call(
     assert {d["status"] for d in index(api, DOCS)} == {"unchanged"}
     assert upstage.embedding_requests() == []
 
-    changed = {"id": "handbook/leave.md", "text": "Employees get 30 holiday days (zebra rule)."}
+    changed: dict[str, object] = {"id": "handbook/leave.md", "text": "Employees get 30 holiday days (zebra rule)."}
     assert index(api, [changed])[0]["status"] == "indexed"
     hits = api.post("/v1/search", json={"query": "expire March", "mode": "keyword",
                                         "filters": {"document_id": "handbook/leave.md"}}).json()

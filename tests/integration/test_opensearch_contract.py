@@ -30,7 +30,7 @@ def server() -> Iterator[OpenSearchStub]:
 
 def stub_store(server: OpenSearchStub, target: Target, dimensions: int) -> VectorStore:
     server.reset(target)
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         _env_file=None, vector_store="opensearch", opensearch_url=server.url,
         opensearch_endpoint=None, opensearch_target=target, embedding_dimensions=dimensions,
     )

@@ -43,7 +43,7 @@ def server() -> Iterator[OpenSearchStub]:
 
 
 def sigv4_settings(stub: OpenSearchStub, target: Target) -> Settings:
-    return Settings(  # type: ignore[call-arg]
+    return Settings(
         _env_file=None, vector_store="opensearch", opensearch_url=None,
         opensearch_endpoint=stub.url, opensearch_target=target, embedding_dimensions=8,
         AWS_REGION=None,

@@ -56,7 +56,7 @@ def stub(server: OpenSearchStub) -> OpenSearchStub:
 
 
 def settings_for(stub: OpenSearchStub, target: Target = "domain", dims: int = DIMS) -> Settings:
-    return Settings(  # type: ignore[call-arg]
+    return Settings(
         _env_file=None, vector_store="opensearch", opensearch_url=stub.url,
         opensearch_endpoint=None, opensearch_target=target, embedding_dimensions=dims,
         opensearch_max_retries=3,
@@ -386,7 +386,7 @@ def test_bad_request_is_not_retried(stub: OpenSearchStub) -> None:
 
 
 def test_unreachable_cluster_is_a_vector_store_error(stub: OpenSearchStub) -> None:
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         _env_file=None, opensearch_url="http://127.0.0.1:9", opensearch_endpoint=None,
         embedding_dimensions=DIMS, opensearch_max_retries=1, opensearch_timeout_seconds=1,
     )

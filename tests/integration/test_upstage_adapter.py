@@ -533,7 +533,7 @@ def test_key_is_read_per_request_so_a_rotated_key_is_used(fake: FakeUpstage) -> 
 
     keys = ["up_OLD_placeholder_key_123"]
     rejected: list[bool] = []
-    settings = Settings(_env_file=None, upstage_base_url=fake.base_url,  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, upstage_base_url=fake.base_url,
                         embedding_dimensions=fake.dimensions, upstage_max_retries=0)
     client = UpstageClient(settings, api_key=lambda: keys[-1],
                            on_key_rejected=lambda: rejected.append(True))

@@ -38,7 +38,7 @@ class TestLiveOpenSearchContract(VectorStoreContract):
     @pytest.fixture
     def store(self, dimensions: int) -> Iterator[VectorStore]:
         alias = f"rag-live-{uuid.uuid4().hex[:10]}"
-        settings = Settings(  # type: ignore[call-arg]
+        settings = Settings(
             vector_store="opensearch", opensearch_index=alias, embedding_dimensions=dimensions,
             opensearch_target="domain",
         )

@@ -33,7 +33,7 @@ from solar_rag.settings import Settings
 def settings(**values: Any) -> Settings:
     values.setdefault("opensearch_url", None)
     values.setdefault("opensearch_endpoint", None)
-    return Settings(_env_file=None, vector_store="opensearch", **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, vector_store="opensearch", **values)
 
 
 def fake_session() -> boto3.Session:
