@@ -305,3 +305,16 @@ def test_invalid_configuration_is_a_503_naming_the_variable(
     lambda_runtime.reset()
     status, body = stack.http("query", "GET", "/v1/health")
     assert status == 503 and "EMBEDDING_DIMENSIONS" in body["detail"] and "lots" not in body["detail"]
+
+
+def test_works_after_something_in_the_process_ran_asyncio_run(stack: Lambdas) -> None:
+    """asyncio.run() leaves no current loop; Mangum's get_event_loop() then raised (a 500)."""
+    import asyncio
+
+    async def noop() -> None:
+        return None
+
+    asyncio.run(noop())
+    assert stack.http("chat", "GET", "/v1/health")[0] == 200
+    asyncio.get_event_loop().close()  # even a closed current loop
+    assert stack.http("query", "GET", "/v1/health")[0] == 200

@@ -327,12 +327,29 @@ def _decode_path(event: Event) -> Event:
     return event
 
 
+def _ensure_event_loop() -> None:
+    """Mangum calls ``asyncio.get_event_loop()``, which raises on Python 3.12 once anything in
+    the process has run ``asyncio.run()`` (it leaves no current loop). Give it a usable loop."""
+    import asyncio
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            if not asyncio.get_event_loop().is_closed():
+                return
+        except RuntimeError:
+            pass
+    asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 def _http_dispatch(routers: Sequence[str]) -> Handler:
     adapter = _mangum(routers)
 
     def dispatch(event: Event, context: Any) -> dict[str, Any]:
         started = time.perf_counter()
         try:
+            _ensure_event_loop()
             response = adapter(_decode_path(event), context)
         except Exception as error:  # never a stack trace to the caller
             logger.error("unhandled error in HTTP handler: %s", type(error).__name__, exc_info=error)
