@@ -192,3 +192,56 @@ def test_sequencers_compare_numerically_across_lengths() -> None:
     assert ChangeMarker("100").is_newer_than("FF") is True
     assert ChangeMarker("0FF").is_newer_than("100") is False
     assert ChangeMarker(None).is_newer_than("01") is True
+
+
+def test_index_many_shares_embedding_calls(parts: tuple[MemoryStore, MemoryRegistry, FakeEmbedder]) -> None:
+    store, registry, embedder = parts
+    svc = service(*parts)
+    svc.index(doc("same", id="old"))
+    embedder.calls.clear()
+    outcomes = svc.index_many([doc("x\n\ny", id="a"), doc("z", id="b"), doc("same", id="old")])
+    assert [(o.id, o.status, o.chunks) for o in outcomes] == [
+        ("a", "indexed", 2), ("b", "indexed", 1), ("old", "unchanged", 1)]
+    assert len(embedder.calls) == 1 and embedder.calls[0][1] == ["x", "y", "z"]
+    assert store.document_ids() == {"a", "b", "old"}
+    assert registry.get("b").status is DocumentStatus.INDEXED  # type: ignore[union-attr]
+
+
+def test_index_many_embedding_failure_writes_nothing_and_records_why(
+        parts: tuple[MemoryStore, MemoryRegistry, FakeEmbedder]) -> None:
+    store, registry, embedder = parts
+    svc = service(*parts)
+    svc.index(doc("old text", id="a"))
+    embedder.fail_with = UpstreamRateLimited("Upstage rate limit")
+    with pytest.raises(UpstreamRateLimited):
+        svc.index_many([doc("new", id="a"), doc("fresh", id="b")])
+    assert [c.chunk.text for c in store.chunks.values()] == ["old text"]
+    assert registry.get("a").status is DocumentStatus.FAILED  # type: ignore[union-attr]
+    assert registry.get("b").error == "Upstage rate limit"  # type: ignore[union-attr]
+
+
+def test_index_many_rechecks_under_the_lock(parts: tuple[MemoryStore, MemoryRegistry, FakeEmbedder]) -> None:
+    """A writer that indexed the same content meanwhile makes the batch's copy 'unchanged'."""
+    store, _, embedder = parts
+    svc = service(*parts)
+    original_embed = embedder.embed
+    raced: list[bool] = []
+
+    def embed_and_race(texts: list[str], kind: EmbeddingKind) -> list[list[float]]:
+        vectors = original_embed(texts, kind)
+        if not raced:
+            raced.append(True)
+            service(*parts).index(doc("race", id="r"))  # the concurrent writer
+        return vectors
+
+    embedder.embed = embed_and_race  # type: ignore[method-assign, assignment]
+    assert [o.status for o in svc.index_many([doc("race", id="r")])] == ["unchanged"]
+    assert store.upserts == 1
+
+
+def test_index_many_with_repeated_ids_applies_them_in_order(
+        parts: tuple[MemoryStore, MemoryRegistry, FakeEmbedder]) -> None:
+    store, _, _ = parts
+    outcomes = service(*parts).index_many([doc("first", id="d"), doc("second", id="d")])
+    assert [o.status for o in outcomes] == ["indexed", "indexed"]
+    assert [c.chunk.text for c in store.chunks.values()] == ["second"]

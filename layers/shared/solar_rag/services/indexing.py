@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Literal, Protocol
 
@@ -39,6 +39,17 @@ class IndexOutcome:
     status: OutcomeStatus
     chunks: int = 0
     error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A document parsed and chunked (and, once embedded, with one vector per chunk)."""
+
+    doc: SourceDocument
+    version: str
+    chunks: list[Chunk]
+    title: str | None
+    vectors: list[list[float]] = field(default_factory=list)
 
 
 def _utcnow() -> datetime:
@@ -102,45 +113,115 @@ class IndexingService:
         version = self.content_hash(doc)
         with self._registry.locked(doc.id):
             current = self._registry.get(doc.id)
-            if marker and current and not marker.is_newer_than(current.sequencer):
-                logger.info("skipping stale event", extra={"document_id": doc.id})
-                return IndexOutcome(doc.id, "skipped", current.chunks)
-            if current and current.status == DocumentStatus.INDEXED and current.content_hash == version:
-                if marker and marker.sequencer:
-                    self._registry.put(replace(current, sequencer=marker.sequencer,
-                                               etag=marker.etag, version_id=marker.version_id))
-                return IndexOutcome(doc.id, "unchanged", current.chunks)
+            skipped = self._skip(doc, version, current, marker)
+            if skipped:
+                return skipped
             try:
-                stored_ids, parsed_title = self._write(doc, version, current)
+                prepared = self._embed([self._prepare(doc, version)])[0]
             except RagError as error:
                 self._record_failure(doc, current, marker, error.message)
                 raise
-            record = DocumentRecord(
-                id=doc.id, status=DocumentStatus.INDEXED, title=doc.title or parsed_title,
-                source=doc.source, content_type=doc.content_type, chunks=len(stored_ids),
-                content_hash=version, metadata=dict(doc.metadata), indexed_at=self._clock(),
-                updated_at=self._clock(), error=None,
-                sequencer=self._sequencer(marker, current),
-                etag=marker.etag if marker else None,
-                version_id=marker.version_id if marker else None,
-                chunk_ids=list(stored_ids),
-            )
-            self._registry.put(record)
-            logger.info("indexed document", extra={"document_id": doc.id, "chunks": len(stored_ids)})
-            return IndexOutcome(doc.id, "indexed", len(stored_ids))
+            return self._apply(prepared, current, marker)
 
-    def _write(
-        self, doc: SourceDocument, version: str, current: DocumentRecord | None
-    ) -> tuple[list[str], str | None]:
+    def index_many(self, docs: Sequence[SourceDocument]) -> list[IndexOutcome]:
+        """Index several documents with shared embedding requests.
+
+        Upstage allows 100 requests a minute: one request per small document would leave most
+        of the token budget unused. Parsing, chunking and embedding happen for the whole batch
+        (outside the locks); each document is then written under its own lock, with the same
+        checks as ``index``. Nothing is written when a document cannot be parsed or the
+        embedding fails (each pending document records the failure). Duplicate ids in one batch
+        are indexed one after the other, in order.
+        """
+        for doc in docs:
+            self.validate(doc)
+        if len({doc.id for doc in docs}) != len(docs):
+            return [self.index(doc) for doc in docs]
+        outcomes: dict[str, IndexOutcome] = {}
+        pending: list[_Prepared] = []
+        for doc in docs:
+            version = self.content_hash(doc)
+            current = self._registry.get(doc.id)
+            skipped = self._skip(doc, version, current, None)
+            if skipped:
+                outcomes[doc.id] = skipped
+                continue
+            try:
+                pending.append(self._prepare(doc, version))
+            except RagError as error:
+                self._record_failure_locked(doc, error.message)
+                raise
+        try:
+            embedded = self._embed(pending)
+        except RagError as error:
+            for prepared in pending:
+                self._record_failure_locked(prepared.doc, error.message)
+            raise
+        for prepared in embedded:
+            doc = prepared.doc
+            with self._registry.locked(doc.id):
+                current = self._registry.get(doc.id)
+                outcomes[doc.id] = (self._skip(doc, prepared.version, current, None)
+                                    or self._apply(prepared, current, None))
+        return [outcomes[doc.id] for doc in docs]
+
+    def _skip(self, doc: SourceDocument, version: str, current: DocumentRecord | None,
+              marker: ChangeMarker | None) -> IndexOutcome | None:
+        """The outcome when there is nothing to write: a stale event or unchanged content."""
+        if marker and current and not marker.is_newer_than(current.sequencer):
+            logger.info("skipping stale event", extra={"document_id": doc.id})
+            return IndexOutcome(doc.id, "skipped", current.chunks)
+        if current and current.status == DocumentStatus.INDEXED and current.content_hash == version:
+            if marker and marker.sequencer:
+                self._registry.put(replace(current, sequencer=marker.sequencer,
+                                           etag=marker.etag, version_id=marker.version_id))
+            return IndexOutcome(doc.id, "unchanged", current.chunks)
+        return None
+
+    def _prepare(self, doc: SourceDocument, version: str) -> _Prepared:
         parsed = self._parse(doc)
         chunks = self._chunker.chunk(doc, parsed, version)
         if not chunks:
             raise InvalidInput(f"document {doc.id!r} produced no text to index")
-        vectors = self._embedder.embed([embedding_input(c) for c in chunks], EmbeddingKind.PASSAGE)
-        embedded = [EmbeddedChunk(c, v) for c, v in zip(chunks, vectors, strict=True)]
-        previous = current.chunk_ids if current else []
-        stored = self._store.upsert_document(doc.id, version, embedded, previous_chunk_ids=previous)
-        return stored, parsed.title
+        return _Prepared(doc, version, chunks, parsed.title)
+
+    def _embed(self, prepared: Sequence[_Prepared]) -> list[_Prepared]:
+        """One embedder call for every chunk of every document (it batches by count and tokens)."""
+        texts = [embedding_input(chunk) for item in prepared for chunk in item.chunks]
+        vectors = self._embedder.embed(texts, EmbeddingKind.PASSAGE) if texts else []
+        result, offset = [], 0
+        for item in prepared:
+            result.append(replace(item, vectors=vectors[offset: offset + len(item.chunks)]))
+            offset += len(item.chunks)
+        return result
+
+    def _apply(self, prepared: _Prepared, current: DocumentRecord | None,
+               marker: ChangeMarker | None) -> IndexOutcome:
+        """Write an embedded document and record it; the caller holds the document's lock."""
+        doc, version = prepared.doc, prepared.version
+        embedded = [EmbeddedChunk(c, v) for c, v in zip(prepared.chunks, prepared.vectors, strict=True)]
+        try:
+            stored_ids = self._store.upsert_document(
+                doc.id, version, embedded, previous_chunk_ids=current.chunk_ids if current else [])
+        except RagError as error:
+            self._record_failure(doc, current, marker, error.message)
+            raise
+        self._registry.put(DocumentRecord(
+            id=doc.id, status=DocumentStatus.INDEXED, title=doc.title or prepared.title,
+            source=doc.source, content_type=doc.content_type, chunks=len(stored_ids),
+            content_hash=version, metadata=dict(doc.metadata), indexed_at=self._clock(),
+            updated_at=self._clock(), error=None,
+            sequencer=self._sequencer(marker, current),
+            etag=marker.etag if marker else None,
+            version_id=marker.version_id if marker else None,
+            chunk_ids=list(stored_ids),
+        ))
+        logger.info("indexed document", extra={"document_id": doc.id, "chunks": len(stored_ids)})
+        return IndexOutcome(doc.id, "indexed", len(stored_ids))
+
+    def _record_failure_locked(self, doc: SourceDocument, reason: str) -> None:
+        with self._registry.locked(doc.id):
+            self._record_failure(doc, self._registry.get(doc.id), None, reason)
 
     @staticmethod
     def _sequencer(marker: ChangeMarker | None, current: DocumentRecord | None) -> str | None:

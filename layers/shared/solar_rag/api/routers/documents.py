@@ -31,18 +31,16 @@ def to_source(document: DocumentIn) -> SourceDocument:
 
 @router.post("/v1/documents", response_model=IndexedListOut)
 def index_documents(body: DocumentsIn, container: ContainerDep) -> IndexedListOut:
-    """Index documents in order. Validation covers the whole batch before anything is written;
-    an upstream failure mid-batch leaves earlier documents indexed (re-sending is safe)."""
-    service = container.indexing_service
-    sources = [to_source(d) for d in body.documents]
-    for source in sources:
-        service.validate(source)
-    results = []
-    for source in sources:
-        outcome = service.index(source)
-        status = "unchanged" if outcome.status == "unchanged" else "indexed"
-        results.append(IndexedOut(id=outcome.id, status=status, chunks=outcome.chunks))
-    return IndexedListOut(documents=results)
+    """Index up to 100 documents; their chunks share embedding requests.
+
+    Validation and parsing cover the whole batch before anything is written, and an embedding
+    failure writes nothing (re-sending is safe: unchanged documents are not re-embedded)."""
+    outcomes = container.indexing_service.index_many([to_source(d) for d in body.documents])
+    return IndexedListOut(documents=[
+        IndexedOut(id=o.id, status="unchanged" if o.status == "unchanged" else "indexed",
+                   chunks=o.chunks)
+        for o in outcomes
+    ])
 
 
 @router.post("/agent/knowledge", response_model=IndexedListOut,
