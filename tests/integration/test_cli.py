@@ -86,3 +86,26 @@ def test_bad_invocations_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_filters_parse_types_and_repeat_as_any_of() -> None:
     assert parse_filters(["a=1", "b=true", "c=x", "a=2"]) == {"a": [1, 2], "b": True, "c": "x"}
+
+
+def test_cli_on_opensearch(corpus: Path, monkeypatch: pytest.MonkeyPatch,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    """VECTOR_STORE=opensearch: `rag opensearch init`, then the same commands on the cluster."""
+    from tests.fakes.opensearch_stub import OpenSearchStub
+
+    with OpenSearchStub() as stub:
+        monkeypatch.setenv("VECTOR_STORE", "opensearch")
+        monkeypatch.setenv("OPENSEARCH_URL", stub.url)
+        get_settings.cache_clear()
+        assert main(["search", "leave"]) == 2  # before init: a clear error, not a crash
+        assert "rag opensearch init" in capsys.readouterr().err
+        assert main(["opensearch", "init"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["index_created"] is True and report["dimensions"] == 256
+        assert main(["opensearch", "init"]) == 0  # idempotent
+        assert json.loads(capsys.readouterr().out)["index_created"] is False
+        assert main(["index", str(corpus / "hr")]) == 0
+        assert "indexed=1" in capsys.readouterr().out
+        assert main(["search", "paid leave", "--json", "--filter", "team=hr"]) == 0
+        hits = json.loads(capsys.readouterr().out)
+        assert hits and hits[0]["document_id"].endswith("hr/leave.md")
