@@ -167,16 +167,21 @@ def _events(env: dict[str, str], runs: int, workdir: Path) -> dict[str, list[Pat
 
 
 def _run_once(function: str, mode: str, event_file: Path, env: dict[str, str]) -> dict[str, float]:
+    return run_child([str(Path(__file__).resolve()), "--child", function, "--mode", mode,
+                      "--event", str(event_file)], env, label=f"{function}/{mode}")
+
+
+def run_child(argv: list[str], env: dict[str, str], *, label: str) -> dict[str, float]:
+    """Spawn a fresh Python on ``argv`` and read its result line: total, import, invoke ms."""
     spawned = time.time()
-    result = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", function,
-                             "--mode", mode, "--event", str(event_file)],
-                            env=env, capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run([sys.executable, *argv], env=env, capture_output=True, text=True,
+                            timeout=120, check=False)
     lines = [line for line in result.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
     if result.returncode != 0 or not lines:
-        raise RuntimeError(f"{function}/{mode} failed:\n{result.stderr[-2000:]}")
+        raise RuntimeError(f"{label} failed:\n{result.stderr[-2000:]}")
     report = json.loads(lines[-1][len(RESULT_PREFIX):])
     if not report["ok"]:
-        raise RuntimeError(f"{function}/{mode} answered badly: {report['response']}")
+        raise RuntimeError(f"{label} answered badly: {report['response']}")
     return {"total_ms": (report["wall_done"] - spawned) * 1000, "import_ms": report["import_ms"],
             "invoke_ms": report["invoke_ms"]}
 

@@ -81,17 +81,9 @@ VARIANTS = (OURS, "eager", "langchain")
 
 
 def _run_once(variant: str, function: str, event: Path, env: dict[str, str]) -> dict[str, float]:
-    spawned = time.time()
-    result = subprocess.run([sys.executable, *_argv(variant, function, event)], env=env,
-                            capture_output=True, text=True, timeout=120, check=False)
-    lines = [line for line in result.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
-    if result.returncode != 0 or not lines:
-        raise RuntimeError(f"{function}/{variant} failed:\n{result.stderr[-1500:]}")
-    report = json.loads(lines[-1][len(RESULT_PREFIX):])
-    if not report["ok"]:
-        raise RuntimeError(f"{function}/{variant} answered badly: {report['response']}")
-    return {"total_ms": (report["wall_done"] - spawned) * 1000, "import_ms": report["import_ms"],
-            "invoke_ms": report["invoke_ms"]}
+    from bench.cold_start import run_child
+
+    return run_child(_argv(variant, function, event), env, label=f"{function}/{variant}")
 
 
 def import_top(variant: str, function: str, event: Path, env: dict[str, str],
