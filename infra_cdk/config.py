@@ -141,26 +141,22 @@ def _optional_text(get: ContextGetter, key: str) -> str | None:
 
 
 def _int(get: ContextGetter, key: str, default: int, *, lo: int, hi: int) -> int:
-    value = get(key)
-    if value is None or value == "":
-        return default
-    try:
-        number = int(str(value))
-    except ValueError as exc:
-        raise ConfigError(f"context {key!r} must be an integer, got {value!r}") from exc
-    if not lo <= number <= hi:
-        raise ConfigError(f"context {key!r} must be within [{lo}, {hi}], got {number}")
-    return number
+    return _bounded(get, key, default, int, "an integer", lo=lo, hi=hi)
 
 
 def _float(get: ContextGetter, key: str, default: float, *, lo: float, hi: float) -> float:
+    return _bounded(get, key, default, float, "a number", lo=lo, hi=hi)
+
+
+def _bounded[N: (int, float)](get: ContextGetter, key: str, default: N,
+                              parse: Callable[[str], N], kind: str, *, lo: N, hi: N) -> N:
     value = get(key)
     if value is None or value == "":
         return default
     try:
-        number = float(str(value))
+        number = parse(str(value))
     except ValueError as exc:
-        raise ConfigError(f"context {key!r} must be a number, got {value!r}") from exc
+        raise ConfigError(f"context {key!r} must be {kind}, got {value!r}") from exc
     if not lo <= number <= hi:
         raise ConfigError(f"context {key!r} must be within [{lo}, {hi}], got {number}")
     return number
