@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypedDict
 
 from solar_rag.domain import (
     CONTENT_TYPES,
@@ -39,6 +39,12 @@ class IndexOutcome:
     status: OutcomeStatus
     chunks: int = 0
     error: str | None = None
+
+
+class _OrderingFields(TypedDict):
+    sequencer: str | None
+    etag: str | None
+    version_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,9 +217,7 @@ class IndexingService:
             source=doc.source, content_type=doc.content_type, chunks=len(stored_ids),
             content_hash=version, metadata=dict(doc.metadata), indexed_at=self._clock(),
             updated_at=self._clock(), error=None,
-            sequencer=self._sequencer(marker, current),
-            etag=marker.etag if marker else None,
-            version_id=marker.version_id if marker else None,
+            **self._ordering(marker, current),
             chunk_ids=list(stored_ids),
         ))
         logger.info("indexed document", extra={"document_id": doc.id, "chunks": len(stored_ids)})
@@ -224,10 +228,13 @@ class IndexingService:
             self._record_failure(doc, self._registry.get(doc.id), None, reason)
 
     @staticmethod
-    def _sequencer(marker: ChangeMarker | None, current: DocumentRecord | None) -> str | None:
-        if marker and marker.sequencer:
-            return marker.sequencer
-        return current.sequencer if current else None
+    def _ordering(marker: ChangeMarker | None, current: DocumentRecord | None) -> _OrderingFields:
+        """What a new record says about the event it applies: the newest sequencer seen, and
+        the S3 object version (none for API calls)."""
+        sequencer = marker.sequencer if marker and marker.sequencer else (
+            current.sequencer if current else None)
+        return {"sequencer": sequencer, "etag": marker.etag if marker else None,
+                "version_id": marker.version_id if marker else None}
 
     def _record_failure(self, doc: SourceDocument, current: DocumentRecord | None,
                         marker: ChangeMarker | None, reason: str) -> None:
@@ -252,9 +259,7 @@ class IndexingService:
                 self._store.delete_document(document_id, chunk_ids=current.chunk_ids)
             self._registry.put(DocumentRecord(
                 id=document_id, status=DocumentStatus.FAILED, source=source, error=reason,
-                updated_at=self._clock(), sequencer=self._sequencer(marker, current),
-                etag=marker.etag if marker else None,
-                version_id=marker.version_id if marker else None,
+                updated_at=self._clock(), **self._ordering(marker, current),
             ))
             return IndexOutcome(document_id, "failed", 0, reason)
 
@@ -277,8 +282,6 @@ class IndexingService:
                 id=document_id, status=DocumentStatus.DELETED,
                 title=current.title if current else None,
                 source=current.source if current else None,
-                updated_at=self._clock(), sequencer=self._sequencer(marker, current),
-                etag=marker.etag if marker else None,
-                version_id=marker.version_id if marker else None,
+                updated_at=self._clock(), **self._ordering(marker, current),
             ))
             return IndexOutcome(document_id, "deleted", 0)
