@@ -86,10 +86,6 @@ class Container:
             return value
         raise NotConfigured("no Upstage API key is configured (set UPSTAGE_API_KEY)")
 
-    @property
-    def upstage_api_key(self) -> str:
-        return self.current_upstage_key()
-
     def _forget_cached_secret(self) -> None:
         if self.settings.upstage_secret_id and hasattr(self.secret_source, "clear_cache"):
             self.secret_source.clear_cache()
