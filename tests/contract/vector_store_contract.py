@@ -16,6 +16,7 @@ import pytest
 from solar_rag import errors
 from solar_rag.domain import (
     Chunk,
+    DocumentWrite,
     EmbeddedChunk,
     Filters,
     Metadata,
@@ -308,6 +309,58 @@ class VectorStoreContract:
         hits = store.search(keyword_query("nested", filters={"document_id": "a/b/c.txt"}))
         assert ids(hits) == [chunks[0].chunk.chunk_id]
         assert store.delete_document("a/b/c.txt") == 1
+
+    # -- several documents in one call ---------------------------------------------------
+
+    def test_batch_write_replaces_each_document_s_old_version(
+        self, store: VectorStore, corpus: dict[str, EmbeddedChunk], dimensions: int
+    ) -> None:
+        old_en = [cid for cid, item in corpus.items() if item.chunk.document_id == "doc-en"]
+        new_en = make_chunks("doc-en", "v2", [f"{COMMON_WORD} english again"], None, dimensions)
+        new_doc = make_chunks("doc-new", "v1", [f"{COMMON_WORD} brand new", "second"], None,
+                              dimensions)
+        results = store.upsert_documents([
+            DocumentWrite("doc-en", "v2", new_en, old_en),
+            DocumentWrite("doc-new", "v1", new_doc),
+        ])
+        assert [(r.document_id, r.error) for r in results] == [("doc-en", None),
+                                                              ("doc-new", None)]
+        assert [len(r.stored_ids) for r in results] == [1, 2]
+        hits = store.search(keyword_query(COMMON_WORD, top_k=50))
+        by_document = {h.chunk.document_id: h.chunk.version for h in hits}
+        assert by_document["doc-en"] == "v2" and by_document["doc-new"] == "v1"
+        assert not set(old_en) & set(ids(hits))
+        others = {cid for cid, item in corpus.items() if item.chunk.document_id != "doc-en"}
+        assert others <= set(ids(hits))
+
+    def test_batch_write_keeps_a_rejected_document_s_old_version(
+        self, store: VectorStore, dimensions: int
+    ) -> None:
+        old = make_chunks("doc-1", "v1", ["kept text"], None, dimensions)
+        store.upsert_document("doc-1", "v1", old)
+        good = make_chunks("doc-1", "v2", ["new text"], None, dimensions)
+        bad = EmbeddedChunk(good[0].chunk, good[0].vector[:-1])
+        other = make_chunks("doc-2", "v1", ["other document text"], None, dimensions)
+        rejected, written = store.upsert_documents([
+            DocumentWrite("doc-1", "v2", [bad], [c.chunk.chunk_id for c in old]),
+            DocumentWrite("doc-2", "v1", other),
+        ])
+        assert isinstance(rejected.error, errors.InvalidInput) and rejected.stored_ids == []
+        assert written.error is None
+        hits = store.search(vector_query("kept text", top_k=10, dimensions=dimensions))
+        assert ids(hits)[0] == old[0].chunk.chunk_id
+        assert sorted(ids(hits)) == sorted([old[0].chunk.chunk_id, other[0].chunk.chunk_id])
+
+    def test_batch_write_refuses_one_document_twice(
+        self, store: VectorStore, dimensions: int
+    ) -> None:
+        with pytest.raises(errors.InvalidInput):
+            store.upsert_documents([
+                DocumentWrite("doc-1", "v1", make_chunks("doc-1", "v1", ["a"], None, dimensions)),
+                DocumentWrite("doc-1", "v2", make_chunks("doc-1", "v2", ["b"], None, dimensions)),
+            ])
+        assert store.search(keyword_query("a b", top_k=10)) == []
+        assert store.upsert_documents([]) == []
 
     # -- invalid input -------------------------------------------------------------------
 

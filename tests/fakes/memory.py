@@ -14,12 +14,14 @@ from solar_rag.domain import (
     ChatMessage,
     DocumentRecord,
     DocumentStatus,
+    DocumentWrite,
     EmbeddedChunk,
     EmbeddingKind,
     SearchHit,
     SearchMode,
     SearchQuery,
     Usage,
+    WriteResult,
     matches_filters,
 )
 from solar_rag.errors import ConcurrentUpdate, RagError
@@ -69,7 +71,11 @@ class MemoryStore:
     def __init__(self) -> None:
         self.chunks: dict[str, EmbeddedChunk] = {}
         self.fail_upsert_with: RagError | None = None
+        """Raised by every write: a failure of the whole request."""
+        self.reject_documents: dict[str, RagError] = {}
+        """Per document: ``upsert_documents`` reports this error in the document's result."""
         self.upserts = 0
+        self.batch_sizes: list[int] = []
 
     def upsert_document(self, document_id: str, version: str, chunks: Sequence[EmbeddedChunk], *,
                         previous_chunk_ids: Sequence[str] = ()) -> list[str]:
@@ -82,6 +88,21 @@ class MemoryStore:
                          if v.chunk.document_id == document_id and v.chunk.version != version]:
             del self.chunks[chunk_id]
         return [c.chunk.chunk_id for c in chunks]
+
+    def upsert_documents(self, writes: Sequence[DocumentWrite]) -> list[WriteResult]:
+        if self.fail_upsert_with:
+            raise self.fail_upsert_with
+        self.batch_sizes.append(len(writes))
+        results = []
+        for write in writes:
+            rejected = self.reject_documents.get(write.document_id)
+            if rejected:
+                results.append(WriteResult(write.document_id, error=rejected))
+                continue
+            stored = self.upsert_document(write.document_id, write.version, write.chunks,
+                                          previous_chunk_ids=write.previous_chunk_ids)
+            results.append(WriteResult(write.document_id, stored))
+        return results
 
     def delete_document(self, document_id: str, *, chunk_ids: Sequence[str] = ()) -> int:
         doomed = [k for k, v in self.chunks.items() if v.chunk.document_id == document_id]

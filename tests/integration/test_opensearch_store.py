@@ -496,17 +496,17 @@ def test_classic_server_assigned_ids_and_delete_by_ids(stub: OpenSearchStub) -> 
     bulk, sweep = stub.requests
     assert bulk.ndjson()[0] == {"index": {}}
     assert bulk.ndjson()[1]["chunk_id"] == old[0].chunk.chunk_id
-    assert sweep.path == "/rag-chunks/_search"
+    assert sweep.path == "/rag-chunks/_msearch"
 
     stub.requests.clear()
     new_ids = h.store.upsert_document("d", "v2", chunks("d", "v2", ["uno"]),
                                       previous_chunk_ids=old_ids)
-    assert paths(stub) == ["POST /rag-chunks/_bulk", "POST /rag-chunks/_search",
+    assert paths(stub) == ["POST /rag-chunks/_bulk", "POST /rag-chunks/_msearch",
                            "POST /rag-chunks/_bulk"]
-    assert stub.requests[1].json() == {"size": 10000, "_source": False, "query": {"bool": {
+    assert stub.requests[1].ndjson() == [{}, {"size": 10000, "_source": False, "query": {"bool": {
         "filter": [{"term": {"document_id": "d"}}],
         "must_not": [{"ids": {"values": new_ids}}],
-    }}}
+    }}}]
     assert stub.requests[2].ndjson() == [{"delete": {"_id": i}} for i in old_ids]
     assert list(stub.documents(ALIAS)) == new_ids
 
@@ -516,8 +516,8 @@ def test_classic_server_assigned_ids_and_delete_by_ids(stub: OpenSearchStub) -> 
     stub.requests.clear()
     assert h.store.delete_document("d", chunk_ids=new_ids) == 1
     search, delete = stub.requests
-    assert search.json() == {"size": 10000, "_source": False,
-                             "query": {"term": {"document_id": "d"}}}
+    assert search.ndjson() == [{}, {"size": 10000, "_source": False,
+                                    "query": {"term": {"document_id": "d"}}}]
     assert delete.ndjson() == [{"delete": {"_id": new_ids[0]}}]
     assert stub.documents(ALIAS) == {}
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
@@ -7,10 +9,12 @@ from solar_rag.domain import (
     ChangeMarker,
     Chunk,
     DocumentStatus,
+    DocumentWrite,
     EmbeddingKind,
     ParsedDocument,
     Section,
     SourceDocument,
+    WriteResult,
     chunk_id_for,
 )
 from solar_rag.errors import (
@@ -245,3 +249,71 @@ def test_index_many_with_repeated_ids_applies_them_in_order(
     outcomes = service(*parts).index_many([doc("first", id="d"), doc("second", id="d")])
     assert [o.status for o in outcomes] == ["indexed", "indexed"]
     assert [c.chunk.text for c in store.chunks.values()] == ["second"]
+
+
+def test_index_many_writes_the_batch_in_one_store_call(
+        parts: tuple[MemoryStore, MemoryRegistry, FakeEmbedder]) -> None:
+    store, registry, _ = parts
+    svc = service(*parts)
+    svc.index(doc("old\n\nversion", id="b"))
+    old_ids = registry.get("b").chunk_ids  # type: ignore[union-attr]
+    store.batch_sizes.clear()
+    recorded: list[list[str]] = []
+    original = store.upsert_documents
+
+    def spy(writes: Sequence[DocumentWrite]) -> list[WriteResult]:
+        recorded.extend(list(w.previous_chunk_ids) for w in writes)
+        return original(writes)
+
+    store.upsert_documents = spy  # type: ignore[method-assign]
+    svc.index_many([doc("x", id="c"), doc("new", id="b"), doc("y", id="a")])
+    assert store.batch_sizes == [3]
+    assert recorded == [[], old_ids, []]  # the old version's ids go with the write
+
+
+def test_index_many_records_a_rejected_document_and_writes_the_others(
+        parts: tuple[MemoryStore, MemoryRegistry, FakeEmbedder]) -> None:
+    store, registry, _ = parts
+    svc = service(*parts)
+    svc.index(doc("old text", id="a"))
+    store.reject_documents["a"] = VectorStoreError("1 of 1 chunks of document 'a' were not written")
+    with pytest.raises(VectorStoreError, match="document 'a'"):
+        svc.index_many([doc("new text", id="a"), doc("fresh", id="b")])
+    a, b = registry.get("a"), registry.get("b")
+    assert a is not None and b is not None
+    assert a.status is DocumentStatus.FAILED and "not written" in (a.error or "")
+    assert a.chunks == 1  # what is still indexed: the old version
+    assert b.status is DocumentStatus.INDEXED and b.chunk_ids == [chunk_id_for("b", b.content_hash or "", 0)]
+    assert sorted(c.chunk.text for c in store.chunks.values()) == ["fresh", "old text"]
+
+
+def test_index_many_request_failure_records_every_document(
+        parts: tuple[MemoryStore, MemoryRegistry, FakeEmbedder]) -> None:
+    store, registry, _ = parts
+    store.fail_upsert_with = VectorStoreError("OpenSearch is unreachable")
+    with pytest.raises(VectorStoreError):
+        service(*parts).index_many([doc("one", id="a"), doc("two", id="b")])
+    for document_id in ("a", "b"):
+        record = registry.get(document_id)
+        assert record is not None and record.status is DocumentStatus.FAILED
+        assert record.error == "OpenSearch is unreachable"
+
+
+def test_overlapping_batches_in_two_threads_do_not_deadlock(
+        parts: tuple[MemoryStore, MemoryRegistry, FakeEmbedder]) -> None:
+    """Locks are taken in id order, so batches naming the same documents in opposite
+    orders wait for each other instead of each holding what the other needs."""
+    store, registry, _ = parts
+    svc = service(*parts)
+    ids = [f"doc-{i:02d}" for i in range(20)]
+    batches = [[doc(f"text {i} {n}", id=i) for i in order]
+               for n, order in enumerate((ids, ids[::-1]) * 4)]
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(svc.index_many, batches))
+    assert all(o.status == "indexed" for outcomes in results for o in outcomes)
+    for document_id in ids:
+        record = registry.get(document_id)
+        assert record is not None and record.status is DocumentStatus.INDEXED
+        versions = [c.chunk.version for c in store.chunks.values()
+                    if c.chunk.document_id == document_id]
+        assert versions == [record.content_hash]

@@ -10,6 +10,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
+from solar_rag.errors import RagError
+
 MetadataValue = str | int | float | bool
 Metadata = dict[str, MetadataValue]
 FilterValue = MetadataValue | list[MetadataValue]
@@ -84,6 +86,26 @@ class Chunk:
 class EmbeddedChunk:
     chunk: Chunk
     vector: list[float]
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentWrite:
+    """One document's new version for ``VectorStore.upsert_documents``."""
+
+    document_id: str
+    version: str
+    chunks: Sequence[EmbeddedChunk]
+    previous_chunk_ids: Sequence[str] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What became of one ``DocumentWrite``: the stored chunk ids, or why it was not written
+    (its previous version is then still in place)."""
+
+    document_id: str
+    stored_ids: list[str] = field(default_factory=list)
+    error: RagError | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,10 +25,12 @@ from solar_rag.domain import (
     Answer,
     ChatCompletion,
     ChatMessage,
+    DocumentWrite,
     EmbeddedChunk,
     EmbeddingKind,
     SearchHit,
     SearchQuery,
+    WriteResult,
 )
 from solar_rag.errors import NotConfigured
 from solar_rag.ports import AnswerGenerator, ChatModel, DocumentRegistry, Embedder, VectorStore
@@ -85,6 +87,12 @@ class TimedStore:
                                                 previous_chunk_ids=previous_chunk_ids)
         observability.record_chunks_indexed(len(stored))
         return stored
+
+    def upsert_documents(self, writes: Sequence[DocumentWrite]) -> list[WriteResult]:
+        with observability.stage("upsert"):
+            results = self.inner.upsert_documents(writes)
+        observability.record_chunks_indexed(sum(len(r.stored_ids) for r in results))
+        return results
 
     def delete_document(self, document_id: str, *, chunk_ids: Sequence[str] = ()) -> int:
         return self.inner.delete_document(document_id, chunk_ids=chunk_ids)

@@ -11,10 +11,12 @@ from solar_rag.domain import (
     ChatCompletion,
     ChatMessage,
     DocumentRecord,
+    DocumentWrite,
     EmbeddedChunk,
     EmbeddingKind,
     SearchHit,
     SearchQuery,
+    WriteResult,
 )
 
 
@@ -93,6 +95,16 @@ class VectorStore(Protocol):
         version searchable, never a half-deleted document. Returns the stored chunk ids (the
         store's own ids where the target assigns them). ``previous_chunk_ids`` are the ids
         recorded for the old version, for targets that cannot delete by query.
+        """
+        ...
+
+    def upsert_documents(self, writes: Sequence[DocumentWrite]) -> list[WriteResult]:
+        """``upsert_document`` for several documents, one result per write, in order.
+
+        Each document keeps ``upsert_document``'s guarantee on its own: one whose chunks are
+        rejected keeps its previous version and its result carries the error, while the others
+        are written. Failures of the whole request (connection, missing index) raise. Stores
+        that pay a fixed cost per write (refresh, stale-chunk sweep) pay it once per call.
         """
         ...
 

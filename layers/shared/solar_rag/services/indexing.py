@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Literal, Protocol, TypedDict
@@ -14,6 +15,7 @@ from solar_rag.domain import (
     Chunk,
     DocumentRecord,
     DocumentStatus,
+    DocumentWrite,
     EmbeddedChunk,
     EmbeddingKind,
     ParsedDocument,
@@ -60,6 +62,10 @@ class _Prepared:
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _chunk_ids(record: DocumentRecord | None) -> list[str]:
+    return record.chunk_ids if record else []
 
 
 def embedding_input(chunk: Chunk) -> str:
@@ -134,10 +140,11 @@ class IndexingService:
 
         Upstage allows 100 requests a minute: one request per small document would leave most
         of the token budget unused. Parsing, chunking and embedding happen for the whole batch
-        (outside the locks); each document is then written under its own lock, with the same
-        checks as ``index``. Nothing is written when a document cannot be parsed or the
-        embedding fails (each pending document records the failure). Duplicate ids in one batch
-        are indexed one after the other, in order.
+        (outside the locks); the documents are then written in one store call (one bulk, one
+        stale-chunk sweep) under all their locks, each with the same checks as ``index``.
+        Nothing is written when a document cannot be parsed or the embedding fails (each
+        pending document records the failure). Duplicate ids in one batch are indexed one after
+        the other, in order.
         """
         for doc in docs:
             self.validate(doc)
@@ -163,12 +170,10 @@ class IndexingService:
             for prepared in pending:
                 self._record_failure_locked(prepared.doc, error.message)
             raise
-        for prepared in embedded:
-            doc = prepared.doc
-            with self._registry.locked(doc.id):
-                current = self._registry.get(doc.id)
-                outcomes[doc.id] = (self._skip(doc, prepared.version, current, None)
-                                    or self._apply(prepared, current, None))
+        with ExitStack() as locks:
+            for document_id in sorted(p.doc.id for p in embedded):  # one order: no deadlock
+                locks.enter_context(self._registry.locked(document_id))
+            outcomes.update(self._apply_many(embedded))
         return [outcomes[doc.id] for doc in docs]
 
     def _skip(self, doc: SourceDocument, version: str, current: DocumentRecord | None,
@@ -204,18 +209,68 @@ class IndexingService:
     def _apply(self, prepared: _Prepared, current: DocumentRecord | None,
                marker: ChangeMarker | None) -> IndexOutcome:
         """Write an embedded document and record it; the caller holds the document's lock."""
-        doc, version = prepared.doc, prepared.version
-        embedded = [EmbeddedChunk(c, v) for c, v in zip(prepared.chunks, prepared.vectors, strict=True)]
+        doc = prepared.doc
         try:
             stored_ids = self._store.upsert_document(
-                doc.id, version, embedded, previous_chunk_ids=current.chunk_ids if current else [])
+                doc.id, prepared.version, self._embedded_chunks(prepared),
+                previous_chunk_ids=_chunk_ids(current))
         except RagError as error:
             self._record_failure(doc, current, marker, error.message)
             raise
+        return self._record_indexed(prepared, current, marker, stored_ids)
+
+    def _apply_many(self, embedded: Sequence[_Prepared]) -> dict[str, IndexOutcome]:
+        """Write embedded documents in one store call; the caller holds every lock.
+
+        Each document is checked again under its lock (another writer may have indexed it
+        since). Documents the store rejects record the failure; the others are recorded as
+        indexed before the first rejection is raised.
+        """
+        outcomes: dict[str, IndexOutcome] = {}
+        currents: dict[str, DocumentRecord | None] = {}
+        to_write: list[_Prepared] = []
+        for prepared in embedded:
+            current = currents[prepared.doc.id] = self._registry.get(prepared.doc.id)
+            skipped = self._skip(prepared.doc, prepared.version, current, None)
+            if skipped:
+                outcomes[prepared.doc.id] = skipped
+            else:
+                to_write.append(prepared)
+        if not to_write:
+            return outcomes
+        writes = [DocumentWrite(p.doc.id, p.version, self._embedded_chunks(p),
+                                _chunk_ids(currents[p.doc.id])) for p in to_write]
+        try:
+            results = self._store.upsert_documents(writes)
+        except RagError as error:
+            for prepared in to_write:
+                self._record_failure(prepared.doc, currents[prepared.doc.id], None, error.message)
+            raise
+        first_error: RagError | None = None
+        for prepared, result in zip(to_write, results, strict=True):
+            current = currents[prepared.doc.id]
+            if result.error is not None:
+                self._record_failure(prepared.doc, current, None, result.error.message)
+                first_error = first_error or result.error
+            else:
+                outcomes[prepared.doc.id] = self._record_indexed(
+                    prepared, current, None, result.stored_ids)
+        if first_error is not None:
+            raise first_error
+        return outcomes
+
+    @staticmethod
+    def _embedded_chunks(prepared: _Prepared) -> list[EmbeddedChunk]:
+        return [EmbeddedChunk(c, v)
+                for c, v in zip(prepared.chunks, prepared.vectors, strict=True)]
+
+    def _record_indexed(self, prepared: _Prepared, current: DocumentRecord | None,
+                        marker: ChangeMarker | None, stored_ids: Sequence[str]) -> IndexOutcome:
+        doc = prepared.doc
         self._registry.put(DocumentRecord(
             id=doc.id, status=DocumentStatus.INDEXED, title=doc.title or prepared.title,
             source=doc.source, content_type=doc.content_type, chunks=len(stored_ids),
-            content_hash=version, metadata=dict(doc.metadata), indexed_at=self._clock(),
+            content_hash=prepared.version, metadata=dict(doc.metadata), indexed_at=self._clock(),
             updated_at=self._clock(), error=None,
             **self._ordering(marker, current),
             chunk_ids=list(stored_ids),

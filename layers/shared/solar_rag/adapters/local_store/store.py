@@ -22,7 +22,17 @@ from solar_rag.adapters.local_store.catalog import (
 from solar_rag.adapters.local_store.db import Database
 from solar_rag.adapters.local_store.keyword import index_text, match_expression
 from solar_rag.adapters.local_store.validation import validate_metadata
-from solar_rag.domain import Chunk, EmbeddedChunk, Filters, SearchHit, SearchMode, SearchQuery
+from solar_rag.adapters.writes import upsert_each
+from solar_rag.domain import (
+    Chunk,
+    DocumentWrite,
+    EmbeddedChunk,
+    Filters,
+    SearchHit,
+    SearchMode,
+    SearchQuery,
+    WriteResult,
+)
 
 HYBRID_CANDIDATES_PER_RESULT = 4
 _IN_BATCH = 500
@@ -144,6 +154,10 @@ class LocalVectorStore:
         except sqlite3.Error as exc:
             raise errors.VectorStoreError(f"local store write failed: {exc}") from exc
         return chunk_ids
+
+    def upsert_documents(self, writes: Sequence[DocumentWrite]) -> list[WriteResult]:
+        """One transaction per document: SQLite pays no fixed cost per write worth sharing."""
+        return upsert_each(self.upsert_document, writes)
 
     def delete_document(self, document_id: str, *, chunk_ids: Sequence[str] = ()) -> int:
         try:

@@ -99,11 +99,7 @@ class BulkWriter:
         """Send every action; returns one result per action, in order. Raises only on
         request-level failures (the caller inspects item failures)."""
         for action in actions:
-            if len(action.lines) > self.limits.max_bytes:
-                raise InvalidInput(
-                    f"chunk {action.key} is {len(action.lines)} bytes as JSON, above the "
-                    f"bulk request limit of {self.limits.max_bytes} bytes"
-                )
+            self.check_size(action)
         results: list[ItemResult | None] = [None] * len(actions)
         pending = list(range(len(actions)))
         attempt = 0
@@ -122,6 +118,13 @@ class BulkWriter:
                 attempt += 1
             pending = throttled
         return [r for r in results if r is not None]
+
+    def check_size(self, action: BulkAction) -> None:
+        if len(action.lines) > self.limits.max_bytes:
+            raise InvalidInput(
+                f"chunk {action.key} is {len(action.lines)} bytes as JSON, above the "
+                f"bulk request limit of {self.limits.max_bytes} bytes"
+            )
 
     def _batches(self, actions: Sequence[BulkAction], positions: Sequence[int]) -> Iterator[list[int]]:
         batch: list[int] = []

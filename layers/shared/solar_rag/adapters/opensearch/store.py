@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -37,8 +38,16 @@ from solar_rag.adapters.opensearch.client import (
 )
 from solar_rag.adapters.opensearch.mapping import check_existing_mapping
 from solar_rag.adapters.vectors import l2_normalise
-from solar_rag.domain import EmbeddedChunk, SearchHit, SearchMode, SearchQuery
-from solar_rag.errors import InvalidInput, NotConfigured, VectorStoreError
+from solar_rag.adapters.writes import require_unique_documents
+from solar_rag.domain import (
+    DocumentWrite,
+    EmbeddedChunk,
+    SearchHit,
+    SearchMode,
+    SearchQuery,
+    WriteResult,
+)
+from solar_rag.errors import InvalidInput, NotConfigured, RagError, VectorStoreError
 
 if TYPE_CHECKING:
     from solar_rag.settings import Settings
@@ -46,6 +55,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SWEEP_LIMIT = 10_000
+STALE_DOCUMENTS_PER_QUERY = 256
+"""Documents per stale-chunk ``_delete_by_query``: two clauses each, well below the default
+``indices.query.bool.max_clause_count`` (1024)."""
 
 
 class OpenSearchVectorStore:
@@ -92,24 +104,64 @@ class OpenSearchVectorStore:
         *,
         previous_chunk_ids: Sequence[str] = (),
     ) -> list[str]:
-        actions = [self._index_action(document_id, version, item) for item in chunks]
+        (result,) = self.upsert_documents(
+            [DocumentWrite(document_id, version, chunks, previous_chunk_ids)]
+        )
+        if result.error is not None:
+            raise result.error
+        return result.stored_ids
+
+    def upsert_documents(self, writes: Sequence[DocumentWrite]) -> list[WriteResult]:
+        """One bulk for every chunk of every document, then one stale-chunk sweep.
+
+        A refresh and a ``_delete_by_query`` per document made ingestion wait on the store
+        (per-document cost grows with the index); per call they are paid once.
+        """
+        require_unique_documents(writes)
+        results: dict[int, WriteResult] = {}
+        actions: list[BulkAction] = []
+        owners: list[int] = []
+        for position, write in enumerate(writes):
+            try:
+                own = [self._index_action(write.document_id, write.version, item)
+                       for item in write.chunks]
+            except InvalidInput as error:
+                results[position] = WriteResult(write.document_id, error=error)
+                continue
+            actions.extend(own)
+            owners.extend([position] * len(own))
+        if len(results) == len(writes):
+            return [results[i] for i in range(len(writes))]
         self._check_index_once()
         with translated(index=self.index, action="bulk upsert"):
-            results = self._writer.run(actions)
-        failures = [r for r in results if not r.ok]
-        if failures:
-            self._roll_back_unaddressable(results)
-            if any((f.error or "").startswith("index_not_found_exception") for f in failures):
-                raise NotConfigured(
-                    f"OpenSearch alias {self.index!r} does not exist: {INIT_HINT}"
-                )
-            raise VectorStoreError(
-                f"{len(failures)} of {len(actions)} chunks of document {document_id!r} were "
-                f"not written; the previous version was kept: {failure_summary(failures)}"
+            item_results = self._writer.run(actions) if actions else []
+        per_write: dict[int, list[ItemResult]] = defaultdict(list)
+        for owner, item in zip(owners, item_results, strict=True):
+            per_write[owner].append(item)
+        if any((r.error or "").startswith("index_not_found_exception") for r in item_results):
+            self._roll_back_unaddressable(item_results)
+            raise NotConfigured(f"OpenSearch alias {self.index!r} does not exist: {INIT_HINT}")
+        written: dict[int, list[str]] = {}
+        for position, write in enumerate(writes):
+            if position in results:
+                continue
+            items = per_write.get(position, [])
+            failures = [r for r in items if not r.ok]
+            if failures:
+                self._roll_back_unaddressable(items)
+                results[position] = WriteResult(write.document_id, error=VectorStoreError(
+                    f"{len(failures)} of {len(items)} chunks of document "
+                    f"{write.document_id!r} were not written; the previous version was kept: "
+                    f"{failure_summary(failures)}"
+                ))
+            else:
+                written[position] = [r.doc_id or r.action.key for r in items]
+        errors = self._remove_stale({p: (writes[p], ids) for p, ids in written.items()})
+        for position, stored in written.items():
+            results[position] = WriteResult(
+                writes[position].document_id, stored, error=errors.get(position)
             )
-        stored = [r.doc_id or r.action.key for r in results]
-        self._remove_stale(document_id, version, stored, previous_chunk_ids)
-        return stored
+        return [results[i] for i in range(len(writes))]
 
     def delete_document(self, document_id: str, *, chunk_ids: Sequence[str] = ()) -> int:
         if self.capabilities.delete_by_query:
@@ -161,7 +213,9 @@ class OpenSearchVectorStore:
         vector = self._checked_vector(item.vector)
         doc_id = chunk.chunk_id if self.capabilities.custom_ids else None
         source = queries.chunk_source_json(chunk, vector)
-        return BulkAction.index(chunk.chunk_id, source, doc_id)
+        action = BulkAction.index(chunk.chunk_id, source, doc_id)
+        self._writer.check_size(action)
+        return action
 
     def _checked_vector(self, vector: Sequence[float]) -> Sequence[float]:
         if len(vector) != self.dimensions:
@@ -177,48 +231,80 @@ class OpenSearchVectorStore:
         return l2_normalise(vector)  # inner product ranks as cosine only on unit vectors
 
     def _remove_stale(
-        self, document_id: str, version: str, stored: Sequence[str],
-        previous_chunk_ids: Sequence[str],
-    ) -> None:
+        self, written: Mapping[int, tuple[DocumentWrite, list[str]]]
+    ) -> dict[int, RagError]:
+        """Remove every older chunk of the written documents; the errors by write position."""
+        if not written:
+            return {}
         if self.capabilities.delete_by_query:
-            with translated(index=self.index, action="stale chunk removal"):
-                # Chunks written less than a refresh interval ago are invisible to the
-                # query below: refresh first so a quick re-upsert leaves nothing behind.
-                self.client.indices.refresh(index=self.index)
+            return self._remove_stale_by_query(written)
+        return self._remove_stale_by_ids(written)
+
+    def _remove_stale_by_query(
+        self, written: Mapping[int, tuple[DocumentWrite, list[str]]]
+    ) -> dict[int, RagError]:
+        errors: dict[int, RagError] = {}
+        positions = list(written)
+        with translated(index=self.index, action="stale chunk removal"):
+            # Chunks written less than a refresh interval ago are invisible to the
+            # query below: refresh first so a quick re-upsert leaves nothing behind.
+            self.client.indices.refresh(index=self.index)
+            for start in range(0, len(positions), STALE_DOCUMENTS_PER_QUERY):
+                group = positions[start: start + STALE_DOCUMENTS_PER_QUERY]
+                clauses = [_older_versions(written[p][0]) for p in group]
+                query = clauses[0] if len(clauses) == 1 else {
+                    "bool": {"should": clauses, "minimum_should_match": 1}}
                 response = self.client.delete_by_query(
-                    index=self.index,
-                    body={"query": {"bool": {
-                        "filter": [{"term": {"document_id": document_id}}],
-                        "must_not": [{"term": {"version": version}}],
-                    }}},
-                    refresh=True,
-                    conflicts="proceed",
+                    index=self.index, body={"query": query}, refresh=True, conflicts="proceed",
                 )
-            self._raise_on_query_failures(response, "stale chunk removal")
-            return
-        # No _delete_by_query: the ids recorded for the old version, plus whatever search
-        # already sees of this document besides what was just written (duplicates of a
-        # crashed run, chunks whose ids were never recorded). Search lags writes on
-        # Serverless, so the recorded ids are the primary source.
-        keep = set(stored)
-        candidates = [*previous_chunk_ids, *self._visible_ids(document_id, exclude=stored)]
-        stale = [i for i in dict.fromkeys(candidates) if i not in keep]
-        if not stale:
-            return
+                try:
+                    self._raise_on_query_failures(response, "stale chunk removal")
+                except VectorStoreError as error:
+                    errors.update(dict.fromkeys(group, error))
+        return errors
+
+    def _remove_stale_by_ids(
+        self, written: Mapping[int, tuple[DocumentWrite, list[str]]]
+    ) -> dict[int, RagError]:
+        """No _delete_by_query on Serverless: the ids recorded for the old version, plus
+        whatever search already sees of the document besides what was just written
+        (duplicates of a crashed run, chunks whose ids were never recorded). Search lags
+        writes on Serverless, so the recorded ids are the primary source."""
+        positions = list(written)
+        visible = self._visible_ids_many(
+            [(written[p][0].document_id, written[p][1]) for p in positions]
+        )
+        owner_of: dict[str, int] = {}
+        for position, seen in zip(positions, visible, strict=True):
+            write, stored = written[position]
+            keep = set(stored)
+            for chunk_id in (*write.previous_chunk_ids, *seen):
+                if chunk_id not in keep:
+                    owner_of.setdefault(chunk_id, position)
+        if not owner_of:
+            return {}
         try:
-            results = self._delete_ids(stale, action="stale chunk removal")
-            failures = [r for r in results if not r.ok]
-            if failures:
-                raise VectorStoreError(
-                    f"could not remove {len(failures)} stale chunks of document "
-                    f"{document_id!r}: {failure_summary(failures)}"
-                )
-        except VectorStoreError:
-            if self.capabilities.custom_ids:
-                raise  # a retry rewrites the same ids, then removes the stale ones
-            # AOSS Classic: a retry would write the chunks again under new ids, so report
-            # the new ids; the leftovers are found by delete_document's search sweep.
-            log.exception("stale chunks of %r left behind", document_id)
+            results = self._delete_ids(list(owner_of), action="stale chunk removal")
+        except VectorStoreError as error:
+            results = [ItemResult(BulkAction.delete(i), 0, i, error.message) for i in owner_of]
+        failed: dict[int, list[ItemResult]] = defaultdict(list)
+        for result in results:
+            if not result.ok:
+                failed[owner_of[result.action.key]].append(result)
+        errors: dict[int, RagError] = {}
+        for position, failures in failed.items():
+            document_id = written[position][0].document_id
+            if not self.capabilities.custom_ids:
+                # AOSS Classic: a retry would write the chunks again under new ids, so report
+                # the new ids; the leftovers are found by delete_document's search sweep.
+                log.error("%d stale chunks of %r left behind: %s", len(failures), document_id,
+                          failure_summary(failures))
+                continue
+            errors[position] = VectorStoreError(  # a retry rewrites the same ids, then sweeps
+                f"could not remove {len(failures)} stale chunks of document "
+                f"{document_id!r}: {failure_summary(failures)}"
+            )
+        return errors
 
     def _roll_back_unaddressable(self, results: Sequence[ItemResult]) -> None:
         """On AOSS Classic, chunks of a failed upsert get ids nobody records: delete them."""
@@ -236,14 +322,24 @@ class OpenSearchVectorStore:
         with translated(index=self.index, action=action):
             return self._writer.run([BulkAction.delete(i) for i in ids])
 
-    def _visible_ids(self, document_id: str, *, exclude: Sequence[str] = ()) -> list[str]:
-        query: dict[str, Any] = {"term": {"document_id": document_id}}
-        if exclude:
-            query = {"bool": {"filter": [query], "must_not": [{"ids": {"values": list(exclude)}}]}}
-        body = {"size": SWEEP_LIMIT, "_source": False, "query": query}
-        with translated(index=self.index, action="document lookup"):
-            response = self.client.search(index=self.index, body=body)
-        return [str(hit["_id"]) for hit in response.get("hits", {}).get("hits", [])]
+    def _visible_ids(self, document_id: str) -> list[str]:
+        (found,) = self._visible_ids_many([(document_id, [])])
+        return found
+
+    def _visible_ids_many(
+        self, documents: Sequence[tuple[str, Sequence[str]]]
+    ) -> list[list[str]]:
+        """The chunk ids search sees for each document, minus the given ids (one _msearch)."""
+        bodies = []
+        for document_id, exclude in documents:
+            query: dict[str, Any] = {"term": {"document_id": document_id}}
+            if exclude:
+                query = {"bool": {"filter": [query],
+                                  "must_not": [{"ids": {"values": list(exclude)}}]}}
+            bodies.append({"size": SWEEP_LIMIT, "_source": False, "query": query})
+        responses = self._msearch(bodies, action="document lookup")
+        return [[str(hit["_id"]) for hit in response.get("hits", {}).get("hits", [])]
+                for response in responses]
 
     @staticmethod
     def _raise_on_query_failures(response: Mapping[str, Any], action: str) -> None:
@@ -310,9 +406,11 @@ class OpenSearchVectorStore:
                 raise
         return response
 
-    def _msearch(self, bodies: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    def _msearch(
+        self, bodies: Sequence[Mapping[str, Any]], *, action: str = "search"
+    ) -> list[Mapping[str, Any]]:
         payload = b"".join(encode_line({}) + encode_line(body) for body in bodies)
-        with translated(index=self.index, action="search"):
+        with translated(index=self.index, action=action):
             response = self.client.msearch(
                 body=payload, index=self.index, headers={"content-type": "application/x-ndjson"}
             )
@@ -327,8 +425,15 @@ class OpenSearchVectorStore:
             if kind == "index_not_found_exception":
                 raise NotConfigured(f"OpenSearch index {self.index!r} does not exist: {INIT_HINT}")
             reason = error.get("reason", kind) if isinstance(error, Mapping) else kind
-            raise VectorStoreError(f"OpenSearch search failed ({answer.get('status')}): {reason}")
+            raise VectorStoreError(f"OpenSearch {action} failed ({answer.get('status')}): {reason}")
         return answers
+
+
+def _older_versions(write: DocumentWrite) -> dict[str, Any]:
+    return {"bool": {
+        "filter": [{"term": {"document_id": write.document_id}}],
+        "must_not": [{"term": {"version": write.version}}],
+    }}
 
 
 class _PipelineMissing(Exception):
