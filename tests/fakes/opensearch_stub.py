@@ -662,12 +662,15 @@ class OpenSearchStub:
         should = clauses("should")
         if should:
             hits: dict[tuple[str, str], float] = {}
+            counts: dict[tuple[str, str], int] = {}
             for clause in should:
                 for key, score in self._evaluate(docs, clause).items():
                     hits[key] = hits.get(key, 0.0) + score
-            required = not clauses("must") and not clauses("filter")
+                    counts[key] = counts.get(key, 0) + 1
+            default = 0 if clauses("must") or clauses("filter") else 1
+            required = int(spec.get("minimum_should_match", default))
             candidates = {k: v + hits.get(k, 0.0) for k, v in candidates.items()
-                          if k in hits or not required}
+                          if counts.get(k, 0) >= required}
         return candidates
 
     def _knn(self, docs: list[tuple[str, str, dict[str, Any]]], spec: Mapping[str, Any]
@@ -746,25 +749,52 @@ class OpenSearchStub:
 
 def _pinned(docs: list[tuple[str, str, dict[str, Any]]], query: Mapping[str, Any] | None
             ) -> list[tuple[str, str, dict[str, Any]]]:
-    """Only the documents a required ``term`` on ``document_id`` can match.
+    """Only the documents a ``term`` on ``document_id`` the query requires can match.
 
     OpenSearch answers such a filter from its inverted index; scanning every stored chunk in
     Python per request would make the stub, not the adapter, the cost that benchmarks
-    measure. The result of the query is unchanged: the term is a required filter.
+    measure. The result of the query is unchanged: every matching chunk passes.
     """
-    if not query:
+    wanted = _required_document_ids(query)
+    if wanted is None:
         return docs
-    clauses: list[Any] = [query]
-    if "bool" in query:
-        found = query["bool"].get("filter", [])
-        clauses = found if isinstance(found, list) else [found]
-    for clause in clauses:
-        term = clause.get("term") if isinstance(clause, Mapping) else None
-        if isinstance(term, Mapping) and set(term) == {"document_id"}:
-            wanted = term["document_id"]
-            wanted = wanted["value"] if isinstance(wanted, Mapping) else wanted
-            return [d for d in docs if d[2].get("document_id") == wanted]
-    return docs
+    return [d for d in docs if d[2].get("document_id") in wanted]
+
+
+def _required_document_ids(query: Any) -> set[str] | None:
+    """The document ids a match must have, when the query says so; None when it does not.
+
+    A ``term`` on ``document_id``; a ``bool`` with such a ``filter``/``must`` clause; or a
+    ``bool`` whose ``should`` clauses (at least one required) all pin documents.
+    """
+    if not isinstance(query, Mapping):
+        return None
+    term = query.get("term")
+    if isinstance(term, Mapping) and set(term) == {"document_id"}:
+        value = term["document_id"]
+        return {value["value"] if isinstance(value, Mapping) else value}
+    boolean = query.get("bool")
+    if not isinstance(boolean, Mapping):
+        return None
+    for kind in ("filter", "must"):
+        for clause in _as_list(boolean.get(kind)):
+            found = _required_document_ids(clause)
+            if found is not None:
+                return found
+    should = _as_list(boolean.get("should"))
+    required = boolean.get("minimum_should_match",
+                           0 if boolean.get("filter") or boolean.get("must") else 1)
+    if should and str(required) == "1":
+        pinned = [_required_document_ids(clause) for clause in should]
+        if all(p is not None for p in pinned):
+            return set().union(*(p for p in pinned if p is not None))
+    return None
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
 
 
 def _shards() -> dict[str, int]:
