@@ -1,9 +1,13 @@
+import math
+import re
 import sys
 import unicodedata
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from solar_rag.text.normalize import _INVISIBLE, normalize_text
-from solar_rag.text.tokens import estimate_tokens
+from solar_rag.text.tokens import CJK_CHARS, estimate_tokens
 
 
 @pytest.mark.parametrize(
@@ -89,3 +93,24 @@ def test_estimate_tokens_overestimates_typical_english() -> None:
     sentence = "The quick brown fox jumps over the lazy dog."
     # A Llama-style tokenizer needs 10-11 tokens here; the estimate must not be lower.
     assert 11 <= estimate_tokens(sentence) <= 20
+
+
+_RULE_LATIN = re.compile(r"[A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f]+")
+_RULE_CJK = re.compile(CJK_CHARS)
+
+
+def rule_by_rule(text: str) -> int:
+    """The module doc's rules, one count each (the estimate computes the same faster)."""
+    runs = _RULE_LATIN.findall(text)
+    latin = sum(math.ceil(len(run) / 3.5) for run in runs)
+    cjk = len(_RULE_CJK.findall(text))
+    spaces = sum(1 for c in text if c.isspace())
+    other = len(text) - spaces - sum(map(len, runs)) - cjk
+    return latin + cjk + other + text.count("\n")
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list(
+    "abcXYZ éüß0129.,!?-\n\t\r\x0b\x0c\x1c\u00a0\u2003\u3000한국어日本語カナпи\U00020000😀\u0301"))))
+def test_estimate_tokens_follows_the_rules(text: str) -> None:
+    assert estimate_tokens(text) == rule_by_rule(text)

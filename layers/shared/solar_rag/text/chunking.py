@@ -9,8 +9,9 @@ section starts with about ``overlap_tokens`` of the previous chunk's trailing se
 words). Chunk offsets always index ``ParsedDocument.text``.
 
 Token counts of atoms are computed once and summed (exact for :func:`estimate_tokens`,
-which is additive across whitespace); every emitted chunk is re-counted as a whole, so a
-counter that is not additive can shrink a chunk but never let one exceed the budget.
+which is additive across whitespace); with any other counter every emitted chunk is
+re-counted as a whole, so a counter that is not additive can shrink a chunk but never let one
+exceed the budget.
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ class Chunker:
         self.size = size_tokens
         self.overlap = overlap_tokens
         self.count = count_tokens
+        self._additive = count_tokens is estimate_tokens  # sums of atoms are exact
         # Pieces of oversized sentences: small enough to pack several per chunk and to fit
         # after an overlap.
         self._piece = max(1, min(size_tokens // 4, size_tokens - overlap_tokens))
@@ -235,7 +237,7 @@ class Chunker:
             last = self._best_end(atoms, first, last, base)
             start = head[0] if head else atoms.starts[first]
             stop = atoms.ends[last]
-            while self.count(text[start:stop]) > self.size:  # only for non-additive counters
+            while not self._additive and self.count(text[start:stop]) > self.size:
                 if last > first:
                     last -= 1
                 elif head is not None:

@@ -44,9 +44,7 @@ _CJK_CLASS = (
     "\U00020000-\U0003134f"  # CJK extensions B-G
 )
 CJK_CHARS = f"[{_CJK_CLASS}]"
-_CJK = re.compile(CJK_CHARS)
 _LATIN_RUN = re.compile(r"[A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f]+")
-_SPACE = re.compile(r"\s")
 
 
 def estimate_tokens(text: str) -> int:
@@ -54,10 +52,10 @@ def estimate_tokens(text: str) -> int:
     if not text:
         return 0
     lengths = list(map(len, _LATIN_RUN.findall(text)))
-    latin_chars = sum(lengths)
     # ceil(n / 3.5) == ceil(2n / 7) == (2n + 6) // 7
     latin_tokens = sum((2 * n + 6) // 7 for n in lengths)
-    cjk = len(_CJK.findall(text))
-    spaces = len(_SPACE.findall(text))
-    other = len(text) - spaces - latin_chars - cjk
-    return latin_tokens + cjk + other + text.count("\n")
+    # Every non-space character outside a Latin run is one token (CJK, digits, symbols,
+    # other scripts alike), so CJK needs no count of its own; str.split() splits on exactly
+    # the characters ``\s`` matches.
+    non_space = sum(map(len, text.split()))
+    return latin_tokens + non_space - sum(lengths) + text.count("\n")
