@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -594,3 +596,16 @@ def test_serverless_hybrid_is_fused_client_side(stub: OpenSearchStub) -> None:
     assert hits[0].chunk.text == "weather in seoul is sunny"
     assert {x.chunk.metadata["lang"] for x in hits} == {"en"}
     assert json.dumps(hits[0].score)  # a plain float
+
+
+def test_concurrent_requests_reuse_pooled_connections(
+    stub: OpenSearchStub, caplog: pytest.LogCaptureFixture,
+) -> None:
+    h = Harness(stub)
+    h.store.upsert_document("d", "v1", chunks("d", "v1", ["pooled connections"]))
+    query = SearchQuery("pooled", None, SearchMode.KEYWORD)
+    with caplog.at_level(logging.WARNING, logger="urllib3.connectionpool"), \
+            ThreadPoolExecutor(6) as pool:
+        found = list(pool.map(lambda _: h.store.search(query), range(60)))
+    assert all(len(hits) == 1 for hits in found)
+    assert not [r for r in caplog.records if "pool is full" in r.getMessage()]

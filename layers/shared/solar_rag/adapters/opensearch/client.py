@@ -103,6 +103,10 @@ class BackoffTransport(Transport):
         return exc.status_code in self.retry_statuses
 
 
+POOL_CONNECTIONS = 10
+"""Idle connections kept per host (opened only when requests overlap)."""
+
+
 def build_client(
     settings: Settings,
     *,
@@ -119,6 +123,9 @@ def build_client(
         # Off with SigV4 (signature mismatches) and off for plain URLs too: gzip of
         # multi-megabyte vector bulks costs more Lambda CPU than it saves on the wire.
         "http_compress": False,
+        # urllib3 keeps one connection by default: concurrent requests of `rag serve` or of
+        # parallel indexing groups each opened one more and threw it away after use.
+        "pool_maxsize": POOL_CONNECTIONS,
     }
     if settings.opensearch_url:
         auth = None

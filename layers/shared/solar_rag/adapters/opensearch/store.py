@@ -119,17 +119,7 @@ class OpenSearchVectorStore:
         """
         require_unique_documents(writes)
         results: dict[int, WriteResult] = {}
-        actions: list[BulkAction] = []
-        owners: list[int] = []
-        for position, write in enumerate(writes):
-            try:
-                own = [self._index_action(write.document_id, write.version, item)
-                       for item in write.chunks]
-            except InvalidInput as error:
-                results[position] = WriteResult(write.document_id, error=error)
-                continue
-            actions.extend(own)
-            owners.extend([position] * len(own))
+        actions, owners = self._index_actions(writes, results)
         if len(results) == len(writes):
             return [results[i] for i in range(len(writes))]
         self._check_index_once()
@@ -162,6 +152,24 @@ class OpenSearchVectorStore:
                 writes[position].document_id, stored, error=errors.get(position)
             )
         return [results[i] for i in range(len(writes))]
+
+    def _index_actions(
+        self, writes: Sequence[DocumentWrite], rejected: dict[int, WriteResult]
+    ) -> tuple[list[BulkAction], list[int]]:
+        """The bulk actions of every valid write, and the write position of each action.
+        Writes with an invalid chunk are left out and get their error in ``rejected``."""
+        actions: list[BulkAction] = []
+        owners: list[int] = []
+        for position, write in enumerate(writes):
+            try:
+                own = [self._index_action(write.document_id, write.version, item)
+                       for item in write.chunks]
+            except InvalidInput as error:
+                rejected[position] = WriteResult(write.document_id, error=error)
+                continue
+            actions.extend(own)
+            owners.extend([position] * len(own))
+        return actions, owners
 
     def delete_document(self, document_id: str, *, chunk_ids: Sequence[str] = ()) -> int:
         if self.capabilities.delete_by_query:
