@@ -258,3 +258,37 @@ def test_many_threads_share_one_store_instance(tmp_path: Path) -> None:
     assert failures == []
     assert store.count() == 12
     store.close()
+
+
+def test_overlapping_batches_through_the_service_neither_deadlock_nor_mix_versions(
+    tmp_path: Path,
+) -> None:
+    """``index_many`` holds every lock of its batch while it writes: two threads indexing
+    the same documents in opposite orders must take them in one order, not block for ever."""
+    from solar_rag.composition import Container
+    from solar_rag.domain import SourceDocument
+    from solar_rag.settings import Settings
+
+    container = Container(Settings(_env_file=None, rag_data_dir=tmp_path / "data",
+                                   embedding_dimensions=64))
+    service = container.indexing_service
+    ids = [f"batch/{i:02d}.txt" for i in range(24)]
+
+    def rounds(worker: int) -> None:
+        order = ids if worker == 0 else ids[::-1]
+        for round_number in range(4):
+            service.index_many([SourceDocument(id=i, text=f"{i} from {worker} round "
+                                               f"{round_number}. Some more words.")
+                                for i in order])
+
+    with ThreadPoolExecutor(2) as pool:
+        for done in [pool.submit(rounds, worker) for worker in (0, 1)]:
+            done.result(timeout=TIMEOUT)
+    store, registry = container.store, container.registry
+    for document_id in ids:
+        record = registry.get(document_id)
+        assert record is not None and record.status is DocumentStatus.INDEXED
+        hits = store.search(SearchQuery(document_id, None, SearchMode.KEYWORD, 50,
+                                        {"document_id": document_id}))
+        assert {hit.chunk.version for hit in hits} == {record.content_hash}
+        assert sorted(hit.chunk.chunk_id for hit in hits) == sorted(record.chunk_ids)

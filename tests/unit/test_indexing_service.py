@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 
 import pytest
@@ -303,11 +306,27 @@ def test_overlapping_batches_in_two_threads_do_not_deadlock(
         parts: tuple[MemoryStore, MemoryRegistry, FakeEmbedder]) -> None:
     """Locks are taken in id order, so batches naming the same documents in opposite
     orders wait for each other instead of each holding what the other needs."""
-    store, registry, _ = parts
+    store, registry, embedder = parts
     svc = service(*parts)
+    both_embedded = threading.Barrier(2)
+    original_embed = embedder.embed
+
+    def embed_together(texts: Sequence[str], kind: EmbeddingKind) -> list[list[float]]:
+        vectors = original_embed(texts, kind)
+        both_embedded.wait(timeout=5)  # both threads then race for the locks
+        return vectors
+
+    original_locked = registry.locked
+
+    def slow_locked(document_id: str) -> AbstractContextManager[None]:
+        time.sleep(0.001)  # let the other thread run between two lock acquisitions
+        return original_locked(document_id)
+
+    embedder.embed = embed_together  # type: ignore[method-assign]
+    registry.locked = slow_locked  # type: ignore[method-assign, assignment]
     ids = [f"doc-{i:02d}" for i in range(20)]
     batches = [[doc(f"text {i} {n}", id=i) for i in order]
-               for n, order in enumerate((ids, ids[::-1]) * 4)]
+               for n, order in enumerate((ids, ids[::-1]))]
     with ThreadPoolExecutor(2) as pool:
         results = list(pool.map(svc.index_many, batches))
     assert all(o.status == "indexed" for outcomes in results for o in outcomes)
