@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from solar_rag.api.app import create_app
 from solar_rag.composition import Container
-from solar_rag.errors import UpstreamRateLimited, UpstreamTimeout
+from solar_rag.errors import UpstreamRateLimited, UpstreamTimeout, VectorStoreError
 from solar_rag.settings import Settings
 
 from tests.fakes.memory import FakeChatModel, FakeEmbedder, MemoryRegistry, MemoryStore
@@ -58,6 +58,26 @@ def test_index_then_query_cites_the_document(client: TestClient, container: Cont
     assert body["citations"][0]["index"] == 1
     assert body["citations"][0]["document_id"] == "guides/sky.md"
     assert client.post("/agent/query", json={"query": "sky colour"}).status_code == 200
+
+
+def test_a_rejected_document_fails_the_request_and_the_others_are_indexed(
+        client: TestClient, container: Container) -> None:
+    store = container.store
+    assert isinstance(store, MemoryStore)
+    store.reject_documents["guides/sky.md"] = VectorStoreError(
+        "1 of 1 chunks of document 'guides/sky.md' were not written")
+    response = client.post("/v1/documents", json={"documents": [
+        DOCS["documents"][0], {"id": "grass.txt", "text": "Grass is green in spring."}]})
+    assert response.status_code == 502
+    assert "guides/sky.md" in response.json()["detail"]
+    sky = client.get("/v1/documents/guides/sky.md").json()
+    assert sky["status"] == "failed" and "not written" in sky["error"]
+    assert client.get("/v1/documents/grass.txt").json()["status"] == "indexed"
+
+    del store.reject_documents["guides/sky.md"]
+    again = client.post("/v1/documents", json={"documents": [
+        DOCS["documents"][0], {"id": "grass.txt", "text": "Grass is green in spring."}]})
+    assert [d["status"] for d in again.json()["documents"]] == ["indexed", "unchanged"]
 
 
 def test_document_ids_with_slashes(client: TestClient) -> None:
