@@ -127,6 +127,20 @@ def test_duplicate_and_out_of_order_events_with_sequencers(ready: Lambdas) -> No
 
 
 @pytest.mark.parametrize("store_kind", ["opensearch"])  # store-independent: one store is enough
+def test_a_batch_of_uploads_shares_embedding_requests(
+    ready: Lambdas, fake_upstage: FakeUpstage
+) -> None:
+    stack = ready
+    texts = {f"shared/doc-{i}.txt": f"Shared batch document {i} is about topic {i}."
+             for i in range(8)}
+    for key, text in texts.items():
+        stack.aws.put(key, text)
+    before = len(fake_upstage.embedding_requests())
+    assert stack.pump() == [[]]
+    assert len(fake_upstage.embedding_requests()) - before == 1  # eight documents, one request
+    assert_index_equals_bucket(stack, texts)
+
+
 def test_poison_record_in_a_batch_of_ten_fails_alone_and_lands_in_the_dlq(
     ready: Lambdas, fake_upstage: FakeUpstage, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -221,6 +221,12 @@ class CrashingStore:
         self._maybe_crash("after")
         return stored
 
+    def upsert_documents(self, writes: Any) -> Any:
+        self._maybe_crash("before")
+        results = self.inner.upsert_documents(writes)
+        self._maybe_crash("after")
+        return results
+
     def delete_document(self, document_id: str, *, chunk_ids: Any = ()) -> int:
         self._maybe_crash("before")
         removed: int = self.inner.delete_document(document_id, chunk_ids=chunk_ids)

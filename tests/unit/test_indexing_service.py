@@ -24,10 +24,11 @@ from solar_rag.errors import (
     DocumentNotFound,
     InvalidInput,
     PayloadTooLarge,
+    UpstreamError,
     UpstreamRateLimited,
     VectorStoreError,
 )
-from solar_rag.services.indexing import IndexingService
+from solar_rag.services.indexing import IndexingService, IndexOutcome
 
 from tests.fakes.memory import FakeEmbedder, MemoryRegistry, MemoryStore
 
@@ -336,3 +337,52 @@ def test_overlapping_batches_in_two_threads_do_not_deadlock(
         versions = [c.chunk.version for c in store.chunks.values()
                     if c.chunk.document_id == document_id]
         assert versions == [record.content_hash]
+
+
+def test_index_each_orders_events_by_their_markers(
+        parts: tuple[MemoryStore, MemoryRegistry, FakeEmbedder]) -> None:
+    _, registry, embedder = parts
+    svc = service(*parts)
+    svc.index(doc("same", id="same"), marker=ChangeMarker(sequencer="0A"))
+    svc.index(doc("newer", id="stale"), marker=ChangeMarker(sequencer="0F"))
+    embedder.calls.clear()
+    results = svc.index_each(
+        [doc("same", id="same"), doc("older", id="stale"), doc("fresh", id="new")],
+        [ChangeMarker(sequencer="0B", etag="e2"), ChangeMarker(sequencer="0C"), None])
+    assert [(r.id, r.status) for r in results if not isinstance(r, Exception)] == [
+        ("same", "unchanged"), ("stale", "skipped"), ("new", "indexed")]
+    same = registry.get("same")
+    assert same is not None and (same.sequencer, same.etag) == ("0B", "e2")  # recorded
+    stale = registry.get("stale")
+    assert stale is not None and stale.sequencer == "0F"
+    assert [texts for _, texts in embedder.calls] == [["fresh"]]
+
+
+def test_index_each_returns_errors_instead_of_raising(
+        parts: tuple[MemoryStore, MemoryRegistry, FakeEmbedder]) -> None:
+    store, _, _ = parts
+    store.reject_documents["b"] = VectorStoreError("rejected")
+    results = service(*parts).index_each([doc("one", id="a"), doc("", id="empty"),
+                                          doc("two", id="b")])
+    assert isinstance(results[0], IndexOutcome) and results[0].status == "indexed"
+    assert isinstance(results[1], InvalidInput)
+    assert isinstance(results[2], VectorStoreError)
+
+
+def test_upstream_outage_stops_one_by_one_embedding(
+        parts: tuple[MemoryStore, MemoryRegistry, FakeEmbedder]) -> None:
+    _, registry, embedder = parts
+    embedder.fail_with = UpstreamError("Upstage embeddings failed with HTTP 503")
+    attempts: list[int] = []
+    original = embedder.embed
+
+    def counting(texts: Sequence[str], kind: EmbeddingKind) -> list[list[float]]:
+        attempts.append(len(texts))
+        return original(texts, kind)
+
+    embedder.embed = counting  # type: ignore[method-assign]
+    results = service(*parts).index_each([doc(f"text {i}", id=f"d{i}") for i in range(6)])
+    assert all(isinstance(r, UpstreamError) for r in results)
+    assert attempts == [6, 1, 1]  # the shared request, then OUTAGE_AFTER documents alone
+    assert all(registry.get(f"d{i}").status is DocumentStatus.FAILED  # type: ignore[union-attr]
+               for i in range(6))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pytest
-from solar_rag.domain import DocumentStatus, Metadata, SourceDocument
+from solar_rag.domain import DocumentStatus, EmbeddingKind, Metadata, SourceDocument
 from solar_rag.errors import (
     DocumentNotFound,
     InvalidInput,
@@ -15,8 +16,9 @@ from solar_rag.errors import (
     UpstageKeyRejected,
     UpstreamError,
     UpstreamRejected,
+    VectorStoreError,
 )
-from solar_rag.services.indexing import IndexingService
+from solar_rag.services.indexing import IndexingService, IndexOutcome
 from solar_rag.services.s3_ingestion import (
     ObjectChange,
     S3Ingestion,
@@ -322,3 +324,87 @@ def test_rejected_upstream_request_is_failed_and_acknowledged(world: World) -> N
     world.embedder.fail_with = UpstreamRejected("input too long")
     assert handle(world, events.created("j.txt", sequencer=seq())) == ["failed"]
     assert world.registry.get("j.txt").error == "input too long"  # type: ignore[union-attr]
+
+
+# --- batches of messages -----------------------------------------------------------------------------
+
+def message(*records: dict[str, object]) -> str:
+    return json.dumps(events.s3_notification(*records))
+
+
+def statuses(results: list[list[IndexOutcome] | Exception]) -> list[object]:
+    return [type(r).__name__ if isinstance(r, Exception) else [o.status for o in r]
+            for r in results]
+
+
+def test_created_objects_of_a_batch_share_one_embedding_call_and_one_write(world: World) -> None:
+    for name in ("a", "b", "c"):
+        world.put(f"{name}.txt", f"{name.upper()} is a letter of the alphabet.")
+    results = world.ingestion.handle_messages(
+        [message(events.created(f"{name}.txt", sequencer=seq())) for name in ("a", "b", "c")])
+    assert statuses(results) == [["indexed"], ["indexed"], ["indexed"]]
+    assert len(world.embedder.calls) == 1 and world.store.batch_sizes == [3]
+    record = world.registry.get("b.txt")
+    assert record is not None and record.etag == f"etag-{len(world.objects.objects['b.txt'])}"
+
+
+def test_a_key_named_twice_in_a_batch_is_handled_in_message_order(world: World) -> None:
+    world.put("x.txt", "X marks the spot.")
+    world.put("y.txt", "Y is a letter.")
+    create, delete = seq(), seq()
+    results = world.ingestion.handle_messages([
+        message(events.created("x.txt", sequencer=create)),
+        message(events.created("y.txt", sequencer=seq())),
+        message(events.removed("x.txt", sequencer=delete)),
+    ])
+    assert statuses(results) == [["indexed"], ["indexed"], ["deleted"]]
+    assert world.status("x.txt") is DocumentStatus.DELETED
+    assert world.store.batch_sizes == [1]  # only y.txt went through the shared path
+
+
+def test_sidecar_in_the_batch_keeps_its_document_on_the_ordered_path(world: World) -> None:
+    world.put("m.txt", "Mangoes are sweet.")
+    world.put("m.txt.metadata.json", b'{"metadataAttributes": {"team": "fruit"}}')
+    results = world.ingestion.handle_messages([
+        message(events.created("m.txt", sequencer=seq())),
+        message(events.created("m.txt.metadata.json", sequencer=seq())),
+    ])
+    assert statuses(results) == [["indexed"], ["unchanged"]]
+    assert world.store.batch_sizes == []
+    record = world.registry.get("m.txt")
+    assert record is not None and record.metadata == {"team": "fruit"}
+
+
+def test_each_message_of_a_batch_gets_its_own_result(world: World) -> None:
+    world.put("ok.txt", "Oranges are orange.")
+    world.put("weird.bin", b"\x00\x01")
+    world.put("busy.txt", "Bananas are yellow.")
+    world.store.reject_documents["busy.txt"] = VectorStoreError("OpenSearch bulk failed (429)")
+    results = world.ingestion.handle_messages([
+        message(events.created("ok.txt", sequencer=seq())),
+        "not json",
+        message(events.created("weird.bin", sequencer=seq())),
+        message(events.created("busy.txt", sequencer=seq())),
+        message(events.created("gone.txt", sequencer=seq())),
+    ])
+    assert statuses(results) == [["indexed"], "InvalidInput", ["failed"], "VectorStoreError",
+                                 ["skipped"]]
+    busy = world.registry.get("busy.txt")
+    assert busy is not None and busy.status is DocumentStatus.FAILED  # retried by SQS
+
+
+def test_a_document_upstage_refuses_fails_alone(world: World) -> None:
+    for name in ("p", "q", "r"):
+        world.put(f"{name}.txt", f"{name.upper()} text. " + ("POISON" if name == "q" else ""))
+    real_embed = world.embedder.embed
+
+    def refuse_poison(texts: Sequence[str], kind: EmbeddingKind) -> list[list[float]]:
+        if any("POISON" in t for t in texts):
+            raise UpstreamRejected("Upstage rejected the embeddings request (400)")
+        return real_embed(texts, kind)
+
+    world.embedder.embed = refuse_poison  # type: ignore[method-assign]
+    results = world.ingestion.handle_messages(
+        [message(events.created(f"{name}.txt", sequencer=seq())) for name in ("p", "q", "r")])
+    assert statuses(results) == [["indexed"], ["failed"], ["indexed"]]
+    assert "rejected" in (world.registry.get("q.txt").error or "")  # type: ignore[union-attr]

@@ -39,6 +39,7 @@ from solar_rag.settings import Settings
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+    from solar_rag.services.indexing import IndexOutcome
     from solar_rag.services.s3_ingestion import S3Ingestion
 
 Event = dict[str, Any]
@@ -388,34 +389,44 @@ def is_sqs_event(event: Mapping[str, Any]) -> bool:
             and records[0].get("eventSource") == "aws:sqs")
 
 
-def _record_handler(record: SQSRecord) -> None:
-    log = observability.logger()
-    log.append_keys(message_id=record.message_id)
-    try:
-        outcomes = ingestion().handle_message(record.body)
-    except Exception:
-        observability.record_document_failed()
-        raise
-    finally:
-        log.remove_keys(["message_id"])
-    for outcome in outcomes:
-        if outcome.status == "failed":
+def _report(results: Mapping[str, list[IndexOutcome] | Exception]) -> Callable[[SQSRecord], None]:
+    """The record handler for Powertools: reports what ``handle_messages`` found per message
+    (an exception marks the record failed, and SQS redelivers it alone)."""
+
+    def report(record: SQSRecord) -> None:
+        log = observability.logger()
+        result = results[record.message_id]
+        if isinstance(result, Exception):
             observability.record_document_failed()
-        log.info("s3 change handled", extra={"document_id": outcome.id, "status": outcome.status,
-                                             "chunks": outcome.chunks})
+            raise result
+        for outcome in result:
+            if outcome.status == "failed":
+                observability.record_document_failed()
+            log.info("s3 change handled", extra={
+                "message_id": record.message_id, "document_id": outcome.id,
+                "status": outcome.status, "chunks": outcome.chunks})
+
+    return report
 
 
 def sqs_batch(event: Event, context: Any) -> dict[str, Any]:
-    """Partial batch response: each failed record is reported alone and redelivered by SQS."""
+    """Partial batch response: each failed record is reported alone and redelivered by SQS.
+
+    The batch is handled as a whole first (documents of different messages share embedding
+    requests and one vector store write), then each record's result is reported.
+    """
     from aws_lambda_powertools.utilities.batch import (
         BatchProcessor,
         EventType,
         process_partial_response,
     )
 
+    records = [r for r in event.get("Records", []) if isinstance(r, Mapping)]
+    handled = ingestion().handle_messages([str(r.get("body", "")) for r in records])
+    results = {str(r.get("messageId")): result for r, result in zip(records, handled, strict=True)}
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False,
                                logger=logging.getLogger("solar_rag.batch"))
-    response = process_partial_response(event=event, record_handler=_record_handler,
+    response = process_partial_response(event=event, record_handler=_report(results),
                                         processor=processor, context=context)
     return dict(response)
 

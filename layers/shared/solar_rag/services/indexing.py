@@ -20,14 +20,23 @@ from solar_rag.domain import (
     EmbeddingKind,
     ParsedDocument,
     SourceDocument,
+    WriteResult,
     stable_hash,
 )
-from solar_rag.errors import DocumentNotFound, InvalidInput, PayloadTooLarge, RagError
+from solar_rag.errors import (
+    DocumentNotFound,
+    InvalidInput,
+    PayloadTooLarge,
+    RagError,
+    UpstreamError,
+)
 from solar_rag.ports import DocumentRegistry, Embedder, VectorStore
 
 logger = logging.getLogger("solar_rag.indexing")
 
 MAX_DOCUMENT_ID_CHARS = 1024
+OUTAGE_AFTER = 2
+"""Documents in a row failing a retryable upstream call that end one-by-one embedding."""
 OutcomeStatus = Literal["indexed", "unchanged", "deleted", "skipped", "failed"]
 
 
@@ -57,6 +66,7 @@ class _Prepared:
     version: str
     chunks: list[Chunk]
     title: str | None
+    marker: ChangeMarker | None = None
     vectors: list[list[float]] = field(default_factory=list)
 
 
@@ -136,65 +146,153 @@ class IndexingService:
             return self._apply(prepared, current, marker)
 
     def index_many(self, docs: Sequence[SourceDocument]) -> list[IndexOutcome]:
-        """Index several documents with shared embedding requests.
+        """``index_each`` for callers that want an exception: every document is validated
+        first (an invalid one stops the call before any work); after the batch, the first
+        document's failure is raised (the others are indexed and recorded)."""
+        for doc in docs:
+            self.validate(doc)
+        outcomes: list[IndexOutcome] = []
+        for result in self.index_each(docs):
+            if isinstance(result, RagError):
+                raise result
+            outcomes.append(result)
+        return outcomes
+
+    def index_each(self, docs: Sequence[SourceDocument],
+                   markers: Sequence[ChangeMarker | None] | None = None,
+                   ) -> list[IndexOutcome | RagError]:
+        """Index several documents with shared embedding requests; one result per document.
 
         Upstage allows 100 requests a minute: one request per small document would leave most
         of the token budget unused. Parsing, chunking and embedding happen for the whole batch
         (outside the locks); the documents are then written in one store call (one bulk, one
-        stale-chunk sweep) under all their locks, each with the same checks as ``index``.
-        Nothing is written when a document cannot be parsed or the embedding fails (each
-        pending document records the failure). Duplicate ids in one batch are indexed one after
-        the other, in order.
+        stale-chunk sweep) under all their locks, each with the same checks as ``index``
+        (``markers``, one per document, order S3 events as in ``index``). A document that
+        fails (invalid, unparsable, rejected by the store, its lock busy) gets the error as
+        its result; an embedding failure is every pending document's. Failures after
+        validation are recorded in the registry. Duplicate ids are indexed one after the
+        other, in order.
         """
-        for doc in docs:
-            self.validate(doc)
+        marks = list(markers) if markers is not None else [None] * len(docs)
+        if len(marks) != len(docs):
+            raise ValueError("one marker per document")
         if len({doc.id for doc in docs}) != len(docs):
-            return [self.index(doc) for doc in docs]
-        outcomes: dict[str, IndexOutcome] = {}
+            return [self._index_one(doc, marker) for doc, marker in zip(docs, marks, strict=True)]
+        results: dict[str, IndexOutcome | RagError] = {}
         pending: list[_Prepared] = []
-        for doc in docs:
+        for doc, marker in zip(docs, marks, strict=True):
+            try:
+                self.validate(doc)
+            except RagError as error:
+                results[doc.id] = error
+                continue
             version = self.content_hash(doc)
-            current = self._registry.get(doc.id)
-            skipped = self._skip(doc, version, current, None)
+            skipped = self._skip_outcome(doc, version, self._registry.get(doc.id), marker)
             if skipped:
-                outcomes[doc.id] = skipped
+                # With a marker, the event is recorded under the lock (``index`` re-checks).
+                results[doc.id] = skipped if marker is None else self._index_one(doc, marker)
                 continue
             try:
-                pending.append(self._prepare(doc, version))
+                pending.append(self._prepare(doc, version, marker))
             except RagError as error:
                 self._record_failure_locked(doc, error.message)
-                raise
+                results[doc.id] = error
+        embedded, failed = self._embed_isolating(pending)
+        for prepared in pending:
+            embedding_error = failed.get(prepared.doc.id)
+            if embedding_error is not None:
+                self._record_failure_locked(prepared.doc, embedding_error.message)
+                results[prepared.doc.id] = embedding_error
+        results.update(self._write_locked(embedded))
+        return [results[doc.id] for doc in docs]
+
+    def _index_one(self, doc: SourceDocument, marker: ChangeMarker | None
+                   ) -> IndexOutcome | RagError:
         try:
-            embedded = self._embed(pending)
+            return self.index(doc, marker=marker)
         except RagError as error:
-            for prepared in pending:
-                self._record_failure_locked(prepared.doc, error.message)
-            raise
+            return error
+
+    def _write_locked(self, embedded: Sequence[_Prepared]) -> dict[str, IndexOutcome | RagError]:
+        """Take the documents' locks in id order (overlapping batches cannot deadlock), then
+        write them together; a document whose lock cannot be taken fails alone."""
+        results: dict[str, IndexOutcome | RagError] = {}
         with ExitStack() as locks:
-            for document_id in sorted(p.doc.id for p in embedded):  # one order: no deadlock
-                locks.enter_context(self._registry.locked(document_id))
-            outcomes.update(self._apply_many(embedded))
-        return [outcomes[doc.id] for doc in docs]
+            held: list[_Prepared] = []
+            for prepared in sorted(embedded, key=lambda p: p.doc.id):
+                try:
+                    locks.enter_context(self._registry.locked(prepared.doc.id))
+                except RagError as error:
+                    results[prepared.doc.id] = error
+                    continue
+                held.append(prepared)
+            results.update(self._apply_many(held))
+        return results
 
     def _skip(self, doc: SourceDocument, version: str, current: DocumentRecord | None,
               marker: ChangeMarker | None) -> IndexOutcome | None:
-        """The outcome when there is nothing to write: a stale event or unchanged content."""
-        if marker and current and not marker.is_newer_than(current.sequencer):
+        """The outcome when there is nothing to write; records the event's sequencer on
+        unchanged content. The caller holds the document's lock."""
+        skipped = self._skip_outcome(doc, version, current, marker)
+        if skipped and skipped.status == "skipped":
             logger.info("skipping stale event", extra={"document_id": doc.id})
+        if skipped and skipped.status == "unchanged" and current and marker and marker.sequencer:
+            self._registry.put(replace(current, sequencer=marker.sequencer,
+                                       etag=marker.etag, version_id=marker.version_id))
+        return skipped
+
+    @staticmethod
+    def _skip_outcome(doc: SourceDocument, version: str, current: DocumentRecord | None,
+                      marker: ChangeMarker | None) -> IndexOutcome | None:
+        """A stale event or unchanged content: nothing to write (no side effects)."""
+        if marker and current and not marker.is_newer_than(current.sequencer):
             return IndexOutcome(doc.id, "skipped", current.chunks)
         if current and current.status == DocumentStatus.INDEXED and current.content_hash == version:
-            if marker and marker.sequencer:
-                self._registry.put(replace(current, sequencer=marker.sequencer,
-                                           etag=marker.etag, version_id=marker.version_id))
             return IndexOutcome(doc.id, "unchanged", current.chunks)
         return None
 
-    def _prepare(self, doc: SourceDocument, version: str) -> _Prepared:
+    def _prepare(self, doc: SourceDocument, version: str,
+                 marker: ChangeMarker | None = None) -> _Prepared:
         parsed = self._parse(doc)
         chunks = self._chunker.chunk(doc, parsed, version)
         if not chunks:
             raise InvalidInput(f"document {doc.id!r} produced no text to index")
-        return _Prepared(doc, version, chunks, parsed.title)
+        return _Prepared(doc, version, chunks, parsed.title, marker)
+
+    def _embed_isolating(self, pending: Sequence[_Prepared]
+                         ) -> tuple[list[_Prepared], dict[str, RagError]]:
+        """Embed in shared requests; the documents embedded and the errors of the others.
+
+        When a request shared by several documents fails upstream (Upstage refusing or
+        crashing on one input), each document is embedded on its own, so one bad document
+        fails alone instead of failing its neighbours. After ``OUTAGE_AFTER`` documents in a
+        row fail with a retryable error it is an outage, not one document: the rest get the
+        error without more requests.
+        """
+        try:
+            return self._embed(pending), {}
+        except UpstreamError as error:
+            shared: RagError = error
+            if len(pending) < 2:
+                return [], {p.doc.id: error for p in pending}
+        except RagError as error:
+            return [], {p.doc.id: error for p in pending}
+        logger.warning("shared embedding request failed (%s); embedding %d documents one by one",
+                       shared.message, len(pending))
+        embedded: list[_Prepared] = []
+        failed: dict[str, RagError] = {}
+        in_a_row = 0
+        for prepared in pending:
+            if in_a_row >= OUTAGE_AFTER:
+                failed[prepared.doc.id] = shared
+                continue
+            try:
+                embedded.extend(self._embed([prepared]))
+                in_a_row = 0
+            except RagError as error:
+                failed[prepared.doc.id] = shared = error
+                in_a_row = in_a_row + 1 if error.retryable else 0
+        return embedded, failed
 
     def _embed(self, prepared: Sequence[_Prepared]) -> list[_Prepared]:
         """One embedder call for every chunk of every document (it batches by count and tokens)."""
@@ -219,45 +317,39 @@ class IndexingService:
             raise
         return self._record_indexed(prepared, current, marker, stored_ids)
 
-    def _apply_many(self, embedded: Sequence[_Prepared]) -> dict[str, IndexOutcome]:
+    def _apply_many(self, embedded: Sequence[_Prepared]) -> dict[str, IndexOutcome | RagError]:
         """Write embedded documents in one store call; the caller holds every lock.
 
         Each document is checked again under its lock (another writer may have indexed it
-        since). Documents the store rejects record the failure; the others are recorded as
-        indexed before the first rejection is raised.
+        since, or a newer event arrived). Every failure is recorded and returned.
         """
-        outcomes: dict[str, IndexOutcome] = {}
+        results: dict[str, IndexOutcome | RagError] = {}
         currents: dict[str, DocumentRecord | None] = {}
         to_write: list[_Prepared] = []
         for prepared in embedded:
             current = currents[prepared.doc.id] = self._registry.get(prepared.doc.id)
-            skipped = self._skip(prepared.doc, prepared.version, current, None)
+            skipped = self._skip(prepared.doc, prepared.version, current, prepared.marker)
             if skipped:
-                outcomes[prepared.doc.id] = skipped
+                results[prepared.doc.id] = skipped
             else:
                 to_write.append(prepared)
         if not to_write:
-            return outcomes
+            return results
         writes = [DocumentWrite(p.doc.id, p.version, self._embedded_chunks(p),
                                 _chunk_ids(currents[p.doc.id])) for p in to_write]
         try:
-            results = self._store.upsert_documents(writes)
+            written = self._store.upsert_documents(writes)
         except RagError as error:
-            for prepared in to_write:
-                self._record_failure(prepared.doc, currents[prepared.doc.id], None, error.message)
-            raise
-        first_error: RagError | None = None
-        for prepared, result in zip(to_write, results, strict=True):
+            written = [WriteResult(p.doc.id, error=error) for p in to_write]
+        for prepared, result in zip(to_write, written, strict=True):
             current = currents[prepared.doc.id]
             if result.error is not None:
-                self._record_failure(prepared.doc, current, None, result.error.message)
-                first_error = first_error or result.error
+                self._record_failure(prepared.doc, current, prepared.marker, result.error.message)
+                results[prepared.doc.id] = result.error
             else:
-                outcomes[prepared.doc.id] = self._record_indexed(
-                    prepared, current, None, result.stored_ids)
-        if first_error is not None:
-            raise first_error
-        return outcomes
+                results[prepared.doc.id] = self._record_indexed(
+                    prepared, current, prepared.marker, result.stored_ids)
+        return results
 
     @staticmethod
     def _embedded_chunks(prepared: _Prepared) -> list[EmbeddedChunk]:

@@ -19,7 +19,8 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Collection, Mapping
+from collections import Counter
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from typing import Any, Literal, Protocol
@@ -61,10 +62,21 @@ class Indexing(Protocol):
 
     def index(self, doc: SourceDocument, *, marker: ChangeMarker | None = None) -> IndexOutcome: ...
 
+    def index_each(self, docs: Sequence[SourceDocument],
+                   markers: Sequence[ChangeMarker | None] | None = None,
+                   ) -> list[IndexOutcome | RagError]: ...
+
     def delete(self, document_id: str, *, marker: ChangeMarker | None = None) -> IndexOutcome: ...
 
     def mark_failed(self, document_id: str, reason: str, *, marker: ChangeMarker | None = None,
                     source: str | None = None) -> IndexOutcome: ...
+
+
+def _document_key(key: str) -> str:
+    """The document an object belongs to: a sidecar belongs to the object it describes."""
+    if key.endswith(SIDECAR_SUFFIX) and len(key) > len(SIDECAR_SUFFIX):
+        return key.removesuffix(SIDECAR_SUFFIX)
+    return key
 
 
 class FileLoader(Protocol):
@@ -189,7 +201,7 @@ class S3Ingestion:
     ) -> None:
         self._indexing = indexing
         self._objects = objects
-        self._load = load
+        self._load_file = load
         self._extensions = frozenset(e.lower() for e in supported_extensions)
         self._max_object_bytes = max_object_bytes
         self._bucket = bucket
@@ -197,11 +209,74 @@ class S3Ingestion:
     def handle_message(self, body: str | Mapping[str, Any]) -> list[IndexOutcome]:
         return [self.handle(change) for change in parse_notification(body)]
 
+    def handle_messages(self, bodies: Sequence[str | Mapping[str, Any]]
+                        ) -> list[list[IndexOutcome] | Exception]:
+        """A batch of messages; one result per message: its outcomes, or the exception that
+        must send it back to the queue.
+
+        Objects created by different messages are indexed together (shared embedding
+        requests, one vector store write). Everything else (removals, sidecars, a key named
+        by more than one message, messages with several records) is handled message by
+        message, in order, as ``handle_message`` does.
+        """
+        results: dict[int, list[IndexOutcome] | Exception] = {}
+        changes: dict[int, list[ObjectChange]] = {}
+        for position, body in enumerate(bodies):
+            try:
+                changes[position] = parse_notification(body)
+            except Exception as error:
+                results[position] = error
+        together = self._indexable_together(changes)
+        results.update(self._index_together({p: changes[p][0] for p in together}))
+        for position, found in changes.items():
+            if position not in together:
+                try:
+                    results[position] = [self.handle(change) for change in found]
+                except Exception as error:
+                    results[position] = error
+        return [results[position] for position in range(len(bodies))]
+
+    def _indexable_together(self, changes: Mapping[int, list[ObjectChange]]) -> list[int]:
+        """Messages that are one creation of a document no other message of the batch names."""
+        named = Counter(_document_key(c.key) for found in changes.values() for c in found)
+        return [position for position, found in changes.items()
+                if len(found) == 1 and found[0].kind == "created"
+                and _document_key(found[0].key) == found[0].key
+                and named[found[0].key] == 1
+                and not (self._bucket and found[0].bucket and found[0].bucket != self._bucket)]
+
+    def _index_together(self, changes: Mapping[int, ObjectChange]
+                        ) -> dict[int, list[IndexOutcome] | Exception]:
+        results: dict[int, list[IndexOutcome] | Exception] = {}
+        loaded: dict[int, tuple[SourceDocument, ChangeMarker]] = {}
+        for position, change in changes.items():
+            try:
+                found = self._load(change.key, change.marker, change.size)
+            except Exception as error:
+                results[position] = error
+                continue
+            if isinstance(found, IndexOutcome):
+                results[position] = [found]
+            else:
+                loaded[position] = found
+        if not loaded:
+            return results
+        positions = list(loaded)
+        indexed = self._indexing.index_each([loaded[p][0] for p in positions],
+                                            [loaded[p][1] for p in positions])
+        for position, result in zip(positions, indexed, strict=True):
+            try:
+                results[position] = [self._settled(changes[position].key, loaded[position][1],
+                                                   result)]
+            except Exception as error:
+                results[position] = error
+        return results
+
     def handle(self, change: ObjectChange) -> IndexOutcome:
         if self._bucket and change.bucket and change.bucket != self._bucket:
             raise InvalidInput(f"event for bucket {change.bucket!r}, expected {self._bucket!r}")
-        if change.key.endswith(SIDECAR_SUFFIX) and len(change.key) > len(SIDECAR_SUFFIX):
-            return self._sidecar_changed(change.key.removesuffix(SIDECAR_SUFFIX))
+        if _document_key(change.key) != change.key:
+            return self._sidecar_changed(_document_key(change.key))
         if change.kind == "removed":
             return self._removed(change)
         return self._index(change.key, change.marker, change.size)
@@ -233,6 +308,19 @@ class S3Ingestion:
         return self._index(main_key, ChangeMarker(), None)
 
     def _index(self, key: str, marker: ChangeMarker, declared_size: int | None) -> IndexOutcome:
+        found = self._load(key, marker, declared_size)
+        if isinstance(found, IndexOutcome):
+            return found
+        doc, marker = found
+        try:
+            outcome: IndexOutcome | RagError = self._indexing.index(doc, marker=marker)
+        except RagError as error:
+            outcome = error
+        return self._settled(key, marker, outcome)
+
+    def _load(self, key: str, marker: ChangeMarker, declared_size: int | None
+              ) -> IndexOutcome | tuple[SourceDocument, ChangeMarker]:
+        """The document to index with its marker, or the outcome when there is none."""
         if not self._supported(key):
             suffix = PurePosixPath(key).suffix or "(no extension)"
             return self._failed(key, f"unsupported file type {suffix}; supported: "
@@ -255,19 +343,23 @@ class S3Ingestion:
             return self._failed(key, f"invalid metadata sidecar {key}{SIDECAR_SUFFIX}: "
                                      f"{error.message}", marker)
         try:
-            doc = self._load(data, key, document_id=key, metadata=metadata, source=self._source(key))
+            doc = self._load_file(data, key, document_id=key, metadata=metadata,
+                                  source=self._source(key))
         except RagError as error:
             return self._failed(key, error.message, marker)
         except (ValueError, TypeError, LookupError, ArithmeticError) as error:
             # A parser choking on a malformed file: the same file fails the same way every time.
             return self._failed(key, f"the file could not be read ({type(error).__name__})", marker)
-        try:
-            return self._indexing.index(doc, marker=marker)
-        except RagError as error:
-            # Configuration problems are not the document's: keep the event for a redrive.
-            if error.retryable or isinstance(error, NotConfigured):
-                raise
-            return self._failed(key, error.message, marker)
+        return doc, marker
+
+    def _settled(self, key: str, marker: ChangeMarker, outcome: IndexOutcome | RagError
+                 ) -> IndexOutcome:
+        if not isinstance(outcome, RagError):
+            return outcome
+        # Configuration problems are not the document's: keep the event for a redrive.
+        if outcome.retryable or isinstance(outcome, NotConfigured):
+            raise outcome
+        return self._failed(key, outcome.message, marker)
 
     def _sidecar(self, key: str) -> Metadata:
         try:
