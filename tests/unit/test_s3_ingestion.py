@@ -18,6 +18,7 @@ from solar_rag.errors import (
     UpstreamRejected,
     VectorStoreError,
 )
+from solar_rag.services import s3_ingestion
 from solar_rag.services.indexing import IndexingService, IndexOutcome
 from solar_rag.services.s3_ingestion import (
     ObjectChange,
@@ -408,3 +409,15 @@ def test_a_document_upstage_refuses_fails_alone(world: World) -> None:
         [message(events.created(f"{name}.txt", sequencer=seq())) for name in ("p", "q", "r")])
     assert statuses(results) == [["indexed"], ["failed"], ["indexed"]]
     assert "rejected" in (world.registry.get("q.txt").error or "")  # type: ignore[union-attr]
+
+
+def test_large_documents_are_written_in_groups_that_make_progress(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(s3_ingestion, "MAX_GROUP_CHARS", 100)
+    sizes = {"s1.txt": 30, "s2.txt": 40, "big.txt": 150, "s3.txt": 20, "s4.txt": 90}
+    for key, size in sizes.items():
+        world.put(key, ("word " * size)[:size].strip() + ".")
+    results = world.ingestion.handle_messages(
+        [message(events.created(key, sequencer=seq())) for key in sizes])
+    assert statuses(results) == [["indexed"]] * 5
+    assert world.store.batch_sizes == [2, 1, 1, 1]  # s1+s2, big alone, s3 (s3+s4 > 100), s4
