@@ -252,7 +252,7 @@ def load_config(get: ContextGetter, environ: Mapping[str, str] | None = None) ->
         timeout_seconds=_int(get, "indexer_timeout_seconds", 300, lo=30, hi=900),
     )
     ingestion = IngestionConfig(
-        batch_size=_int(get, "ingestion_batch_size", 5, lo=1, hi=10),
+        batch_size=_int(get, "ingestion_batch_size", 10, lo=1, hi=10),
         max_batching_window_seconds=_int(get, "ingestion_batching_window_seconds", 5, lo=0, hi=300),
         max_concurrency=_int(get, "ingestion_max_concurrency", 2, lo=2, hi=1000),
         max_receive_count=_int(get, "dlq_max_receive_count", 5, lo=1, hi=1000),

@@ -284,7 +284,7 @@ def test_queue_dlq_and_event_source(dev: Synth) -> None:
     props = mapping["Properties"]
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert props["EventSourceArn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
-    assert props["BatchSize"] == 5
+    assert props["BatchSize"] == 10
     assert props["MaximumBatchingWindowInSeconds"] == 5
     assert props["ScalingConfig"] == {"MaximumConcurrency": 2}
 
