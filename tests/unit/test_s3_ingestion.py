@@ -421,3 +421,21 @@ def test_large_documents_are_written_in_groups_that_make_progress(
         [message(events.created(key, sequencer=seq())) for key in sizes])
     assert statuses(results) == [["indexed"]] * 5
     assert world.store.batch_sizes == [2, 1, 1, 1]  # s1+s2, big alone, s3 (s3+s4 > 100), s4
+
+
+def test_an_unexpected_error_of_a_group_fails_its_messages_not_the_batch(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    world.put("u.txt", "Umbrellas keep you dry.")
+    world.put("v.txt", "Violins have four strings.")
+    world.put("w.txt", "Walnuts grow on trees.")  # x.txt does not exist: skipped
+
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("registry client bug")
+
+    monkeypatch.setattr(world.ingestion._indexing, "index_each", broken)
+    results = world.ingestion.handle_messages([
+        message(events.created("u.txt", sequencer=seq())),
+        message(events.created("v.txt", sequencer=seq())),
+        message(events.created("w.txt", sequencer=seq()), events.created("x.txt")),
+    ])
+    assert statuses(results) == ["RuntimeError", "RuntimeError", ["indexed", "skipped"]]

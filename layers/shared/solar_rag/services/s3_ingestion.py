@@ -280,8 +280,12 @@ class S3Ingestion:
             else:
                 loaded[position] = found
         for positions in _groups_by_size(loaded):
-            indexed = self._indexing.index_each([loaded[p][0] for p in positions],
-                                                [loaded[p][1] for p in positions])
+            try:
+                indexed = self._indexing.index_each([loaded[p][0] for p in positions],
+                                                    [loaded[p][1] for p in positions])
+            except Exception as error:  # not one document's: every message of the group retries
+                results.update(dict.fromkeys(positions, error))
+                continue
             for position, result in zip(positions, indexed, strict=True):
                 try:
                     results[position] = [self._settled(changes[position].key,
