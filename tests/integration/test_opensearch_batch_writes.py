@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from solar_rag.adapters.opensearch import BulkLimits
 from solar_rag.adapters.opensearch.store import STALE_DOCUMENTS_PER_QUERY
@@ -11,19 +9,15 @@ from solar_rag.domain import DocumentWrite, chunk_id_for
 from solar_rag.errors import InvalidInput, NotConfigured, VectorStoreError
 
 from tests.fakes.opensearch_stub import OpenSearchStub
-from tests.integration.test_opensearch_store import ALIAS, Harness, _no_wait, chunks, paths
+from tests.integration.opensearch_harness import (
+    ALIAS,
+    Harness,
+    chunks,
+    no_wait,
+    paths,
+)
 
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[OpenSearchStub]:
-    with OpenSearchStub() as stub:
-        yield stub
-
-
-@pytest.fixture
-def stub(server: OpenSearchStub) -> OpenSearchStub:
-    server.reset("domain")
-    return server
+pytest_plugins = ("tests.integration.opensearch_harness",)  # its fixtures
 
 
 def older(document_id: str, version: str) -> dict[str, object]:
@@ -84,7 +78,7 @@ def test_a_rejected_document_keeps_its_old_version_and_the_others_are_written(
 
 
 def test_invalid_chunks_fail_their_document_only(stub: OpenSearchStub) -> None:
-    h = Harness(stub, limits=BulkLimits(max_bytes=1024, backoff=_no_wait()))
+    h = Harness(stub, limits=BulkLimits(max_bytes=1024, backoff=no_wait()))
     wrong = chunks("a", "v1", ["x" * 2000])
     results = h.store.upsert_documents([
         DocumentWrite("a", "v1", wrong),

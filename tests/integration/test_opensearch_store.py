@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -21,11 +20,9 @@ from solar_rag.adapters.opensearch.capabilities import Target
 from solar_rag.adapters.opensearch.mapping import create_index_body
 from solar_rag.adapters.opensearch.queries import (
     hybrid_pipeline_body,
-    metadata_terms,
     normalization_pipeline_body,
 )
 from solar_rag.domain import (
-    Chunk,
     EmbeddedChunk,
     SearchMode,
     SearchQuery,
@@ -40,86 +37,19 @@ from solar_rag.errors import (
 from solar_rag.settings import Settings
 
 from tests.fakes.opensearch_stub import CLASSIC_ID_REASON, OpenSearchStub
+from tests.integration.opensearch_harness import (
+    ALIAS,
+    DIMS,
+    Harness,
+    chunks,
+    no_wait,
+    paths,
+    settings_for,
+    source_of,
+    unit,
+)
 
-DIMS = 8
-ALIAS = "rag-chunks"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[OpenSearchStub]:
-    with OpenSearchStub() as stub:
-        yield stub
-
-
-@pytest.fixture
-def stub(server: OpenSearchStub) -> OpenSearchStub:
-    server.reset("domain")
-    return server
-
-
-def settings_for(stub: OpenSearchStub, target: Target = "domain", dims: int = DIMS) -> Settings:
-    return Settings(
-        _env_file=None, vector_store="opensearch", opensearch_url=stub.url,
-        opensearch_endpoint=None, opensearch_target=target, embedding_dimensions=dims,
-        opensearch_max_retries=3,
-    )
-
-
-class Harness:
-    def __init__(self, stub: OpenSearchStub, target: Target = "domain", *,
-                 limits: BulkLimits | None = None, init: bool = True) -> None:
-        stub.reset(target)
-        self.stub = stub
-        self.sleeps: list[float] = []
-        self.settings = settings_for(stub, target)
-        self.client = build_client(self.settings, sleep=self.sleeps.append)
-        if init:
-            init_opensearch(self.settings, self.client)
-        self.store = OpenSearchVectorStore(
-            self.client, index=ALIAS, dimensions=DIMS, capabilities=capabilities_for(target),
-            bulk_limits=limits or BulkLimits(backoff=_no_wait()), sleep=self.sleeps.append,
-        )
-        if init:
-            self.store.ensure_index()  # what the first write would check
-        stub.requests.clear()
-
-
-def _no_wait() -> Any:
-    from solar_rag.adapters.opensearch.client import Backoff
-
-    return Backoff(base_seconds=0.01, cap_seconds=0.02)
-
-
-def unit(i: int, dims: int = DIMS) -> list[float]:
-    vector = [0.0] * dims
-    vector[i % dims] = 1.0
-    return vector
-
-
-def chunks(doc: str, version: str, texts: Sequence[str], *,
-           metadata: dict[str, Any] | None = None, offset: int = 0) -> list[EmbeddedChunk]:
-    return [
-        EmbeddedChunk(
-            Chunk(document_id=doc, chunk_id=chunk_id_for(doc, version, i), index=i, text=text,
-                  title=f"{doc} title", section=None, start=0, end=len(text), version=version,
-                  source=f"s3://bucket/{doc}", metadata=dict(metadata or {})),
-            unit(i + offset),
-        )
-        for i, text in enumerate(texts)
-    ]
-
-
-def source_of(item: EmbeddedChunk) -> dict[str, Any]:
-    c = item.chunk
-    return {"document_id": c.document_id, "chunk_id": c.chunk_id, "chunk_index": c.index,
-            "version": c.version, "text": c.text, "title": c.title, "section": c.section,
-            "start": c.start, "end": c.end, "source": c.source, "metadata": c.metadata,
-            "metadata_terms": metadata_terms(c.metadata), "embedding": item.vector}
-
-
-def paths(stub: OpenSearchStub) -> list[str]:
-    return [f"{r.method} {r.path}" for r in stub.requests]
-
+pytest_plugins = ("tests.integration.opensearch_harness",)  # its fixtures
 
 # -- init -----------------------------------------------------------------------------------
 
@@ -297,7 +227,7 @@ def test_bulk_items_throttled_are_retried_with_backoff(stub: OpenSearchStub) -> 
 
 
 def test_bulk_throttling_that_never_ends_fails(stub: OpenSearchStub) -> None:
-    h = Harness(stub, limits=BulkLimits(max_item_retries=1, backoff=_no_wait()))
+    h = Harness(stub, limits=BulkLimits(max_item_retries=1, backoff=no_wait()))
     items = chunks("d", "v1", ["a", "b"])
     stub.fail_items([items[0].chunk.chunk_id], 429, "rejected_execution_exception")
     with pytest.raises(VectorStoreError, match=r"1 of 2 chunks.*429 rejected_execution"):
@@ -325,7 +255,7 @@ def test_partial_failure_keeps_previous_version(stub: OpenSearchStub) -> None:
 
 
 def test_bulk_requests_are_bounded_by_bytes_and_count(stub: OpenSearchStub) -> None:
-    h = Harness(stub, limits=BulkLimits(max_bytes=2048, max_actions=3, backoff=_no_wait()))
+    h = Harness(stub, limits=BulkLimits(max_bytes=2048, max_actions=3, backoff=no_wait()))
     items = chunks("d", "v1", [f"text number {i} " * 8 for i in range(10)])
     h.store.upsert_document("d", "v1", items)
     bulks = stub.find("POST", "/rag-chunks/_bulk")
@@ -336,7 +266,7 @@ def test_bulk_requests_are_bounded_by_bytes_and_count(stub: OpenSearchStub) -> N
 
 
 def test_chunk_above_the_byte_limit_is_refused_before_any_write(stub: OpenSearchStub) -> None:
-    h = Harness(stub, limits=BulkLimits(max_bytes=1024, backoff=_no_wait()))
+    h = Harness(stub, limits=BulkLimits(max_bytes=1024, backoff=no_wait()))
     items = chunks("d", "v1", ["small", "x" * 2000])
     with pytest.raises(InvalidInput, match="above the bulk request limit of 1024"):
         h.store.upsert_document("d", "v1", items)
