@@ -15,7 +15,7 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +53,8 @@ from tests.fakes.upstage_server import estimate_tokens as server_tokens
 
 if TYPE_CHECKING:
     from solar_rag.services.s3_ingestion import S3Ingestion
+
+Work = Callable[[Container, Any], list[int | None]]
 
 RPM = 100
 TPM = 300_000
@@ -168,30 +170,36 @@ def _index_group(service: IndexingService, group: list[SourceDocument]) -> list[
         return [None] * len(group)
 
 
-def run_ours(docs: list[SourceDocument], time_scale: float) -> Run:
+def _run_pipeline(docs: list[SourceDocument], time_scale: float, work: Work,
+                  items: Sequence[Any], workers: int) -> Run:
+    """Our pipeline (production embedder and limiter, OpenSearch stub, fake Upstage) over
+    ``items`` with ``workers`` threads; ``work`` returns chunk counts, None = failed."""
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp, opensearch_stub() as stub, \
             fake_upstage(rpm=RPM, tpm=TPM, time_scale=time_scale,
                          latency=UPSTAGE_LATENCY_SECONDS * time_scale) as fake:
         config = settings(fake, stub, Path(tmp))
         init_opensearch(config)
-        client = UpstageClient(config, api_key=API_KEY)
-        # The production limiter and embedder; only the limiter's minute is scaled like the
-        # server's.
+        # Only the limiter's minute is scaled, like the server's.
         limiter = RateLimiter(config.upstage_requests_per_minute, config.upstage_tokens_per_minute,
                               window_seconds=60.0 * time_scale)
+        embedder = UpstageEmbedder(UpstageClient(config, api_key=API_KEY), config, limiter)
         store = TimedStore(build_opensearch_store(config))
-        container = Container(config, embedder=UpstageEmbedder(client, config, limiter), store=store)
-        service = container.indexing_service
+        container = Container(config, embedder=embedder, store=store)
         started = time.perf_counter()
-        groups = [docs[i:i + GROUP] for i in range(0, len(docs), GROUP)]
-        with ThreadPoolExecutor(WORKERS, thread_name_prefix="indexer") as pool:
-            outcomes = [n for done in pool.map(lambda g: _index_group(service, g), groups) for n in done]
+        with ThreadPoolExecutor(workers, thread_name_prefix="indexer") as pool:
+            outcomes = [n for done in pool.map(lambda item: work(container, item), items)
+                        for n in done]
         seconds = time.perf_counter() - started
-        chunks = sum(n for n in outcomes if n is not None)
-        failed = sum(1 for n in outcomes if n is None)
         tokens, requests = _sent(fake)
-        return Run(seconds, tokens, requests, fake.rate_limited, failed, len(docs), chunks,
-                   writes=store.writes)
+        return Run(seconds, tokens, requests, fake.rate_limited,
+                   sum(1 for n in outcomes if n is None), len(docs),
+                   sum(n for n in outcomes if n is not None), writes=store.writes)
+
+
+def run_ours(docs: list[SourceDocument], time_scale: float) -> Run:
+    groups = [docs[i:i + GROUP] for i in range(0, len(docs), GROUP)]
+    return _run_pipeline(docs, time_scale, lambda c, group: _index_group(c.indexing_service, group),
+                         groups, WORKERS)
 
 
 def _handle_batch(ingestion: S3Ingestion, bodies: list[str]) -> list[int | None]:
@@ -218,29 +226,16 @@ def run_ours_s3(docs: list[SourceDocument], time_scale: float) -> Run:
     sequencer = events.Sequencer()
     bodies = [json.dumps(events.s3_notification(events.created(object_key(d), sequencer=sequencer())))
               for d in docs]
-    with tempfile.TemporaryDirectory(prefix="bench-s3-") as tmp, opensearch_stub() as stub, \
-            fake_upstage(rpm=RPM, tpm=TPM, time_scale=time_scale,
-                         latency=UPSTAGE_LATENCY_SECONDS * time_scale) as fake:
-        config = settings(fake, stub, Path(tmp))
-        init_opensearch(config)
-        limiter = RateLimiter(config.upstage_requests_per_minute, config.upstage_tokens_per_minute,
-                              window_seconds=60.0 * time_scale)
-        embedder = UpstageEmbedder(UpstageClient(config, api_key=API_KEY), config, limiter)
-        store = TimedStore(build_opensearch_store(config))
-        container = Container(config, embedder=embedder, store=store)
+
+    def invoke(container: Container, batch: list[str]) -> list[int | None]:
         ingestion = S3Ingestion(indexing=container.indexing_service, objects=bucket,
                                 load=load_file, supported_extensions=SUPPORTED_EXTENSIONS,
-                                max_object_bytes=config.max_object_bytes, bucket=events.BUCKET)
-        started = time.perf_counter()
-        batches = [bodies[i:i + S3_BATCH] for i in range(0, len(bodies), S3_BATCH)]
-        with ThreadPoolExecutor(S3_CONCURRENCY, thread_name_prefix="s3-indexer") as pool:
-            outcomes = [n for done in pool.map(lambda b: _handle_batch(ingestion, b), batches)
-                        for n in done]
-        seconds = time.perf_counter() - started
-        tokens, requests = _sent(fake)
-        return Run(seconds, tokens, requests, fake.rate_limited,
-                   sum(1 for n in outcomes if n is None), len(docs),
-                   sum(n for n in outcomes if n is not None), writes=store.writes)
+                                max_object_bytes=container.settings.max_object_bytes,
+                                bucket=events.BUCKET)
+        return _handle_batch(ingestion, batch)
+
+    batches = [bodies[i:i + S3_BATCH] for i in range(0, len(bodies), S3_BATCH)]
+    return _run_pipeline(docs, time_scale, invoke, batches, S3_CONCURRENCY)
 
 
 def _langchain_documents(docs: list[SourceDocument]) -> list[Any]:
