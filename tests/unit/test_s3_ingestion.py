@@ -439,3 +439,12 @@ def test_an_unexpected_error_of_a_group_fails_its_messages_not_the_batch(
         message(events.created("w.txt", sequencer=seq()), events.created("x.txt")),
     ])
     assert statuses(results) == ["RuntimeError", "RuntimeError", ["indexed", "skipped"]]
+
+
+def test_an_event_for_another_bucket_fails_alone_in_a_batch(world: World) -> None:
+    world.put("own.txt", "Our own object.")
+    results = world.ingestion.handle_messages([
+        message(events.created("theirs.txt", bucket="someone-elses", sequencer=seq())),
+        message(events.created("own.txt", sequencer=seq())),
+    ])
+    assert statuses(results) == ["InvalidInput", ["indexed"]]

@@ -262,8 +262,10 @@ class S3Ingestion:
         return [position for position, found in changes.items()
                 if len(found) == 1 and found[0].kind == "created"
                 and _document_key(found[0].key) == found[0].key
-                and named[found[0].key] == 1
-                and not (self._bucket and found[0].bucket and found[0].bucket != self._bucket)]
+                and named[found[0].key] == 1 and not self._foreign(found[0])]
+
+    def _foreign(self, change: ObjectChange) -> bool:
+        return bool(self._bucket and change.bucket and change.bucket != self._bucket)
 
     def _index_together(self, changes: Mapping[int, ObjectChange]
                         ) -> dict[int, list[IndexOutcome] | Exception]:
@@ -295,7 +297,7 @@ class S3Ingestion:
         return results
 
     def handle(self, change: ObjectChange) -> IndexOutcome:
-        if self._bucket and change.bucket and change.bucket != self._bucket:
+        if self._foreign(change):
             raise InvalidInput(f"event for bucket {change.bucket!r}, expected {self._bucket!r}")
         if _document_key(change.key) != change.key:
             return self._sidecar_changed(_document_key(change.key))
