@@ -5,6 +5,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -21,6 +22,7 @@ from solar_rag.domain import (
     chunk_id_for,
 )
 from solar_rag.errors import (
+    ConcurrentUpdate,
     DocumentNotFound,
     InvalidInput,
     PayloadTooLarge,
@@ -386,3 +388,23 @@ def test_upstream_outage_stops_one_by_one_embedding(
     assert attempts == [6, 1, 1]  # the shared request, then OUTAGE_AFTER documents alone
     assert all(registry.get(f"d{i}").status is DocumentStatus.FAILED  # type: ignore[union-attr]
                for i in range(6))
+
+
+def test_an_unchanged_event_whose_document_changed_meanwhile_asks_for_a_retry(
+        parts: tuple[MemoryStore, MemoryRegistry, FakeEmbedder]) -> None:
+    _, registry, _ = parts
+    svc = service(*parts)
+    svc.index(doc("same", id="d"), marker=ChangeMarker(sequencer="0A"))
+    original_locked = registry.locked
+
+    def locked_after_a_concurrent_write(document_id: str) -> AbstractContextManager[None]:
+        record = registry.get(document_id)
+        assert record is not None
+        registry.put(replace(record, content_hash="written-by-someone-else"))
+        return original_locked(document_id)
+
+    registry.locked = locked_after_a_concurrent_write  # type: ignore[method-assign, assignment]
+    with pytest.raises(ConcurrentUpdate, match="changed while it was being indexed"):
+        svc.index(doc("same", id="d"), marker=ChangeMarker(sequencer="0B"))
+    record = registry.get("d")
+    assert record is not None and record.sequencer == "0A"  # the event is not recorded

@@ -360,7 +360,7 @@ def test_a_key_named_twice_in_a_batch_is_handled_in_message_order(world: World) 
     ])
     assert statuses(results) == [["indexed"], ["indexed"], ["deleted"]]
     assert world.status("x.txt") is DocumentStatus.DELETED
-    assert world.store.batch_sizes == [1]  # only y.txt went through the shared path
+    assert world.store.batch_sizes == [1, 1]  # x.txt (in order) and y.txt, each alone
 
 
 def test_sidecar_in_the_batch_keeps_its_document_on_the_ordered_path(world: World) -> None:
@@ -371,7 +371,7 @@ def test_sidecar_in_the_batch_keeps_its_document_on_the_ordered_path(world: Worl
         message(events.created("m.txt.metadata.json", sequencer=seq())),
     ])
     assert statuses(results) == [["indexed"], ["unchanged"]]
-    assert world.store.batch_sizes == []
+    assert world.store.batch_sizes == [1]  # m.txt alone; the sidecar event found it unchanged
     record = world.registry.get("m.txt")
     assert record is not None and record.metadata == {"team": "fruit"}
 
@@ -429,10 +429,15 @@ def test_an_unexpected_error_of_a_group_fails_its_messages_not_the_batch(
     world.put("v.txt", "Violins have four strings.")
     world.put("w.txt", "Walnuts grow on trees.")  # x.txt does not exist: skipped
 
-    def broken(*_: object, **__: object) -> None:
-        raise RuntimeError("registry client bug")
+    indexing = world.ingestion._indexing
+    real = indexing.index_each
 
-    monkeypatch.setattr(world.ingestion._indexing, "index_each", broken)
+    def broken_for_groups(docs: Sequence[SourceDocument], markers: object = None) -> object:
+        if len(docs) > 1:  # the shared path; the per-message path indexes one at a time
+            raise RuntimeError("registry client bug")
+        return real(docs, markers)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(indexing, "index_each", broken_for_groups)
     results = world.ingestion.handle_messages([
         message(events.created("u.txt", sequencer=seq())),
         message(events.created("v.txt", sequencer=seq())),

@@ -24,6 +24,7 @@ from solar_rag.domain import (
     stable_hash,
 )
 from solar_rag.errors import (
+    ConcurrentUpdate,
     DocumentNotFound,
     InvalidInput,
     PayloadTooLarge,
@@ -132,18 +133,10 @@ class IndexingService:
 
     def index(self, doc: SourceDocument, *, marker: ChangeMarker | None = None) -> IndexOutcome:
         self.validate(doc)
-        version = self.content_hash(doc)
-        with self._registry.locked(doc.id):
-            current = self._registry.get(doc.id)
-            skipped = self._skip(doc, version, current, marker)
-            if skipped:
-                return skipped
-            try:
-                prepared = self._embed([self._prepare(doc, version)])[0]
-            except RagError as error:
-                self._record_failure(doc, current, marker, error.message)
-                raise
-            return self._apply(prepared, current, marker)
+        (result,) = self.index_each([doc], [marker])
+        if isinstance(result, RagError):
+            raise result
+        return result
 
     def index_many(self, docs: Sequence[SourceDocument]) -> list[IndexOutcome]:
         """``index_each`` for callers that want an exception: every document is validated
@@ -180,6 +173,7 @@ class IndexingService:
             return [self._index_one(doc, marker) for doc, marker in zip(docs, marks, strict=True)]
         results: dict[str, IndexOutcome | RagError] = {}
         pending: list[_Prepared] = []
+        recheck: list[_Prepared] = []
         for doc, marker in zip(docs, marks, strict=True):
             try:
                 self.validate(doc)
@@ -188,9 +182,11 @@ class IndexingService:
                 continue
             version = self.content_hash(doc)
             skipped = self._skip_outcome(doc, version, self._registry.get(doc.id), marker)
-            if skipped:
-                # With a marker, the event is recorded under the lock (``index`` re-checks).
-                results[doc.id] = skipped if marker is None else self._index_one(doc, marker)
+            if skipped and marker is None:
+                results[doc.id] = skipped
+                continue
+            if skipped:  # the event is recorded under the lock, where it is checked again
+                recheck.append(_Prepared(doc, version, [], None, marker))
                 continue
             try:
                 pending.append(self._prepare(doc, version, marker))
@@ -203,7 +199,7 @@ class IndexingService:
             if embedding_error is not None:
                 self._record_failure_locked(prepared.doc, embedding_error.message)
                 results[prepared.doc.id] = embedding_error
-        results.update(self._write_locked(embedded))
+        results.update(self._write_locked(embedded, recheck))
         return [results[doc.id] for doc in docs]
 
     def _index_one(self, doc: SourceDocument, marker: ChangeMarker | None
@@ -213,21 +209,31 @@ class IndexingService:
         except RagError as error:
             return error
 
-    def _write_locked(self, embedded: Sequence[_Prepared]) -> dict[str, IndexOutcome | RagError]:
+    def _write_locked(self, embedded: Sequence[_Prepared], recheck: Sequence[_Prepared],
+                      ) -> dict[str, IndexOutcome | RagError]:
         """Take the documents' locks in id order (overlapping batches cannot deadlock), then
-        write them together; a document whose lock cannot be taken fails alone."""
+        write the embedded ones together and record the events of ``recheck`` (found with
+        nothing to write). A document whose lock cannot be taken fails alone."""
         results: dict[str, IndexOutcome | RagError] = {}
         with ExitStack() as locks:
-            held: list[_Prepared] = []
-            for prepared in sorted(embedded, key=lambda p: p.doc.id):
+            for prepared in sorted([*embedded, *recheck], key=lambda p: p.doc.id):
                 try:
                     locks.enter_context(self._registry.locked(prepared.doc.id))
                 except RagError as error:
                     results[prepared.doc.id] = error
-                    continue
-                held.append(prepared)
-            results.update(self._apply_many(held))
+            for prepared in recheck:
+                if prepared.doc.id not in results:
+                    results[prepared.doc.id] = self._recorded_skip(prepared)
+            results.update(self._apply_many([p for p in embedded if p.doc.id not in results]))
         return results
+
+    def _recorded_skip(self, prepared: _Prepared) -> IndexOutcome | RagError:
+        doc = prepared.doc
+        skipped = self._skip(doc, prepared.version, self._registry.get(doc.id), prepared.marker)
+        if skipped:
+            return skipped
+        return ConcurrentUpdate(f"document {doc.id!r} changed while it was being indexed; "
+                                "retry later")
 
     def _skip(self, doc: SourceDocument, version: str, current: DocumentRecord | None,
               marker: ChangeMarker | None) -> IndexOutcome | None:
@@ -303,19 +309,6 @@ class IndexingService:
             result.append(replace(item, vectors=vectors[offset: offset + len(item.chunks)]))
             offset += len(item.chunks)
         return result
-
-    def _apply(self, prepared: _Prepared, current: DocumentRecord | None,
-               marker: ChangeMarker | None) -> IndexOutcome:
-        """Write an embedded document and record it; the caller holds the document's lock."""
-        doc = prepared.doc
-        try:
-            stored_ids = self._store.upsert_document(
-                doc.id, prepared.version, self._embedded_chunks(prepared),
-                previous_chunk_ids=_chunk_ids(current))
-        except RagError as error:
-            self._record_failure(doc, current, marker, error.message)
-            raise
-        return self._record_indexed(prepared, current, marker, stored_ids)
 
     def _apply_many(self, embedded: Sequence[_Prepared]) -> dict[str, IndexOutcome | RagError]:
         """Write embedded documents in one store call; the caller holds every lock.
