@@ -132,7 +132,6 @@ class IndexingService:
             )
 
     def index(self, doc: SourceDocument, *, marker: ChangeMarker | None = None) -> IndexOutcome:
-        self.validate(doc)
         (result,) = self.index_each([doc], [marker])
         if isinstance(result, RagError):
             raise result
