@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
+from solar_rag.adapters.writes import upsert_each
 from solar_rag.domain import (
     ChatCompletion,
     ChatMessage,
@@ -93,16 +94,16 @@ class MemoryStore:
         if self.fail_upsert_with:
             raise self.fail_upsert_with
         self.batch_sizes.append(len(writes))
-        results = []
-        for write in writes:
-            rejected = self.reject_documents.get(write.document_id)
-            if rejected:
-                results.append(WriteResult(write.document_id, error=rejected))
-                continue
-            stored = self.upsert_document(write.document_id, write.version, write.chunks,
-                                          previous_chunk_ids=write.previous_chunk_ids)
-            results.append(WriteResult(write.document_id, stored))
-        return results
+        return upsert_each(self._upsert_unless_rejected, writes)
+
+    def _upsert_unless_rejected(self, document_id: str, version: str,
+                                chunks: Sequence[EmbeddedChunk], *,
+                                previous_chunk_ids: Sequence[str] = ()) -> list[str]:
+        rejected = self.reject_documents.get(document_id)
+        if rejected:
+            raise rejected
+        return self.upsert_document(document_id, version, chunks,
+                                    previous_chunk_ids=previous_chunk_ids)
 
     def delete_document(self, document_id: str, *, chunk_ids: Sequence[str] = ()) -> int:
         doomed = [k for k, v in self.chunks.items() if v.chunk.document_id == document_id]
