@@ -34,7 +34,7 @@ from solar_rag.domain import (
     SourceDocument,
     WriteResult,
 )
-from solar_rag.ports import VectorStore
+from solar_rag.ports import PresignedUpload, VectorStore
 from solar_rag.services.indexing import IndexingService
 from solar_rag.text.tokens import estimate_tokens
 
@@ -125,6 +125,19 @@ class MemoryBucket:
     def read_optional(self, key: str, *, max_bytes: int) -> bytes | None:
         return self.objects.get(key)
 
+    def exists(self, key: str) -> bool:
+        return key in self.objects
+
+    def put(self, key: str, data: bytes, *, content_type: str) -> None:
+        self.objects[key] = data
+
+    def delete(self, key: str) -> None:
+        self.objects.pop(key, None)
+
+    def presign_upload(self, key: str, *, max_bytes: int, expires_in: int,
+                       content_type: str | None = None) -> PresignedUpload:
+        raise NotImplementedError("the benchmark uploads nothing")
+
 
 def object_key(doc: SourceDocument) -> str:
     return f"{doc.id}.md" if doc.content_type == "text/markdown" else f"{doc.id}.txt"
@@ -205,7 +218,9 @@ def run_ours(docs: list[SourceDocument], time_scale: float) -> Run:
 def _handle_batch(ingestion: S3Ingestion, bodies: list[str]) -> list[int | None]:
     """One indexer invocation: chunk counts per message, None = failed (SQS would retry)."""
     counts: list[int | None] = []
-    for result in ingestion.handle_messages(bodies):
+    from solar_rag.lambda_events import parse_notification
+
+    for result in ingestion.handle_messages([parse_notification(body) for body in bodies]):
         if isinstance(result, Exception):
             counts.append(None)
         else:

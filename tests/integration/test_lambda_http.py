@@ -278,7 +278,10 @@ def test_chat_and_query_functions_import_only_what_they_use(
         lambda_runtime.reset()
 
 
-def test_init_imports_are_scoped_to_each_function(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_init_builds_only_what_each_function_serves(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``warm`` builds the routers' services: chat never builds a store, a registry or S3."""
+    from solar_rag.api.app import services_for
+    from solar_rag.composition import Container
     from solar_rag.settings import Settings
 
     monkeypatch.chdir(ROOT / "tests")  # no .env
@@ -286,16 +289,14 @@ def test_init_imports_are_scoped_to_each_function(monkeypatch: pytest.MonkeyPatc
         monkeypatch.delenv(name, raising=False)
     current = Settings(upstage_secret_id=SECRET_ID, vector_store="opensearch",
                        opensearch_url="http://127.0.0.1:9", documents_table="t")
-    chat = lambda_runtime.modules_for("chat", current)
-    assert "solar_rag.adapters.secrets" in chat and "solar_rag.adapters.upstage" in chat
-    assert not [m for m in chat if "opensearch" in m or "s3" in m or ".text." in m or "dynamodb" in m]
-    query = lambda_runtime.modules_for("query", current)
-    assert "solar_rag.adapters.opensearch" in query and "solar_rag.adapters.s3_source" not in query
-    indexer = lambda_runtime.modules_for("indexer", current)
-    assert {"solar_rag.adapters.s3_source", "solar_rag.adapters.dynamodb_registry",
-            "aws_lambda_powertools.utilities.batch"} <= set(indexer)
-    offline = lambda_runtime.modules_for("query", Settings(vector_store="local"))
-    assert "solar_rag.adapters.upstage" not in offline and "solar_rag.adapters.secrets" not in offline
+    chat = Container(current)
+    chat.warm(services_for(("health", "chat")))
+    assert {"chat_service", "chat_model", "upstage_client"} <= set(chat.__dict__)
+    assert not {"store", "registry", "embedder", "object_store"} & set(chat.__dict__)
+    query = Container(current)
+    query.warm(services_for(("health", "query")))
+    assert {"query_service", "search_service", "store", "embedder"} <= set(query.__dict__)
+    assert not {"registry", "object_store", "indexing_service"} & set(query.__dict__)
 
 
 def test_invalid_configuration_is_a_503_naming_the_variable(

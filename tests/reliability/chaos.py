@@ -362,6 +362,7 @@ class ChaosRun:
         self.keys = {k: KeyState(k) for k in make_keys(config.keys, self.rng)}
         self.figures.keys = len(self.keys)
         self.handler = load_handler("indexer")
+        lambda_runtime.reset()  # importing the handler may have built (warmed) a container
         self.container = lambda_runtime.container()
         self.store = CrashingStore(self.container.store)
         self.container.__dict__["store"] = self.store  # before the indexing service is built

@@ -18,12 +18,14 @@ from solar_rag.errors import (
     UpstreamRejected,
     VectorStoreError,
 )
+from solar_rag.lambda_events import parse_notification
+from solar_rag.ports import PresignedUpload
 from solar_rag.services import s3_ingestion
 from solar_rag.services.indexing import IndexingService, IndexOutcome
+from solar_rag.services.intake import QUEUE_PREFIX
 from solar_rag.services.s3_ingestion import (
     ObjectChange,
     S3Ingestion,
-    parse_notification,
     parse_sidecar,
 )
 from solar_rag.text.chunking import Chunker
@@ -43,6 +45,7 @@ class FakeObjects:
 
     objects: dict[str, bytes] = field(default_factory=dict)
     reads: list[str] = field(default_factory=list)
+    heads: list[str] = field(default_factory=list)
 
     def read(self, key: str, *, max_bytes: int) -> tuple[bytes, dict[str, str]]:
         self.reads.append(key)
@@ -58,6 +61,20 @@ class FakeObjects:
             return self.read(key, max_bytes=max_bytes)[0]
         except DocumentNotFound:
             return None
+
+    def exists(self, key: str) -> bool:
+        self.heads.append(key)
+        return key in self.objects
+
+    def put(self, key: str, data: bytes, *, content_type: str) -> None:
+        self.objects[key] = data
+
+    def delete(self, key: str) -> None:
+        self.objects.pop(key, None)
+
+    def presign_upload(self, key: str, *, max_bytes: int, expires_in: int,
+                       content_type: str | None = None) -> PresignedUpload:
+        return PresignedUpload(f"https://bucket.example/{key}", {"key": key}, expires_in, 1, max_bytes)
 
 
 @dataclass
@@ -87,7 +104,7 @@ def world() -> World:
                               registry=registry)
     ingestion = S3Ingestion(indexing=service, objects=objects, load=load_file,
                             supported_extensions=SUPPORTED_EXTENSIONS, max_object_bytes=MAX_BYTES,
-                            bucket=BUCKET)
+                            bucket=BUCKET, registry=registry)
     return World(objects, store, registry, embedder, ingestion)
 
 
@@ -95,7 +112,19 @@ seq = events.Sequencer()
 
 
 def handle(world: World, *records: dict[str, object]) -> list[str]:
-    return [o.status for o in world.ingestion.handle_message(json.dumps(events.s3_notification(*records)))]
+    changes = parse_notification(json.dumps(events.s3_notification(*records)))
+    return [o.status for o in world.ingestion.handle_message(changes)]
+
+
+def handle_bodies(world: World, bodies: Sequence[str]) -> list[list[IndexOutcome] | Exception]:
+    """What the Lambda edge does with an SQS batch: parse each body, then handle them together."""
+    messages: list[list[ObjectChange] | Exception] = []
+    for body in bodies:
+        try:
+            messages.append(parse_notification(body))
+        except InvalidInput as error:
+            messages.append(error)
+    return world.ingestion.handle_messages(messages)
 
 
 # --- parsing ---------------------------------------------------------------------------------------
@@ -229,7 +258,7 @@ def test_loader_crash_is_failed_not_retried(world: World) -> None:
     ingestion = S3Ingestion(indexing=world.ingestion._indexing, objects=world.objects, load=crashing,
                             supported_extensions={".pdf"}, max_object_bytes=MAX_BYTES)
     world.put("odd.pdf", b"%PDF")
-    [outcome] = ingestion.handle_message(events.s3_notification(events.created("odd.pdf")))
+    [outcome] = ingestion.handle_message(parse_notification(events.s3_notification(events.created("odd.pdf"))))
     assert outcome.status == "failed" and "KeyError" in (outcome.error or "")
 
 
@@ -279,8 +308,10 @@ def test_out_of_order_newest_state_wins(world: World) -> None:
 def test_removal_without_sequencer_keeps_an_object_that_exists_again(world: World) -> None:
     world.put("g.txt", "Grapes.")
     handle(world, events.created("g.txt"))
+    world.objects.reads.clear()
     assert handle(world, events.removed("g.txt")) == ["skipped"]
     assert world.status("g.txt") is DocumentStatus.INDEXED
+    assert world.objects.heads == ["g.txt"] and world.objects.reads == []  # a HEAD, no download
     del world.objects.objects["g.txt"]
     assert handle(world, events.removed("g.txt")) == ["deleted"]
 
@@ -341,7 +372,7 @@ def statuses(results: list[list[IndexOutcome] | Exception]) -> list[object]:
 def test_created_objects_of_a_batch_share_one_embedding_call_and_one_write(world: World) -> None:
     for name in ("a", "b", "c"):
         world.put(f"{name}.txt", f"{name.upper()} is a letter of the alphabet.")
-    results = world.ingestion.handle_messages(
+    results = handle_bodies(world,
         [message(events.created(f"{name}.txt", sequencer=seq())) for name in ("a", "b", "c")])
     assert statuses(results) == [["indexed"], ["indexed"], ["indexed"]]
     assert len(world.embedder.calls) == 1 and world.store.batch_sizes == [3]
@@ -353,7 +384,7 @@ def test_a_key_named_twice_in_a_batch_is_handled_in_message_order(world: World) 
     world.put("x.txt", "X marks the spot.")
     world.put("y.txt", "Y is a letter.")
     create, delete = seq(), seq()
-    results = world.ingestion.handle_messages([
+    results = handle_bodies(world, [
         message(events.created("x.txt", sequencer=create)),
         message(events.created("y.txt", sequencer=seq())),
         message(events.removed("x.txt", sequencer=delete)),
@@ -366,7 +397,7 @@ def test_a_key_named_twice_in_a_batch_is_handled_in_message_order(world: World) 
 def test_sidecar_in_the_batch_keeps_its_document_on_the_ordered_path(world: World) -> None:
     world.put("m.txt", "Mangoes are sweet.")
     world.put("m.txt.metadata.json", b'{"metadataAttributes": {"team": "fruit"}}')
-    results = world.ingestion.handle_messages([
+    results = handle_bodies(world, [
         message(events.created("m.txt", sequencer=seq())),
         message(events.created("m.txt.metadata.json", sequencer=seq())),
     ])
@@ -381,7 +412,7 @@ def test_each_message_of_a_batch_gets_its_own_result(world: World) -> None:
     world.put("weird.bin", b"\x00\x01")
     world.put("busy.txt", "Bananas are yellow.")
     world.store.reject_documents["busy.txt"] = VectorStoreError("OpenSearch bulk failed (429)")
-    results = world.ingestion.handle_messages([
+    results = handle_bodies(world, [
         message(events.created("ok.txt", sequencer=seq())),
         "not json",
         message(events.created("weird.bin", sequencer=seq())),
@@ -405,7 +436,7 @@ def test_a_document_upstage_refuses_fails_alone(world: World) -> None:
         return real_embed(texts, kind)
 
     world.embedder.embed = refuse_poison  # type: ignore[method-assign]
-    results = world.ingestion.handle_messages(
+    results = handle_bodies(world,
         [message(events.created(f"{name}.txt", sequencer=seq())) for name in ("p", "q", "r")])
     assert statuses(results) == [["indexed"], ["failed"], ["indexed"]]
     assert "rejected" in (world.registry.get("q.txt").error or "")  # type: ignore[union-attr]
@@ -417,7 +448,7 @@ def test_large_documents_are_written_in_groups_that_make_progress(
     sizes = {"s1.txt": 30, "s2.txt": 40, "big.txt": 150, "s3.txt": 20, "s4.txt": 90}
     for key, size in sizes.items():
         world.put(key, ("word " * size)[:size].strip() + ".")
-    results = world.ingestion.handle_messages(
+    results = handle_bodies(world,
         [message(events.created(key, sequencer=seq())) for key in sizes])
     assert statuses(results) == [["indexed"]] * 5
     assert world.store.batch_sizes == [2, 1, 1, 1]  # s1+s2, big alone, s3 (s3+s4 > 100), s4
@@ -438,7 +469,7 @@ def test_an_unexpected_error_of_a_group_fails_its_messages_not_the_batch(
         return real(docs, markers)  # type: ignore[arg-type]
 
     monkeypatch.setattr(indexing, "index_each", broken_for_groups)
-    results = world.ingestion.handle_messages([
+    results = handle_bodies(world, [
         message(events.created("u.txt", sequencer=seq())),
         message(events.created("v.txt", sequencer=seq())),
         message(events.created("w.txt", sequencer=seq()), events.created("x.txt")),
@@ -448,8 +479,65 @@ def test_an_unexpected_error_of_a_group_fails_its_messages_not_the_batch(
 
 def test_an_event_for_another_bucket_fails_alone_in_a_batch(world: World) -> None:
     world.put("own.txt", "Our own object.")
-    results = world.ingestion.handle_messages([
+    results = handle_bodies(world, [
         message(events.created("theirs.txt", bucket="someone-elses", sequencer=seq())),
         message(events.created("own.txt", sequencer=seq())),
     ])
     assert statuses(results) == ["InvalidInput", ["indexed"]]
+
+
+# --- documents queued by POST /v1/documents (services/intake.py) ------------------------------------
+
+def queue_document(world: World, doc: SourceDocument) -> str:
+    from solar_rag.services.intake import DocumentIntake
+
+    intake = DocumentIntake(world.ingestion._indexing, world.registry,  # type: ignore[arg-type]
+                            queue=world.objects)
+    assert intake._enqueue(doc).status == "queued"
+    [key] = [k for k in world.objects.objects if k.startswith(QUEUE_PREFIX)]
+    return key
+
+
+def test_a_queued_document_is_indexed_under_its_own_id_and_its_object_removed(world: World) -> None:
+    key = queue_document(world, SourceDocument(id="notes/queued.md", text="# Q\n\nQuinces are fragrant.",
+                                               content_type="text/markdown", metadata={"team": "q"}))
+    assert world.status("notes/queued.md") is DocumentStatus.QUEUED
+    assert handle(world, events.created(key, sequencer=seq())) == ["indexed"]
+    record = world.registry.get("notes/queued.md")
+    assert record is not None and record.status is DocumentStatus.INDEXED and record.metadata == {"team": "q"}
+    assert "Quinces" in world.texts("notes/queued.md")
+    assert key not in world.objects.objects
+    assert handle(world, events.removed(key, sequencer=seq())) == ["skipped"]  # its removal is ignored
+    assert world.status("notes/queued.md") is DocumentStatus.INDEXED
+
+
+def test_a_queued_version_superseded_by_a_newer_write_is_not_indexed(world: World) -> None:
+    key = queue_document(world, SourceDocument(id="s.txt", text="Old queued words."))
+    world.ingestion._indexing.index(SourceDocument(id="s.txt", text="New synchronous words."))
+    assert handle(world, events.created(key, sequencer=seq())) == ["skipped"]
+    assert "New synchronous" in world.texts("s.txt") and "Old queued" not in world.texts("s.txt")
+    assert key not in world.objects.objects
+
+
+def test_a_duplicate_event_for_a_removed_queued_object_is_skipped(world: World) -> None:
+    key = queue_document(world, SourceDocument(id="d.txt", text="Dates are sweet."))
+    event = events.created(key, sequencer=seq())
+    assert handle(world, event) == ["indexed"]
+    assert handle(world, event) == ["skipped"]
+
+
+def test_a_queued_document_that_cannot_be_indexed_is_failed(world: World) -> None:
+    key = queue_document(world, SourceDocument(id="e.html", text="<html><body><script>x()</script></body></html>",
+                                               content_type="text/html"))
+    assert handle(world, events.created(key, sequencer=seq())) == ["failed"]
+    record = world.registry.get("e.html")
+    assert record is not None and record.status is DocumentStatus.FAILED and record.error
+    assert key not in world.objects.objects
+
+
+def test_a_queued_document_with_a_retryable_failure_goes_back_to_the_queue(world: World) -> None:
+    key = queue_document(world, SourceDocument(id="r.txt", text="Raspberries."))
+    world.store.reject_documents["r.txt"] = VectorStoreError("OpenSearch bulk failed (429)")
+    with pytest.raises(VectorStoreError):
+        handle(world, events.created(key, sequencer=seq()))
+    assert key in world.objects.objects  # kept for the redelivery

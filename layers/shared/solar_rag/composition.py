@@ -2,16 +2,20 @@
 
 Each property imports its adapter only when first used, so a Lambda function that never
 searches never imports OpenSearch, and one that never chats never builds a chat client.
-Tests pass fakes through the keyword arguments.
+``warm`` builds, without touching the network, what a set of API routers will use: a Lambda
+function calls it at init (boosted CPU, captured by SnapStart). The Lambda functions build it
+``instrumented`` (ports timed for CloudWatch metrics) and with the registry's lock lease
+derived from their timeout. Tests pass fakes through the keyword arguments.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from solar_rag.errors import NotConfigured
+from solar_rag.errors import NotAvailableHere, NotConfigured, RagError
 from solar_rag.ports import (
     AnswerGenerator,
     ChatModel,
@@ -23,14 +27,30 @@ from solar_rag.ports import (
 from solar_rag.settings import Settings
 
 if TYPE_CHECKING:
+    from solar_rag.adapters.s3_source import S3ObjectSource
     from solar_rag.adapters.upstage import UpstageClient
     from solar_rag.services.chat import ChatService
     from solar_rag.services.documents import DocumentCatalog
     from solar_rag.services.indexing import IndexingService
+    from solar_rag.services.intake import DocumentIntake, UploadService
     from solar_rag.services.query import QueryService
+    from solar_rag.services.s3_ingestion import S3Ingestion
     from solar_rag.services.search import SearchService
 
 LOCAL_DB_FILE = "rag.sqlite3"
+
+
+def load_settings() -> Settings:
+    """Settings from the environment; an invalid value is ``NotConfigured`` naming the
+    variable and the reason, never the value (it could be a secret)."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as error:
+        fields = "; ".join(f"{'.'.join(str(p) for p in e['loc']).upper() or 'settings'}: {e['msg']}"
+                           for e in error.errors(include_input=False))
+        raise NotConfigured(f"invalid configuration: {fields}") from None
 
 
 class Container:
@@ -43,8 +63,12 @@ class Container:
         embedder: Embedder | None = None,
         store: VectorStore | None = None,
         registry: DocumentRegistry | None = None,
+        instrumented: bool = False,
+        lease_seconds: float | None = None,
     ) -> None:
         self.settings = settings
+        self.instrumented = instrumented
+        self.lease_seconds = lease_seconds
         self._secret_source = secret_source
         if chat_model is not None:
             self.__dict__["chat_model"] = chat_model
@@ -117,11 +141,24 @@ class Container:
         from solar_rag.services.redaction import CurrentSecretRedactor, RedactingChatModel
 
         # Whatever a prompt injection makes the model say, the key is not in the answer.
-        return RedactingChatModel(UpstageChatModel(self.upstage_client),
-                                  CurrentSecretRedactor(self.current_upstage_key))
+        model: ChatModel = RedactingChatModel(UpstageChatModel(self.upstage_client),
+                                              CurrentSecretRedactor(self.current_upstage_key))
+        if self.instrumented:
+            from solar_rag.instrumentation import TimedChatModel
+
+            model = TimedChatModel(model)
+        return model
 
     @cached_property
     def embedder(self) -> Embedder:
+        embedder = self._embedder()
+        if self.instrumented:
+            from solar_rag.instrumentation import TimedEmbedder
+
+            return TimedEmbedder(embedder)
+        return embedder
+
+    def _embedder(self) -> Embedder:
         if self.provider == "upstage":
             from solar_rag.adapters.rate_limit import RateLimiter
             from solar_rag.adapters.upstage import UpstageEmbedder
@@ -135,6 +172,14 @@ class Container:
 
     @cached_property
     def store(self) -> VectorStore:
+        store = self._store()
+        if self.instrumented:
+            from solar_rag.instrumentation import TimedStore
+
+            return TimedStore(store)
+        return store
+
+    def _store(self) -> VectorStore:
         if self.settings.vector_store == "opensearch":
             from solar_rag.adapters.opensearch import build_opensearch_store
 
@@ -149,6 +194,9 @@ class Container:
         if self.settings.documents_table:
             from solar_rag.adapters.dynamodb_registry import DynamoDbDocumentRegistry
 
+            if self.lease_seconds:
+                return DynamoDbDocumentRegistry(self.settings.documents_table,
+                                                lease_seconds=self.lease_seconds)
             return DynamoDbDocumentRegistry(self.settings.documents_table)
         from solar_rag.adapters.local_store import LocalDocumentRegistry
 
@@ -166,7 +214,12 @@ class Container:
             return LlmAnswerGenerator(self.chat_model, max_tokens=self.settings.chat_max_tokens)
         from solar_rag.services.extractive import ExtractiveAnswerGenerator
 
-        return ExtractiveAnswerGenerator()
+        generator: AnswerGenerator = ExtractiveAnswerGenerator()
+        if self.instrumented:  # the LLM generator is timed through its chat model
+            from solar_rag.instrumentation import TimedAnswerGenerator
+
+            generator = TimedAnswerGenerator(generator)
+        return generator
 
     # --- services --------------------------------------------------------------------------
 
@@ -213,3 +266,65 @@ class Container:
         from solar_rag.services.documents import DocumentCatalog
 
         return DocumentCatalog(self.registry)
+
+    @cached_property
+    def object_store(self) -> S3ObjectSource:
+        bucket = self.settings.documents_bucket
+        if not bucket:
+            raise NotConfigured("DOCUMENTS_BUCKET is not set: there is no documents bucket")
+        from solar_rag.adapters.s3_source import S3ObjectSource
+
+        return S3ObjectSource(bucket)
+
+    @cached_property
+    def s3_ingestion(self) -> S3Ingestion:
+        from solar_rag.services.s3_ingestion import S3Ingestion
+        from solar_rag.text.files import SUPPORTED_EXTENSIONS, load_file
+
+        if not self.settings.documents_bucket:
+            raise NotConfigured("DOCUMENTS_BUCKET is not set: the indexer cannot read S3 objects")
+        return S3Ingestion(
+            indexing=self.indexing_service, objects=self.object_store, load=load_file,
+            supported_extensions=SUPPORTED_EXTENSIONS,
+            max_object_bytes=self.settings.max_object_bytes,
+            bucket=self.settings.documents_bucket, registry=self.registry,
+        )
+
+    @cached_property
+    def document_intake(self) -> DocumentIntake:
+        """``POST /v1/documents``: with a documents bucket, what cannot be indexed within the
+        request's deadline is queued there for the S3 pipeline; without one, all of it is
+        indexed in the request."""
+        from solar_rag.services.intake import DocumentIntake
+
+        queue = self.object_store if self.settings.documents_bucket else None
+        return DocumentIntake(self.indexing_service, self.registry, queue=queue)
+
+    @cached_property
+    def upload_service(self) -> UploadService:
+        from solar_rag.services.intake import UploadService
+        from solar_rag.text.files import SUPPORTED_EXTENSIONS
+
+        if not self.settings.documents_bucket:
+            raise NotAvailableHere(
+                "uploads need a documents bucket (DOCUMENTS_BUCKET), which only the deployed "
+                "stack has: locally, index files with POST /v1/documents or `rag index`")
+        return UploadService(self.object_store, supported_extensions=SUPPORTED_EXTENSIONS,
+                             max_object_bytes=self.settings.max_object_bytes)
+
+    def use_lease_seconds(self, seconds: float) -> None:
+        """Lock leases from now on (learned from the Lambda timeout after the registry may
+        have been built at init)."""
+        self.lease_seconds = seconds
+        registry = self.__dict__.get("registry")
+        if registry is not None and hasattr(registry, "lease_seconds"):
+            registry.lease_seconds = seconds
+
+    def warm(self, services: Iterable[str]) -> None:
+        """Build the named services (their modules and clients), touching no network; a
+        configuration error is left for the first request to answer."""
+        for name in services:
+            try:
+                getattr(self, name)
+            except RagError:
+                continue

@@ -33,6 +33,7 @@ class SearchMode(StrEnum):
 
 
 class DocumentStatus(StrEnum):
+    QUEUED = "queued"
     INDEXING = "indexing"
     INDEXED = "indexed"
     FAILED = "failed"

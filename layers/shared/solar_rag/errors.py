@@ -65,6 +65,12 @@ class NotConfigured(RagError):
     status = 503
 
 
+class NotAvailableHere(RagError):
+    """The operation exists only where its infrastructure does (uploads need the bucket)."""
+
+    status = 501
+
+
 class UpstageKeyRejected(NotConfigured):
     """Upstage refused the configured key (401/403): a configuration problem, not the request's.
 
@@ -75,3 +81,7 @@ class UpstageKeyRejected(NotConfigured):
 class UpstreamTimeout(RagError):
     status = 504
     retryable = True
+
+
+class DeadlineExceeded(UpstreamTimeout):
+    """The request's time budget ran out (API Gateway's 29 s, or the function's timeout)."""

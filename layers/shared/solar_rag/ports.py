@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Protocol
 
 from solar_rag.domain import (
@@ -142,6 +143,34 @@ class ObjectSource(Protocol):
         ...
 
     def read_optional(self, key: str, *, max_bytes: int) -> bytes | None: ...
+
+    def exists(self, key: str) -> bool:
+        """Whether the object exists now (a HEAD: nothing is downloaded)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PresignedUpload:
+    """An HTML-form style upload (``POST url`` with ``fields`` then the file) that S3 accepts
+    until ``expires_in`` seconds from now, for objects of ``min_bytes``..``max_bytes``."""
+
+    url: str
+    fields: dict[str, str]
+    expires_in: int
+    min_bytes: int
+    max_bytes: int
+
+
+class ObjectStore(ObjectSource, Protocol):
+    """The documents bucket: read, and also write (queued documents, sidecars), delete and
+    presign uploads."""
+
+    def put(self, key: str, data: bytes, *, content_type: str) -> None: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def presign_upload(self, key: str, *, max_bytes: int, expires_in: int,
+                       content_type: str | None = None) -> PresignedUpload: ...
 
 
 class SecretSource(Protocol):

@@ -8,10 +8,15 @@ entries, so it stays small.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
+
+
+class WaitTooLong(Exception):
+    """The budget would allow the request only after the caller's ``max_wait``."""
 
 
 class RateLimiter:
@@ -47,8 +52,11 @@ class RateLimiter:
         self.total_wait_seconds = 0.0
         self.acquisitions = 0
 
-    def acquire(self, tokens: int) -> float:
-        """Wait until a request costing ``tokens`` may be sent; returns the seconds waited."""
+    def acquire(self, tokens: int, *, max_wait: float = math.inf) -> float:
+        """Wait until a request costing ``tokens`` may be sent; returns the seconds waited.
+
+        Raises ``WaitTooLong`` at once, without waiting, if that would take over ``max_wait``
+        seconds (a deadline that a wait would overrun)."""
         if tokens < 0:
             raise ValueError("tokens must not be negative")
         waited = 0.0
@@ -62,6 +70,8 @@ class RateLimiter:
                     self.acquisitions += 1
                     self.total_wait_seconds += waited
                     return waited
+            if waited + wait > max_wait:
+                raise WaitTooLong(f"the rate limit allows this request in {wait:.1f} s")
             self._sleep(wait)
             waited += wait
 

@@ -1,4 +1,5 @@
-"""Documents from the S3 bucket: streamed reads with a size limit."""
+"""The documents bucket: streamed reads with a size limit, HEAD, writes, deletes and
+presigned uploads (``ObjectStore`` port)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from solar_rag.adapters.aws_clients import client, error_code
 from solar_rag.errors import DocumentNotFound, PayloadTooLarge, UpstreamError, UpstreamTimeout
+from solar_rag.ports import PresignedUpload
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -63,6 +65,48 @@ class S3ObjectSource:
             return None
         return data
 
+    def exists(self, key: str) -> bool:
+        try:
+            self._s3().head_object(Bucket=self._bucket, Key=key)
+        except Exception as error:
+            translated = self._translate(key, error)
+            if isinstance(translated, DocumentNotFound):
+                return False
+            raise translated from None
+        return True
+
+    def put(self, key: str, data: bytes, *, content_type: str) -> None:
+        try:
+            self._s3().put_object(Bucket=self._bucket, Key=key, Body=data, ContentType=content_type)
+        except Exception as error:
+            raise self._translate(key, error, action="write") from None
+
+    def delete(self, key: str) -> None:
+        try:
+            self._s3().delete_object(Bucket=self._bucket, Key=key)
+        except Exception as error:
+            translated = self._translate(key, error, action="delete")
+            if not isinstance(translated, DocumentNotFound):
+                raise translated from None
+
+    def presign_upload(self, key: str, *, max_bytes: int, expires_in: int,
+                       content_type: str | None = None) -> PresignedUpload:
+        """A presigned POST: unlike a presigned PUT, its policy bounds the object's size."""
+        fields: dict[str, str] = {}
+        conditions: list[Any] = [["content-length-range", 1, max_bytes]]
+        if content_type:
+            fields["Content-Type"] = content_type
+            conditions.append({"Content-Type": content_type})
+        try:
+            post = self._s3().generate_presigned_post(
+                Bucket=self._bucket, Key=key, Fields=fields, Conditions=conditions,
+                ExpiresIn=expires_in)
+        except Exception as error:
+            raise self._translate(key, error, action="presign an upload for") from None
+        return PresignedUpload(url=str(post["url"]),
+                               fields={str(k): str(v) for k, v in post["fields"].items()},
+                               expires_in=expires_in, min_bytes=1, max_bytes=max_bytes)
+
     def _read_limited(self, key: str, body: Any, max_bytes: int) -> bytes:
         parts: list[bytes] = []
         total = 0
@@ -83,11 +127,11 @@ class S3ObjectSource:
         return PayloadTooLarge(f"object {key!r} is larger than the limit of {max_bytes} bytes "
                                f"(MAX_OBJECT_BYTES); at least {size} bytes")
 
-    def _translate(self, key: str, error: Exception) -> Exception:
+    def _translate(self, key: str, error: Exception, *, action: str = "read") -> Exception:
         code = error_code(error)
         if code in _NOT_FOUND:
             return DocumentNotFound(f"object {key!r} not found in bucket {self._bucket!r}")
         name = type(error).__name__
         if "Timeout" in name or "EndpointConnection" in name or "ConnectionClosed" in name:
-            return UpstreamTimeout(f"reading object {key!r} from S3 timed out ({name})")
-        return UpstreamError(f"could not read object {key!r} from S3 ({code or name})")
+            return UpstreamTimeout(f"S3 timed out when asked to {action} object {key!r} ({name})")
+        return UpstreamError(f"could not {action} object {key!r} in S3 ({code or name})")

@@ -2,8 +2,10 @@
 
 The SDK's own retries are switched off (``max_retries=0``): this module retries itself so
 that every attempt goes through the rate limiter, ``Retry-After`` also pauses the other
-threads, and the errors that finally surface are the domain's (``solar_rag.errors``) with
-messages safe to show callers. The API key is passed in (resolved elsewhere), never read from
+threads, no attempt or back-off runs past the request's deadline (``solar_rag.deadline``: the
+SDK would sleep out a ``Retry-After`` of up to two minutes, past API Gateway's 29 s), and the
+errors that finally surface are the domain's (``solar_rag.errors``) with messages safe to
+show callers. The API key is passed in (resolved elsewhere), never read from
 the environment here, and never appears in a message or a log record.
 """
 
@@ -26,7 +28,8 @@ from typing import Any, TypeVar
 import openai
 from openai.types.chat import ChatCompletionMessageParam
 
-from solar_rag.adapters.rate_limit import RateLimiter
+from solar_rag import deadline
+from solar_rag.adapters.rate_limit import RateLimiter, WaitTooLong
 from solar_rag.adapters.vectors import l2_normalise
 from solar_rag.domain import ChatCompletion, ChatMessage, EmbeddingKind, Usage
 from solar_rag.errors import (
@@ -67,8 +70,10 @@ class _Attempt:
     """What went wrong in one attempt: enough to decide on a retry and to build the error."""
 
     def __init__(self, kind: str, status: int | None = None, retry_after: float | None = None,
-                 upstream_message: str | None = None, request_id: str | None = None) -> None:
+                 upstream_message: str | None = None, request_id: str | None = None,
+                 timeout: float | None = None) -> None:
         self.kind = kind  # "status", "timeout", "connection", "invalid"
+        self.timeout = timeout
         self.status = status
         self.retry_after = retry_after
         self.upstream_message = upstream_message
@@ -157,15 +162,18 @@ class UpstageClient:
         """
         attempts = self.max_retries + 1
         sdk = self.sdk
+        what = f"the Upstage {operation} request"
         for attempt in range(1, attempts + 1):
             if before_attempt is not None:
                 before_attempt()
+            timeout = deadline.attempt_timeout(self.timeout_seconds, what)
             started = time.monotonic()
             self._count(requests=1)
             try:
-                result = request(sdk)
+                result = request(sdk if timeout == self.timeout_seconds
+                                 else sdk.with_options(timeout=timeout))
             except openai.OpenAIError as exc:
-                failure = self._classify(exc)
+                failure = self._classify(exc, timeout)
             else:
                 logger.debug("upstage %s ok in %.0f ms (attempt %d/%d)", operation,
                              (time.monotonic() - started) * 1000, attempt, attempts)
@@ -175,8 +183,10 @@ class UpstageClient:
                 self._count(rate_limited=1)
             if failure.retry_after is not None and on_retry_after is not None:
                 on_retry_after(min(failure.retry_after, MAX_RETRY_AFTER_SECONDS))
+            delay = self._delay(attempt, failure.retry_after)
             too_long = (failure.retry_after or 0.0) > MAX_RETRY_AFTER_SECONDS
-            if not failure.retryable or attempt == attempts or too_long:
+            out_of_time = deadline.time_left(math.inf) < delay + deadline.MIN_ATTEMPT_SECONDS
+            if not failure.retryable or attempt == attempts or too_long or out_of_time:
                 self._count(failures=1)
                 logger.warning(
                     "upstage %s failed: %s after %.0f ms (attempt %d/%d, request id %s)",
@@ -185,7 +195,6 @@ class UpstageClient:
                 if failure.status in (401, 403) and self._on_key_rejected is not None:
                     self._on_key_rejected()
                 raise self._error(failure, operation, attempt) from None
-            delay = self._delay(attempt, failure.retry_after)
             self._count(retries=1)
             logger.info(
                 "upstage %s: %s after %.0f ms, retrying in %.2f s (attempt %d/%d)",
@@ -208,9 +217,9 @@ class UpstageClient:
             self.stats.failures += failures
             self.stats.rate_limited += rate_limited
 
-    def _classify(self, exc: openai.OpenAIError) -> _Attempt:
+    def _classify(self, exc: openai.OpenAIError, timeout: float) -> _Attempt:
         if isinstance(exc, openai.APITimeoutError):
-            return _Attempt("timeout")
+            return _Attempt("timeout", timeout=timeout)
         if isinstance(exc, openai.APIConnectionError):
             return _Attempt("connection")
         if isinstance(exc, openai.APIStatusError):
@@ -225,7 +234,7 @@ class UpstageClient:
         if failure.kind == "timeout":
             return UpstreamTimeout(
                 f"Upstage did not answer the {operation} request within "
-                f"{self.timeout_seconds:g} s ({tries})")
+                f"{failure.timeout or self.timeout_seconds:.3g} s ({tries})")
         if failure.kind == "connection":
             return UpstreamError(f"Could not connect to Upstage for {operation} ({tries})")
         if failure.kind == "invalid" or status is None:
@@ -400,6 +409,18 @@ class UpstageEmbedder:
             result.append((batch, batch_tokens))
         return result
 
+    def _acquire(self, tokens: int) -> None:
+        """Wait for the rate limit, but not past the request's deadline."""
+        max_wait = deadline.time_left(math.inf) - deadline.MIN_ATTEMPT_SECONDS
+        try:
+            self._limiter.acquire(tokens, max_wait=max_wait)
+        except WaitTooLong as error:
+            current = deadline.current()
+            budget = f" of {current.budget_seconds:.0f} s" if current else ""
+            raise UpstreamRateLimited(
+                f"the Upstage rate limit cannot take this request within the time budget"
+                f"{budget} ({error}); try again later") from None
+
     def _embed_batch(self, model: str, batch: list[str], tokens: int) -> list[list[float]]:
         raw = self._client.call(
             "embeddings",
@@ -407,7 +428,7 @@ class UpstageEmbedder:
             # 5 ms per 1024-d vector), slower than the request itself.
             lambda api: api.embeddings.with_raw_response.create(
                 model=model, input=batch, encoding_format="float"),
-            before_attempt=lambda: self._limiter.acquire(tokens),
+            before_attempt=lambda: self._acquire(tokens),
             on_retry_after=self._limiter.penalise,
         )
         data, used_tokens = _embedding_body(raw.http_response.content, model)

@@ -12,9 +12,20 @@ from solar_rag.api.schemas import ErrorOut
 from solar_rag.composition import Container
 
 ROUTER_NAMES = ("health", "chat", "query", "documents")
+ROUTER_SERVICES: dict[str, tuple[str, ...]] = {
+    "health": (),
+    "chat": ("chat_service",),
+    "query": ("query_service",),
+    "documents": ("document_intake", "document_catalog", "upload_service"),
+}
+"""The container's services each router calls (built at a Lambda function's init)."""
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     status: {"model": ErrorOut} for status in (400, 404, 413, 429, 502, 503, 504)
 }
+
+
+def services_for(routers: Iterable[str]) -> list[str]:
+    return [service for name in routers for service in ROUTER_SERVICES[name]]
 
 
 def _router(name: str) -> APIRouter:

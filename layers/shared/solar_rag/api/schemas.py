@@ -138,7 +138,9 @@ class DocumentsIn(Strict):
 
 class IndexedOut(BaseModel):
     id: str
-    status: Literal["indexed", "unchanged"]
+    status: Literal["indexed", "unchanged", "queued"] = Field(
+        description="`queued`: not indexed within the request's time budget (deployed stack "
+                    "only); the S3 pipeline indexes it, `GET /v1/documents/{id}` shows the status")
     chunks: int
 
 
@@ -151,7 +153,7 @@ class DocumentOut(BaseModel):
     title: str | None
     source: str | None
     content_type: str
-    status: Literal["indexing", "indexed", "failed", "deleted"]
+    status: Literal["queued", "indexing", "indexed", "failed", "deleted"]
     chunks: int
     content_hash: str | None
     metadata: dict[str, str | int | float | bool]
@@ -206,6 +208,29 @@ class QueryOut(BaseModel):
     citations: list[CitationOut]
     model: str
     usage: UsageOut
+
+
+class UploadIn(Strict):
+    id: Annotated[str, Field(min_length=1, max_length=1024, description=(
+        "The document id, which is also the object key; its extension chooses the parser "
+        "(.txt .md .html .json .pdf .docx)"))]
+    size: Annotated[int, Field(ge=1, description="The file's size in bytes, if known")] | None = None
+    content_type: Annotated[str, Field(max_length=255)] | None = None
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class UploadOut(BaseModel):
+    document_id: str
+    method: Literal["POST"]
+    url: str
+    fields: dict[str, str] = Field(description=(
+        "Form fields to send, in this order, before the file (multipart/form-data, the file "
+        "in a field named `file`)"))
+    min_bytes: int
+    max_bytes: int
+    expires_in: int
+    expires_at: str
+    metadata_sidecar: bool
 
 
 class ErrorOut(BaseModel):

@@ -38,7 +38,7 @@ logger = logging.getLogger("solar_rag.indexing")
 MAX_DOCUMENT_ID_CHARS = 1024
 OUTAGE_AFTER = 2
 """Documents in a row failing a retryable upstream call that end one-by-one embedding."""
-OutcomeStatus = Literal["indexed", "unchanged", "deleted", "skipped", "failed"]
+OutcomeStatus = Literal["indexed", "unchanged", "queued", "deleted", "skipped", "failed"]
 
 
 class ChunkerLike(Protocol):

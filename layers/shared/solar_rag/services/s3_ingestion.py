@@ -12,6 +12,10 @@ Rules (see docs/ingestion.md):
   lands in the dead-letter queue, from where it can be redriven.
 - ``<key>.metadata.json`` is a sidecar (``{"metadataAttributes": {...}}``, the Bedrock
   Knowledge Bases convention), never a document: any event for it re-indexes ``<key>``.
+- Keys under ``.solar-rag/`` are the service's own. ``.solar-rag/queued/…`` holds documents
+  that ``POST /v1/documents`` could not index within its deadline (``services/intake.py``):
+  each is indexed under its own id while the registry still waits for that version, then
+  the object is removed (its removal event is ignored).
 """
 
 from __future__ import annotations
@@ -24,12 +28,12 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from typing import Any, Literal, Protocol
-from urllib.parse import unquote_plus
 
-from solar_rag.domain import ChangeMarker, Metadata, MetadataValue, SourceDocument
+from solar_rag.domain import ChangeMarker, DocumentStatus, Metadata, MetadataValue, SourceDocument
 from solar_rag.errors import DocumentNotFound, InvalidInput, NotConfigured, PayloadTooLarge, RagError
-from solar_rag.ports import ObjectSource
+from solar_rag.ports import DocumentRegistry, ObjectStore
 from solar_rag.services.indexing import IndexOutcome
+from solar_rag.services.intake import QUEUE_PREFIX, QueuedDocument, is_reserved
 
 logger = logging.getLogger("solar_rag.s3_ingestion")
 
@@ -104,69 +108,6 @@ class FileLoader(Protocol):
                  metadata: Metadata | None = None, source: str | None = None) -> SourceDocument: ...
 
 
-# --- notifications ------------------------------------------------------------------------------
-
-def _kind(event_name: str) -> ChangeKind | None:
-    if event_name.startswith("ObjectCreated:"):
-        return "created"
-    if event_name.startswith(("ObjectRemoved:", "LifecycleExpiration:Delete")):
-        return "removed"
-    return None
-
-
-def parse_notification(body: str | Mapping[str, Any]) -> list[ObjectChange]:
-    """The object changes in one S3 notification (an SQS message body); ``[]`` for a test event.
-
-    Raises ``InvalidInput`` for a body that is not an S3 notification.
-    """
-    if isinstance(body, str):
-        try:
-            body = json.loads(body)
-        except ValueError:
-            raise InvalidInput("message body is not JSON") from None
-    if not isinstance(body, Mapping):
-        raise InvalidInput("message body is not a JSON object")
-    if body.get("Event") == "s3:TestEvent":
-        return []
-    records = body.get("Records")
-    if not isinstance(records, list):
-        raise InvalidInput("message body has no S3 Records")
-    changes = []
-    for record in records:
-        change = _change(record)
-        if change is not None:
-            changes.append(change)
-    return changes
-
-
-def _change(record: object) -> ObjectChange | None:
-    if not isinstance(record, Mapping) or record.get("eventSource") != "aws:s3":
-        raise InvalidInput("record is not an S3 event record")
-    kind = _kind(str(record.get("eventName", "")))
-    if kind is None:
-        return None
-    s3 = record.get("s3")
-    obj = s3.get("object") if isinstance(s3, Mapping) else None
-    if not isinstance(obj, Mapping) or not isinstance(obj.get("key"), str):
-        raise InvalidInput("S3 record has no object key")
-    key = unquote_plus(obj["key"])
-    if not key:
-        raise InvalidInput("S3 record has an empty object key")
-    bucket = s3.get("bucket") if isinstance(s3, Mapping) else None
-    size = obj.get("size")
-    return ObjectChange(
-        kind=kind, key=key,
-        bucket=str(bucket["name"]) if isinstance(bucket, Mapping) and "name" in bucket else None,
-        sequencer=_text(obj.get("sequencer")), etag=_text(obj.get("eTag")),
-        version_id=_text(obj.get("versionId")),
-        size=size if isinstance(size, int) and not isinstance(size, bool) else None,
-    )
-
-
-def _text(value: object) -> str | None:
-    return str(value) if value not in (None, "", "null") else None
-
-
 # --- sidecar metadata ---------------------------------------------------------------------------
 
 def parse_sidecar(data: bytes) -> Metadata:
@@ -213,26 +154,29 @@ class S3Ingestion:
         self,
         *,
         indexing: Indexing,
-        objects: ObjectSource,
+        objects: ObjectStore,
         load: FileLoader,
         supported_extensions: Collection[str],
         max_object_bytes: int,
         bucket: str | None = None,
+        registry: DocumentRegistry | None = None,
     ) -> None:
         self._indexing = indexing
+        self._registry = registry
         self._objects = objects
         self._load_file = load
         self._extensions = frozenset(e.lower() for e in supported_extensions)
         self._max_object_bytes = max_object_bytes
         self._bucket = bucket
 
-    def handle_message(self, body: str | Mapping[str, Any]) -> list[IndexOutcome]:
-        return [self.handle(change) for change in parse_notification(body)]
+    def handle_message(self, changes: Sequence[ObjectChange]) -> list[IndexOutcome]:
+        return [self.handle(change) for change in changes]
 
-    def handle_messages(self, bodies: Sequence[str | Mapping[str, Any]]
+    def handle_messages(self, messages: Sequence[Sequence[ObjectChange] | Exception]
                         ) -> list[list[IndexOutcome] | Exception]:
-        """A batch of messages; one result per message: its outcomes, or the exception that
-        must send it back to the queue.
+        """A batch of messages, each the changes of one notification (or the error that made
+        it unreadable); one result per message: its outcomes, or the exception that must send
+        it back to the queue.
 
         Objects created by different messages are indexed together (shared embedding
         requests, one vector store write). Everything else (removals, sidecars, a key named
@@ -241,11 +185,11 @@ class S3Ingestion:
         """
         results: dict[int, list[IndexOutcome] | Exception] = {}
         changes: dict[int, list[ObjectChange]] = {}
-        for position, body in enumerate(bodies):
-            try:
-                changes[position] = parse_notification(body)
-            except Exception as error:
-                results[position] = error
+        for position, message in enumerate(messages):
+            if isinstance(message, Exception):
+                results[position] = message
+            else:
+                changes[position] = list(message)
         together = self._indexable_together(changes)
         results.update(self._index_together({p: changes[p][0] for p in together}))
         for position, found in changes.items():
@@ -254,14 +198,14 @@ class S3Ingestion:
                     results[position] = [self.handle(change) for change in found]
                 except Exception as error:
                     results[position] = error
-        return [results[position] for position in range(len(bodies))]
+        return [results[position] for position in range(len(messages))]
 
     def _indexable_together(self, changes: Mapping[int, list[ObjectChange]]) -> list[int]:
         """Messages that are one creation of a document no other message of the batch names."""
         named = Counter(_document_key(c.key) for found in changes.values() for c in found)
         return [position for position, found in changes.items()
                 if len(found) == 1 and found[0].kind == "created"
-                and _document_key(found[0].key) == found[0].key
+                and _document_key(found[0].key) == found[0].key and not is_reserved(found[0].key)
                 and named[found[0].key] == 1 and not self._foreign(found[0])]
 
     def _foreign(self, change: ObjectChange) -> bool:
@@ -299,6 +243,8 @@ class S3Ingestion:
     def handle(self, change: ObjectChange) -> IndexOutcome:
         if self._foreign(change):
             raise InvalidInput(f"event for bucket {change.bucket!r}, expected {self._bucket!r}")
+        if is_reserved(change.key):
+            return self._reserved(change)
         if _document_key(change.key) != change.key:
             return self._sidecar_changed(_document_key(change.key))
         if change.kind == "removed":
@@ -320,10 +266,38 @@ class S3Ingestion:
         return self._indexing.delete(change.key, marker=change.marker)
 
     def _exists(self, key: str) -> bool:
+        return self._objects.exists(key)
+
+    def _reserved(self, change: ObjectChange) -> IndexOutcome:
+        if change.kind == "removed" or not change.key.startswith(QUEUE_PREFIX):
+            return IndexOutcome(change.key, "skipped")
         try:
-            return self._objects.read_optional(key, max_bytes=self._max_object_bytes) is not None
-        except PayloadTooLarge:
-            return True
+            data, _ = self._objects.read(change.key, max_bytes=self._max_object_bytes)
+        except DocumentNotFound:  # indexed and removed already (a duplicate event)
+            return IndexOutcome(change.key, "skipped")
+        try:
+            queued = QueuedDocument.from_json(data)
+        except InvalidInput as error:
+            logger.warning("ignoring %s: %s", change.key, error.message)
+            return IndexOutcome(change.key, "skipped")
+        document_id = queued.document.id
+        current = self._registry.get(document_id) if self._registry is not None else None
+        if (current is None or current.status != DocumentStatus.QUEUED
+                or current.content_hash != queued.version):
+            logger.info("queued version superseded", extra={"document_id": document_id})
+            self._objects.delete(change.key)
+            return IndexOutcome(document_id, "skipped")
+        try:
+            outcome = self._indexing.index(queued.document)
+        except RagError as error:
+            if error.retryable or isinstance(error, NotConfigured):
+                raise
+            outcome = IndexOutcome(document_id, "failed", 0, error.message)
+            still = self._registry.get(document_id) if self._registry is not None else None
+            if self._registry is not None and still is not None and still.status == DocumentStatus.QUEUED:
+                self._registry.put(replace(still, status=DocumentStatus.FAILED, error=error.message))
+        self._objects.delete(change.key)
+        return outcome
 
     def _sidecar_changed(self, main_key: str) -> IndexOutcome:
         if not self._supported(main_key):

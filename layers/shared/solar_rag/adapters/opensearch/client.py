@@ -6,6 +6,7 @@ The composition root builds one client per Lambda container; this module only bu
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
@@ -23,6 +24,7 @@ from opensearchpy.exceptions import (
     TransportError,
 )
 
+from solar_rag import deadline
 from solar_rag.adapters.opensearch.capabilities import Capabilities, capabilities_for
 from solar_rag.errors import (
     NotConfigured,
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+DEFAULT_TIMEOUT_SECONDS = 10.0
 INIT_HINT = "run `rag opensearch init` to create it"
 
 
@@ -74,20 +77,29 @@ class BackoffTransport(Transport):
     ) -> None:
         kwargs.pop("retry_on_status", None)
         super().__init__(hosts, max_retries=0, retry_on_status=(), **kwargs)
+        self.default_timeout = float(kwargs.get("timeout") or DEFAULT_TIMEOUT_SECONDS)
         self.backoff_retries = max_retries
         self.backoff = backoff or Backoff()
         self.sleep = sleep
         self.retry_statuses = frozenset(retry_statuses)
 
     def perform_request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        """Each attempt's timeout is cut to what the request's deadline leaves; no retry
+        starts when the back-off would leave too little for it."""
         attempt = 0
+        what = f"the OpenSearch request {method} {url.split('?')[0]}"
         while True:
+            if deadline.current() is not None:
+                configured = kwargs.get("timeout") or self.default_timeout
+                kwargs["timeout"] = deadline.attempt_timeout(float(configured), what)
             try:
                 return super().perform_request(method, url, *args, **kwargs)
             except TransportError as exc:
                 if attempt >= self.backoff_retries or not self._retryable(exc):
                     raise
                 delay = self.backoff.delay(attempt)
+                if deadline.time_left(math.inf) < delay + deadline.MIN_ATTEMPT_SECONDS:
+                    raise
                 log.warning(
                     "OpenSearch %s %s failed (%s), retry %d in %.2fs",
                     method, url, exc.status_code, attempt + 1, delay,

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
@@ -11,8 +12,11 @@ from solar_rag.api.schemas import (
     DocumentListOut,
     DocumentOut,
     DocumentsIn,
+    ErrorOut,
     IndexedListOut,
     IndexedOut,
+    UploadIn,
+    UploadOut,
 )
 from solar_rag.composition import Container
 from solar_rag.domain import SourceDocument, stable_hash
@@ -29,24 +33,54 @@ def to_source(document: DocumentIn) -> SourceDocument:
                           metadata=dict(document.metadata))
 
 
-@router.post("/v1/documents", response_model=IndexedListOut)
-def index_documents(body: DocumentsIn, container: ContainerDep) -> IndexedListOut:
+QUEUED_RESPONSE: dict[int | str, dict[str, Any]] = {
+    202: {"model": IndexedListOut,
+          "description": "Some documents are `queued`: the deployed service could not index them "
+                         "within the request's time budget and the S3 pipeline indexes them"},
+}
+
+
+@router.post("/v1/documents", response_model=IndexedListOut, responses=QUEUED_RESPONSE)
+def index_documents(body: DocumentsIn, container: ContainerDep, response: Response) -> IndexedListOut:
     """Index up to 100 documents; their chunks share embedding requests.
 
-    Validation and parsing cover the whole batch before anything is written, and an embedding
-    failure writes nothing (re-sending is safe: unchanged documents are not re-embedded)."""
-    outcomes = container.indexing_service.index_many([to_source(d) for d in body.documents])
-    return IndexedListOut(documents=[
-        IndexedOut(id=o.id, status="unchanged" if o.status == "unchanged" else "indexed",
+    Validation covers the whole batch before anything is written (re-sending is safe:
+    unchanged documents are not re-embedded). Deployed, documents that cannot be indexed
+    within the request's time budget are queued: 202, status `queued`."""
+    outcomes = container.document_intake.submit([to_source(d) for d in body.documents])
+    statuses = {"unchanged": "unchanged", "queued": "queued"}
+    result = IndexedListOut(documents=[
+        IndexedOut(id=o.id, status=statuses.get(o.status, "indexed"),
                    chunks=o.chunks)
         for o in outcomes
     ])
+    if any(o.status == "queued" for o in outcomes):
+        response.status_code = 202
+    return result
 
 
-@router.post("/agent/knowledge", response_model=IndexedListOut,
+@router.post("/agent/knowledge", response_model=IndexedListOut, responses=QUEUED_RESPONSE,
              summary="Alias of POST /v1/documents")
-def agent_knowledge(body: DocumentsIn, container: ContainerDep) -> IndexedListOut:
-    return index_documents(body, container)
+def agent_knowledge(body: DocumentsIn, container: ContainerDep, response: Response) -> IndexedListOut:
+    return index_documents(body, container, response)
+
+
+@router.post("/v1/uploads", response_model=UploadOut, responses={501: {"model": ErrorOut}})
+def create_upload(body: UploadIn, container: ContainerDep) -> UploadOut:
+    """A presigned upload straight to the documents bucket, for files too large for a
+    request body (over 4 MiB deployed) or slow to index: POST the form `fields`, then the
+    file, to `url`; the S3 pipeline indexes it under `document_id`. `metadata` is written as
+    the file's sidecar first. Deployed only: the local service answers 501."""
+    ticket = container.upload_service.presign(body.id, size=body.size,
+                                              content_type=body.content_type,
+                                              metadata=dict(body.metadata))
+    upload = ticket.upload
+    expires_at = datetime.now(UTC) + timedelta(seconds=upload.expires_in)
+    return UploadOut(document_id=ticket.document_id, method="POST", url=upload.url,
+                     fields=upload.fields, min_bytes=upload.min_bytes, max_bytes=upload.max_bytes,
+                     expires_in=upload.expires_in,
+                     expires_at=expires_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+                     metadata_sidecar=ticket.sidecar_written)
 
 
 @router.get("/v1/documents", response_model=DocumentListOut)

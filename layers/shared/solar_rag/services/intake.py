@@ -1,0 +1,230 @@
+"""Documents submitted over HTTP within the request's time budget, and presigned uploads.
+
+``POST /v1/documents`` indexes in groups. Where a documents bucket exists (the deployed
+stack), a group that cannot be finished before the request's deadline is not attempted:
+its documents are written to the bucket under ``QUEUE_PREFIX`` and answered ``queued``; the
+S3 pipeline indexes them (``S3Ingestion``) and ``GET /v1/documents/{id}`` shows ``queued``,
+then ``indexed`` or ``failed``. Without a bucket (the local service) everything is indexed in
+the request, as before.
+
+A queued object names the version it carries (the content hash); the registry records that
+version with the ``queued`` status. The pipeline indexes a queued object only while the
+registry still says ``queued`` for that version: a newer write (indexed, deleted, queued
+again) supersedes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import PurePosixPath
+
+from solar_rag import deadline
+from solar_rag.domain import DocumentRecord, DocumentStatus, Metadata, SourceDocument
+from solar_rag.errors import DeadlineExceeded, InvalidInput, PayloadTooLarge, RagError
+from solar_rag.ports import DocumentRegistry, ObjectStore, PresignedUpload
+from solar_rag.services.indexing import IndexingService, IndexOutcome
+
+logger = logging.getLogger("solar_rag.intake")
+
+RESERVED_PREFIX = ".solar-rag/"
+"""Keys the service writes itself; never a document, never an upload target."""
+QUEUE_PREFIX = RESERVED_PREFIX + "queued/"
+SIDECAR_SUFFIX = ".metadata.json"
+QUEUED_FORMAT = "solar-rag-queued-v1"
+MAX_GROUP_CHARS = 200_000
+"""Text indexed together: under a minute of Upstage's 300,000 tokens/min."""
+ESTIMATED_CHARS_PER_SECOND = 10_000.0
+"""Conservative indexing throughput for one group (embedding dominates): a group is only
+started when the deadline leaves at least its estimate plus ``GROUP_MARGIN_SECONDS``."""
+GROUP_MARGIN_SECONDS = 3.0
+UPLOAD_EXPIRY_SECONDS = 900
+MAX_KEY_BYTES = 1024  # S3's limit for an object key
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def queued_key(document_id: str) -> str:
+    """One key per document id: a newer queued version replaces the older object."""
+    return QUEUE_PREFIX + hashlib.sha256(document_id.encode("utf-8")).hexdigest() + ".json"
+
+
+def is_reserved(key: str) -> bool:
+    return key.startswith(RESERVED_PREFIX)
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedDocument:
+    document: SourceDocument
+    version: str
+
+    def to_json(self) -> bytes:
+        doc = self.document
+        return json.dumps({
+            "format": QUEUED_FORMAT, "version": self.version,
+            "document": {"id": doc.id, "text": doc.text, "title": doc.title,
+                         "content_type": doc.content_type, "source": doc.source,
+                         "metadata": doc.metadata},
+        }, ensure_ascii=False).encode("utf-8")
+
+    @classmethod
+    def from_json(cls, data: bytes) -> QueuedDocument:
+        try:
+            body = json.loads(data)
+            raw = body["document"]
+            if body.get("format") != QUEUED_FORMAT or not isinstance(raw, dict):
+                raise ValueError("not a queued document")
+            doc = SourceDocument(
+                id=str(raw["id"]), text=str(raw["text"]), title=raw.get("title"),
+                content_type=str(raw.get("content_type") or "text/plain"),
+                source=raw.get("source"), metadata=dict(raw.get("metadata") or {}))
+            return cls(doc, str(body["version"]))
+        except (ValueError, KeyError, TypeError) as error:
+            raise InvalidInput(f"queued object is not a queued document ({error})") from None
+
+
+class DocumentIntake:
+    def __init__(self, indexing: IndexingService, registry: DocumentRegistry, *,
+                 queue: ObjectStore | None, clock: Callable[[], datetime] = _utcnow) -> None:
+        self._indexing = indexing
+        self._registry = registry
+        self._queue = queue
+        self._clock = clock
+
+    def submit(self, docs: Sequence[SourceDocument]) -> list[IndexOutcome]:
+        """One outcome per document (``indexed``, ``unchanged`` or ``queued``).
+
+        Every document is validated first (an invalid one stops the call before any work).
+        A document that fails later is recorded, the others go on, and the first failure is
+        raised at the end (as ``IndexingService.index_many``).
+        """
+        for doc in docs:
+            self._indexing.validate(doc)
+        if self._queue is None or deadline.current() is None or len({d.id for d in docs}) != len(docs):
+            return self._indexing.index_many(docs)
+        results: dict[int, IndexOutcome | RagError] = {}
+        groups = _groups(docs)
+        for number, group in enumerate(groups):
+            if not self._time_for(group):
+                for rest in groups[number:]:
+                    results.update(self._queue_all(rest))
+                break
+            indexed = self._indexing.index_each([doc for _, doc in group])
+            for (position, doc), result in zip(group, indexed, strict=True):
+                if isinstance(result, DeadlineExceeded):
+                    results.update(self._queue_all([(position, doc)]))
+                else:
+                    results[position] = result
+        outcomes: list[IndexOutcome] = []
+        for position in range(len(docs)):
+            result = results[position]
+            if isinstance(result, RagError):
+                raise result
+            outcomes.append(result)
+        return outcomes
+
+    @staticmethod
+    def _time_for(group: Sequence[tuple[int, SourceDocument]]) -> bool:
+        chars = sum(len(doc.text) for _, doc in group)
+        needed = chars / ESTIMATED_CHARS_PER_SECOND + GROUP_MARGIN_SECONDS
+        return deadline.time_left(float("inf")) >= needed
+
+    def _queue_all(self, group: Sequence[tuple[int, SourceDocument]]
+                   ) -> dict[int, IndexOutcome | RagError]:
+        results: dict[int, IndexOutcome | RagError] = {}
+        for position, doc in group:
+            try:
+                results[position] = self._enqueue(doc)
+            except RagError as error:
+                results[position] = error
+        return results
+
+    def _enqueue(self, doc: SourceDocument) -> IndexOutcome:
+        assert self._queue is not None
+        version = self._indexing.content_hash(doc)
+        with self._registry.locked(doc.id):
+            current = self._registry.get(doc.id)
+            if current and current.status == DocumentStatus.INDEXED and current.content_hash == version:
+                return IndexOutcome(doc.id, "unchanged", current.chunks)
+            # The record first: the pipeline indexes the object only while the registry says
+            # this version is queued, so an object written after a crash here is harmless.
+            base = current or DocumentRecord(id=doc.id, status=DocumentStatus.QUEUED)
+            self._registry.put(replace(
+                base, status=DocumentStatus.QUEUED, title=doc.title or base.title,
+                source=doc.source, content_type=doc.content_type, metadata=dict(doc.metadata),
+                content_hash=version, error=None, updated_at=self._clock()))
+        self._queue.put(queued_key(doc.id), QueuedDocument(doc, version).to_json(),
+                        content_type="application/json")
+        logger.info("document queued for the S3 pipeline", extra={"document_id": doc.id})
+        return IndexOutcome(doc.id, "queued")
+
+    def is_current(self, queued: QueuedDocument) -> bool:
+        """Whether the registry still waits for this queued version."""
+        current = self._registry.get(queued.document.id)
+        return (current is not None and current.status == DocumentStatus.QUEUED
+                and current.content_hash == queued.version)
+
+
+def _groups(docs: Sequence[SourceDocument]) -> list[list[tuple[int, SourceDocument]]]:
+    groups: list[list[tuple[int, SourceDocument]]] = []
+    size = 0
+    for position, doc in enumerate(docs):
+        if groups and size + len(doc.text) <= MAX_GROUP_CHARS:
+            groups[-1].append((position, doc))
+            size += len(doc.text)
+        else:
+            groups.append([(position, doc)])
+            size = len(doc.text)
+    return groups
+
+
+@dataclass(frozen=True, slots=True)
+class UploadTicket:
+    document_id: str
+    upload: PresignedUpload
+    sidecar_written: bool
+
+
+class UploadService:
+    """Presigned uploads straight to the documents bucket (the S3 pipeline indexes them)."""
+
+    def __init__(self, objects: ObjectStore, *, supported_extensions: Collection[str],
+                 max_object_bytes: int, expires_in: int = UPLOAD_EXPIRY_SECONDS) -> None:
+        self._objects = objects
+        self._extensions = frozenset(e.lower() for e in supported_extensions)
+        self._max_object_bytes = max_object_bytes
+        self._expires_in = expires_in
+
+    def presign(self, key: str, *, size: int | None = None, content_type: str | None = None,
+                metadata: Metadata | None = None) -> UploadTicket:
+        self._check_key(key)
+        if size is not None and size > self._max_object_bytes:
+            raise PayloadTooLarge(f"the file is {size} bytes; the limit is {self._max_object_bytes} "
+                                  "(MAX_OBJECT_BYTES)")
+        if metadata:
+            # Written before the upload exists, so the document's first indexing sees it.
+            sidecar = json.dumps({"metadataAttributes": metadata}, ensure_ascii=False).encode("utf-8")
+            self._objects.put(key + SIDECAR_SUFFIX, sidecar, content_type="application/json")
+        upload = self._objects.presign_upload(key, max_bytes=self._max_object_bytes,
+                                              expires_in=self._expires_in, content_type=content_type)
+        return UploadTicket(key, upload, bool(metadata))
+
+    def _check_key(self, key: str) -> None:
+        if not key.strip() or len(key.encode("utf-8")) > MAX_KEY_BYTES:
+            raise InvalidInput(f"the document id must be 1 to {MAX_KEY_BYTES} bytes of UTF-8")
+        if is_reserved(key):
+            raise InvalidInput(f"ids under {RESERVED_PREFIX!r} are reserved for the service")
+        if key.endswith(SIDECAR_SUFFIX):
+            raise InvalidInput(f"keys ending in {SIDECAR_SUFFIX!r} are metadata sidecars, not documents")
+        if any(ord(c) < 32 or ord(c) == 127 for c in key):
+            raise InvalidInput("the document id must not contain control characters")
+        suffix = PurePosixPath(key).suffix.lower()
+        if suffix not in self._extensions:
+            raise InvalidInput(f"unsupported file type {suffix or '(no extension)'}; supported: "
+                               f"{', '.join(sorted(self._extensions))}")
