@@ -208,3 +208,10 @@ def test_openapi_documents_every_route(client: TestClient) -> None:
             "/v1/documents/{document_id}", "/v1/search", "/v1/query", "/agent/knowledge",
             "/agent/query"} <= set(paths)
     assert client.get("/docs").status_code == 200
+
+
+def test_uploads_are_not_available_without_a_documents_bucket(client: TestClient) -> None:
+    response = client.post("/v1/uploads", json={"id": "manual.pdf"})
+    assert response.status_code == 501
+    assert "documents bucket" in response.json()["detail"] and "rag index" in response.json()["detail"]
+

@@ -43,6 +43,9 @@ ESTIMATED_CHARS_PER_SECOND = 10_000.0
 started when the deadline leaves at least its estimate plus ``GROUP_MARGIN_SECONDS``."""
 GROUP_MARGIN_SECONDS = 3.0
 UPLOAD_EXPIRY_SECONDS = 900
+MAX_QUEUED_BYTES = 32 * 1024 * 1024
+"""A queued object holds one document of a request (at most 4 MiB in Lambda, whatever
+``MAX_OBJECT_BYTES`` says about uploads)."""
 MAX_KEY_BYTES = 1024  # S3's limit for an object key
 
 

@@ -33,7 +33,7 @@ from solar_rag.domain import ChangeMarker, DocumentStatus, Metadata, MetadataVal
 from solar_rag.errors import DocumentNotFound, InvalidInput, NotConfigured, PayloadTooLarge, RagError
 from solar_rag.ports import DocumentRegistry, ObjectStore
 from solar_rag.services.indexing import IndexOutcome
-from solar_rag.services.intake import QUEUE_PREFIX, QueuedDocument, is_reserved
+from solar_rag.services.intake import MAX_QUEUED_BYTES, QUEUE_PREFIX, QueuedDocument, is_reserved
 
 logger = logging.getLogger("solar_rag.s3_ingestion")
 
@@ -272,8 +272,11 @@ class S3Ingestion:
         if change.kind == "removed" or not change.key.startswith(QUEUE_PREFIX):
             return IndexOutcome(change.key, "skipped")
         try:
-            data, _ = self._objects.read(change.key, max_bytes=self._max_object_bytes)
+            data, _ = self._objects.read(change.key, max_bytes=MAX_QUEUED_BYTES)
         except DocumentNotFound:  # indexed and removed already (a duplicate event)
+            return IndexOutcome(change.key, "skipped")
+        except PayloadTooLarge:
+            logger.warning("ignoring %s: larger than any queued document", change.key)
             return IndexOutcome(change.key, "skipped")
         try:
             queued = QueuedDocument.from_json(data)
