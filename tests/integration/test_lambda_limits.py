@@ -132,3 +132,25 @@ def test_uploads_refuse_what_the_pipeline_would_not_index(
         stack: Lambdas, body: dict[str, Any], status: int, words: str) -> None:
     answer_status, answer = stack.http("indexer", "POST", "/v1/uploads", body)
     assert answer_status == status and words in answer["detail"], answer
+
+
+@pytest.mark.parametrize("store_kind", ["opensearch"], indirect=True)
+def test_a_presigned_upload_is_indexed_by_the_pipeline_and_cited(stack: Lambdas) -> None:
+    """Upload → S3 notification → SQS → indexer → cited, with the client's own POST.
+
+    moto accepts the form upload (it does not enforce the policy's size range, which the
+    test above reads from the policy itself)."""
+    import requests
+
+    status, ticket = stack.http("indexer", "POST", "/v1/uploads", {
+        "id": "guides/kayak.md", "metadata": {"team": "outdoor"}})
+    assert status == 200, ticket
+    content = b"# Kayaks\n\nSea kayaks are longer than river kayaks and track straighter."
+    response = requests.post(ticket["url"], data=ticket["fields"],
+                             files={"file": ("kayak.md", content)}, timeout=10)
+    assert response.status_code == 204
+    assert stack.pump() and stack.aws.dlq_bodies() == []
+    status, record = stack.document("guides/kayak.md")
+    assert status == 200 and record["status"] == "indexed" and record["metadata"] == {"team": "outdoor"}
+    cited = stack.query_answer("Which kayaks track straighter?")["citations"]
+    assert cited and cited[0]["document_id"] == "guides/kayak.md"
