@@ -175,3 +175,28 @@ def test_opensearch_does_not_retry_past_the_deadline(monkeypatch: pytest.MonkeyP
     with deadline.budget(0.1), pytest.raises(DeadlineExceeded):
         transport.perform_request("POST", "/rag-chunks/_search")
     assert len(calls) == 1  # not even attempted
+
+
+# --- AWS (botocore) ---------------------------------------------------------------------------------
+
+def test_aws_calls_are_not_sent_past_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto import mock_aws
+    from solar_rag.adapters import aws_clients
+    from solar_rag.adapters.dynamodb_registry import DynamoDbDocumentRegistry
+    from solar_rag.adapters.s3_source import S3ObjectSource
+
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    aws_clients.reset()
+    try:
+        with mock_aws():
+            aws_clients.client("s3").create_bucket(Bucket="deadline-bucket")
+            source = S3ObjectSource("deadline-bucket")
+            assert source.exists("missing.txt") is False  # a normal call goes through
+            with deadline.budget(0.1), pytest.raises(DeadlineExceeded, match="AWS request HEAD"):
+                source.exists("missing.txt")
+            with deadline.budget(0.1), pytest.raises(DeadlineExceeded):
+                DynamoDbDocumentRegistry("no-such-table").get("doc")
+    finally:
+        aws_clients.reset()

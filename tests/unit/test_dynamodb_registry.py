@@ -67,7 +67,7 @@ def test_lock_item_is_conditional_with_owner_and_lease(ddb: object) -> None:
 def test_held_lock_gives_concurrent_update_after_a_bounded_wait(ddb: object) -> None:
     sleeps: list[float] = []
     holder = DynamoDbDocumentRegistry(TABLE, dynamodb_client=ddb)  # type: ignore[arg-type]
-    waiter = DynamoDbDocumentRegistry(TABLE, dynamodb_client=ddb, wait_seconds=0.3,  # type: ignore[arg-type]
+    waiter = DynamoDbDocumentRegistry(TABLE, dynamodb_client=ddb, wait_seconds=1.0,  # type: ignore[arg-type]
                                       sleep=sleeps.append)
     with holder.locked("doc"), pytest.raises(ConcurrentUpdate, match="another writer"), \
             waiter.locked("doc"):

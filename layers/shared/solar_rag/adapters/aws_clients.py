@@ -1,4 +1,7 @@
-"""boto3 clients with explicit timeouts and standard retries, created once per process."""
+"""boto3 clients with explicit timeouts and standard retries, created once per process.
+
+No attempt (first or retry) is sent with less than ``deadline.MIN_ATTEMPT_SECONDS`` left
+under the request's deadline: the call fails with ``DeadlineExceeded`` instead."""
 
 from __future__ import annotations
 
@@ -24,7 +27,18 @@ def client(service: str) -> Any:
         read_timeout=READ_TIMEOUT_SECONDS,
         retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
     )
-    return boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
+    created = boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
+    created.meta.events.register("before-send", _respect_deadline)
+    return created
+
+
+def _respect_deadline(request: Any = None, **_: Any) -> None:
+    from solar_rag import deadline
+
+    current = deadline.current()
+    if current is not None:
+        what = f"the AWS request {getattr(request, 'method', '')} {getattr(request, 'url', '')}"
+        current.check(what.split("?")[0])
 
 
 def reset() -> None:

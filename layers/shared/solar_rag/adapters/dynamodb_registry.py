@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from solar_rag.adapters.aws_clients import client, error_code
 from solar_rag.domain import DocumentRecord, DocumentStatus, Metadata
-from solar_rag.errors import ConcurrentUpdate, InvalidInput, UpstreamError
+from solar_rag.errors import ConcurrentUpdate, InvalidInput, RagError, UpstreamError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -197,7 +197,9 @@ class DynamoDbDocumentRegistry:
             raise _storage_error(what, error) from None
 
 
-def _storage_error(what: str, error: Exception) -> UpstreamError:
+def _storage_error(what: str, error: Exception) -> RagError:
+    if isinstance(error, RagError):  # the deadline, refused before sending
+        return error
     detail = error_code(error) or type(error).__name__
     return UpstreamError(f"document registry {what} failed ({detail})")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from solar_rag.adapters.aws_clients import client, error_code
-from solar_rag.errors import DocumentNotFound, PayloadTooLarge, UpstreamError, UpstreamTimeout
+from solar_rag.errors import DocumentNotFound, PayloadTooLarge, RagError, UpstreamError, UpstreamTimeout
 from solar_rag.ports import PresignedUpload
 
 if TYPE_CHECKING:
@@ -128,6 +128,8 @@ class S3ObjectSource:
                                f"(MAX_OBJECT_BYTES); at least {size} bytes")
 
     def _translate(self, key: str, error: Exception, *, action: str = "read") -> Exception:
+        if isinstance(error, RagError):  # the deadline, refused before sending
+            return error
         code = error_code(error)
         if code in _NOT_FOUND:
             return DocumentNotFound(f"object {key!r} not found in bucket {self._bucket!r}")
