@@ -19,6 +19,8 @@ from solar_rag.adapters.opensearch.bootstrap import (
     ensure_index,
     index_mappings_by_name,
     pipeline_name,
+    vector_config,
+    verify_index,
 )
 from solar_rag.adapters.opensearch.bulk import (
     BulkAction,
@@ -36,7 +38,7 @@ from solar_rag.adapters.opensearch.client import (
     error_type,
     translated,
 )
-from solar_rag.adapters.opensearch.mapping import check_existing_mapping
+from solar_rag.adapters.opensearch.mapping import VectorConfig
 from solar_rag.adapters.vectors import l2_normalise
 from solar_rag.adapters.writes import require_unique_documents
 from solar_rag.domain import (
@@ -71,11 +73,16 @@ class OpenSearchVectorStore:
         pipeline: str | None = None,
         bulk_limits: BulkLimits | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        vector: VectorConfig | None = None,
     ) -> None:
         self.client = client
         self.index = index
         self.dimensions = dimensions
+        self.vector = vector or VectorConfig(dimensions)
+        if self.vector.dimensions != dimensions:
+            raise ValueError("vector config and dimensions disagree")
         self.capabilities = capabilities
+        self._ef_search = self.vector.ef_search if capabilities.query_ef_search else None
         self.pipeline = pipeline or pipeline_name(index)
         self.bulk_limits = bulk_limits or BulkLimits()
         self._writer = BulkWriter(
@@ -90,7 +97,8 @@ class OpenSearchVectorStore:
         return "opensearch"
 
     def ensure_index(self) -> IndexState:
-        state = ensure_index(self.client, self.index, self.dimensions, self.capabilities)
+        state = ensure_index(self.client, self.index, self.dimensions, self.capabilities,
+                             config=self.vector)
         self._index_checked = True
         return state
 
@@ -208,7 +216,7 @@ class OpenSearchVectorStore:
         if found is None:
             raise NotConfigured(f"OpenSearch index {self.index!r} does not exist: {INIT_HINT}")
         for name, mappings in found.items():
-            check_existing_mapping(name, mappings, self.dimensions)
+            verify_index(self.client, name, mappings, self.vector, self.capabilities)
         self._index_checked = True
 
     def _index_action(self, document_id: str, version: str, item: EmbeddedChunk) -> BulkAction:
@@ -369,7 +377,8 @@ class OpenSearchVectorStore:
         if query.mode is SearchMode.VECTOR:
             if vector is None:
                 raise InvalidInput("vector search needs a query vector")
-            body = queries.vector_search_body(vector, query.top_k, query.filters)
+            body = queries.vector_search_body(vector, query.top_k, query.filters,
+                                              ef_search=self._ef_search)
             return queries.hits_from_response(self._search(body), vector_scores=True)
         if query.mode is SearchMode.KEYWORD or vector is None:
             body = queries.keyword_search_body(query.text, query.top_k, query.filters)
@@ -379,7 +388,8 @@ class OpenSearchVectorStore:
     def _hybrid(self, query: SearchQuery, vector: Sequence[float]) -> list[SearchHit]:
         size = queries.candidate_count(query.top_k)
         if self._pipeline_available:
-            body = queries.hybrid_search_body(query.text, vector, size, query.filters)
+            body = queries.hybrid_search_body(query.text, vector, size, query.filters,
+                                              ef_search=self._ef_search)
             try:
                 response = self._search(body, search_pipeline=self.pipeline)
             except _PipelineMissing:
@@ -392,7 +402,8 @@ class OpenSearchVectorStore:
                 hits = queries.hits_from_response(response, vector_scores=False)
                 return hits[: query.top_k]
         keyword_body = queries.keyword_search_body(query.text, size, query.filters)
-        vector_body = queries.vector_search_body(vector, size, query.filters)
+        vector_body = queries.vector_search_body(vector, size, query.filters,
+                                                 ef_search=self._ef_search)
         keyword_response, vector_response = self._msearch([keyword_body, vector_body])
         return reciprocal_rank_fusion(
             [
@@ -466,4 +477,5 @@ def build_opensearch_store(
         dimensions=settings.embedding_dimensions,
         capabilities=capabilities_for(settings.opensearch_target),
         bulk_limits=bulk_limits,
+        vector=vector_config(settings),
     )
