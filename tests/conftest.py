@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.opensearch_spec import fail_on_new_violations
 from tests.opensearch_spec.validator import RECORD
 
 
@@ -19,13 +20,7 @@ from tests.opensearch_spec.validator import RECORD
 def _opensearch_requests_follow_the_spec() -> Iterator[None]:
     start = len(RECORD.violations)
     yield
-    new = RECORD.violations[start:]
-    if new:
-        del RECORD.violations[start:]
-        listed = "\n".join(f"  {v}" for v in new[:10])
-        more = f"\n  ... and {len(new) - 10} more" if len(new) > 10 else ""
-        pytest.fail(f"requests to the OpenSearch stub violate OpenSearch's API specification:"
-                    f"\n{listed}{more}", pytrace=False)
+    fail_on_new_violations(start)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

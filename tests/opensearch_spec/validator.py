@@ -208,7 +208,7 @@ class SpecValidator:
                 yield "bulk-action", f"line {position + 1}: {error}"
             op = next(iter(action), None) if isinstance(action, dict) and len(action) == 1 else None
             position += 1
-            if op == "delete":
+            if op in ("delete", None):  # None: already reported, its pairing is unknowable
                 continue
             if position >= len(lines):
                 yield "ndjson-pairing", f"line {position}: {op!r} has no source line"
