@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from solar_rag.adapters.opensearch import build_client, build_opensearch_store, init_opensearch
 from solar_rag.adapters.opensearch.capabilities import Target
-from solar_rag.domain import SearchMode, SearchQuery
+from solar_rag.domain import Filters, SearchMode, SearchQuery
 from solar_rag.settings import Settings
 
 from tests.fakes.opensearch_stub import OpenSearchStub
@@ -64,7 +64,8 @@ def test_every_request_of_the_scenario_follows_the_spec(
     previous = store.upsert_document("a", "v2", chunks("a", "v2", ["alpha three"],
                                                        metadata={"lang": "en"}))
     for mode in SearchMode:
-        for filters in ({}, {"lang": "en"}, {"lang": ["en", "ko"], "document_id": "a"}):
+        cases: list[Filters] = [{}, {"lang": "en"}, {"lang": ["en", "ko"], "document_id": "a"}]
+        for filters in cases:
             store.search(SearchQuery("alpha", unit(0), mode, 3, filters))
     store.delete_document("a", chunk_ids=previous)
 
