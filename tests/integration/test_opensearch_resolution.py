@@ -179,6 +179,21 @@ def test_the_store_checks_before_its_first_write(stub: OpenSearchStub) -> None:
     assert stub.find("POST", "/rag-chunks/_bulk") == []
 
 
+@pytest.mark.parametrize("mode", [SearchMode.VECTOR, SearchMode.HYBRID])
+def test_a_filtered_search_on_nmslib_says_what_to_do(stub: OpenSearchStub,
+                                                     mode: SearchMode) -> None:
+    """A container that only reads never ran the check: the k-NN refusal is translated."""
+    nextgen(stub, picks="nmslib")
+    config = settings(stub)
+    body = create_index_body(ALIAS, DIMS, capabilities_for("serverless"),
+                             explicit_engine=False)
+    build_client(config).indices.create(index="rag-chunks-v1", body=body)
+    store = build_opensearch_store(config)
+    with expect_violations() as found, pytest.raises(NotConfigured, match=r"nmslib.*filtered"):
+        store.search(SearchQuery("a", unit(0), mode, 2, {"k": 1}))
+    assert {v.rule for v in found} == {"knn-filter-engine"}  # the judge saw it coming
+
+
 # -- settings ---------------------------------------------------------------------------------
 
 

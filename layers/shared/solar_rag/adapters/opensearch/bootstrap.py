@@ -59,7 +59,7 @@ class IndexState:
 
 
 PROBE_DOCUMENT_ID = "__solar_rag_engine_probe__"
-NO_FILTER_MARKER = "does not support filters"
+NO_FILTER_MARKER = "does not support filters"  # compared lower-case
 """k-NN's refusal of a filter on an engine without efficient filtering
 (``Engine [NMSLIB] does not support filters``)."""
 

@@ -15,6 +15,7 @@ from opensearchpy.exceptions import TransportError
 from solar_rag.adapters.fusion import reciprocal_rank_fusion
 from solar_rag.adapters.opensearch import queries
 from solar_rag.adapters.opensearch.bootstrap import (
+    NO_FILTER_MARKER,
     IndexState,
     ensure_index,
     index_mappings_by_name,
@@ -38,7 +39,7 @@ from solar_rag.adapters.opensearch.client import (
     error_type,
     translated,
 )
-from solar_rag.adapters.opensearch.mapping import VectorConfig
+from solar_rag.adapters.opensearch.mapping import VectorConfig, engine_refusal
 from solar_rag.adapters.vectors import l2_normalise
 from solar_rag.adapters.writes import require_unique_documents
 from solar_rag.domain import (
@@ -422,6 +423,9 @@ class OpenSearchVectorStore:
             except TransportError as exc:
                 if "search_pipeline" in params and _is_missing_pipeline(exc):
                     raise _PipelineMissing(error_reason(exc)) from exc
+                if NO_FILTER_MARKER in error_reason(exc).lower():
+                    raise NotConfigured(engine_refusal(
+                        self.index, "nmslib", self.capabilities)) from exc
                 raise
         return response
 
@@ -444,6 +448,8 @@ class OpenSearchVectorStore:
             if kind == "index_not_found_exception":
                 raise NotConfigured(f"OpenSearch index {self.index!r} does not exist: {INIT_HINT}")
             reason = error.get("reason", kind) if isinstance(error, Mapping) else kind
+            if NO_FILTER_MARKER in str(reason).lower():
+                raise NotConfigured(engine_refusal(self.index, "nmslib", self.capabilities))
             raise VectorStoreError(f"OpenSearch {action} failed ({answer.get('status')}): {reason}")
         return answers
 
