@@ -123,26 +123,26 @@ def _create(client: OpenSearch, alias: str, physical: str, config: VectorConfig,
             capabilities: Capabilities) -> bool:
     """Create the index: explicit Faiss first; where the target may refuse the engine,
     once more without it on a refusal that names the engine. False if it already existed."""
-    attempts = [True, False] if capabilities.engine_fallback else [True]
+    explicit = True
     with translated(index=physical, action="index creation"):
-        for explicit in attempts:
+        while True:
             body = create_index_body(
                 alias, config.dimensions, capabilities, ef_search=config.ef_search,
                 compression=config.compression, explicit_engine=explicit,
             )
             try:
                 client.indices.create(index=physical, body=body)
-                return True
             except TransportError as exc:
                 if error_type(exc) == "resource_already_exists_exception":
                     return False
-                if explicit and len(attempts) > 1 and _refuses_engine(exc):
-                    log.warning("%s refused method.engine (%s): creating it without, then "
-                                "checking which engine the server picked",
-                                physical, error_reason(exc))
-                    continue
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
+                if not (explicit and capabilities.engine_fallback and _refuses_engine(exc)):
+                    raise
+                log.warning("%s refused method.engine (%s): creating it without, then "
+                            "checking which engine the server picked",
+                            physical, error_reason(exc))
+                explicit = False
+            else:
+                return True
 
 
 def _refuses_engine(exc: TransportError) -> bool:
