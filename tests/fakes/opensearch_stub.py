@@ -13,6 +13,18 @@ bodies sent, and faults can be injected: HTTP errors for matching requests, per-
 failures, and the AOSS behaviours (``serverless-classic`` rejects custom ``_id``s; both
 Serverless targets answer 404 to ``_delete_by_query``/``_refresh`` and reject ``refresh``).
 
+The k-NN engine and compression a Serverless NextGen collection resolves are knobs, so tests
+cover both possible server behaviours: ``serverless_engine`` (``"rejected"``: an explicit
+``method.engine`` is refused, as AWS documents; ``"accepted"``), ``serverless_default_engine``
+(what NextGen picks when the mapping names none: ``faiss`` or ``nmslib``, as a public report
+saw), ``honour_compression`` (False: the documented 32x default wins whatever was asked) and
+``mapping_shows_resolved`` (whether ``GET _mapping`` reports the resolved engine and level or
+echoes the mapping as sent). A filter inside ``knn`` on an nmslib field fails like k-NN does.
+
+Every request is also judged against OpenSearch's API specification
+(``tests/opensearch_spec``): violations go to ``violations`` and to the session-wide
+``RECORD``, and an autouse fixture in ``tests/conftest.py`` fails the test that sent one.
+
 Run standalone (e.g. for the bench): ``python -m tests.fakes.opensearch_stub --port 9200``.
 """
 
@@ -36,6 +48,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 Mode = Literal["domain", "serverless", "serverless-classic"]
 Json = Any
+DEFAULT_COMPRESSION: dict[str, str] = {"domain": "1x", "serverless": "32x",
+                                       "serverless-classic": "1x"}
+NO_FILTERS_REASON = "Engine [NMSLIB] does not support filters"
 
 CLASSIC_ID_REASON = "Document ID is not supported in create/index operation request"
 NMSLIB_REASON = (
@@ -92,6 +107,8 @@ class Index:
     docs: dict[str, dict[str, Any]] = field(default_factory=dict)
     searchable: dict[str, dict[str, Any]] = field(default_factory=dict)
     seq: dict[str, int] = field(default_factory=dict)
+    engines: dict[str, str] = field(default_factory=dict)
+    """Resolved k-NN engine per vector field."""
 
 
 class StubError(Exception):
@@ -115,6 +132,11 @@ class OpenSearchStub:
         """Pretend cluster version; below 2.19 there is no score-ranker-processor."""
         self.requests: list[RecordedRequest] = []
         self.record_requests = True
+        self.validate_requests = True
+        """Judge every request by the API specification (benchmarks turn it off)."""
+        self.violations: list[Any] = []
+        self._set_server_behaviour()
+        self._searched: list[str] = []
         self.indices: dict[str, Index] = {}
         self.aliases: dict[str, set[str]] = {}
         self.pipelines: dict[str, dict[str, Any]] = {}
@@ -153,12 +175,19 @@ class OpenSearchStub:
                 self.mode = mode
                 self.near_real_time = mode == "domain"
             self.version = (3, 1)
+            self._set_server_behaviour()
             self.requests.clear()
             self.indices.clear()
             self.aliases.clear()
             self.pipelines.clear()
             self._http_faults.clear()
             self._item_faults.clear()
+
+    def _set_server_behaviour(self) -> None:
+        self.serverless_engine: Literal["accepted", "rejected"] = "rejected"
+        self.serverless_default_engine: Literal["faiss", "nmslib"] = "faiss"
+        self.honour_compression = True
+        self.mapping_shows_resolved = True
 
     # -- test helpers ---------------------------------------------------------------------
 
@@ -222,11 +251,29 @@ class OpenSearchStub:
         with self._lock:
             if self.record_requests:
                 self.requests.append(request)
+            if self.validate_requests:
+                self._judge(request)
             try:
                 self._check_faults(request)
                 return self._route(request)
             except StubError as exc:
                 return exc.status, exc.body()
+
+    def _judge(self, request: RecordedRequest) -> None:
+        from tests.opensearch_spec.validator import RECORD, Context, shared
+
+        found = shared().validate(request, Context(version=self.version,
+                                                   engine_of=self._engine_of))
+        self.violations.extend(found)
+        RECORD.add(self.mode, found)
+
+    def _engine_of(self, index: str, field_name: str) -> str | None:
+        try:
+            names = self._resolve(index)
+        except StubError:
+            return None
+        engines = {self.indices[n].engines.get(field_name) for n in names}
+        return "nmslib" if "nmslib" in engines else next(iter(engines), None)
 
     def _check_faults(self, request: RecordedRequest) -> None:
         for fault in list(self._http_faults):
@@ -280,6 +327,9 @@ class OpenSearchStub:
             return self._delete_by_query(index, request)
         if op == "_refresh":
             return self._refresh(index)
+        if op == "_settings" and method == "GET":
+            return 200, {name: {"settings": _settings_as_served(self.indices[name].settings)}
+                         for name in self._resolve(index)}
         if op == "_mapping" and method == "GET":
             return 200, {name: {"mappings": self.indices[name].mappings}
                          for name in self._resolve(index)}
@@ -338,18 +388,31 @@ class OpenSearchStub:
         if index in self.indices or index in self.aliases:
             raise StubError(400, "resource_already_exists_exception",
                             f"index [{index}/stubuuid] already exists", index=index)
-        mappings = body.get("mappings") or {}
+        mappings = json.loads(json.dumps(body.get("mappings") or {}))
+        engines: dict[str, str] = {}
         for name, prop in (mappings.get("properties") or {}).items():
             if prop.get("type") != "knn_vector":
                 continue
-            engine = (prop.get("method") or {}).get("engine")
+            method = prop.get("method") or {}
+            engine = method.get("engine")
             if engine == "nmslib":
                 raise StubError(400, "mapper_parsing_exception", NMSLIB_REASON)
-            if engine is not None and self.mode == "serverless":
+            if engine is not None and self.mode == "serverless" \
+                    and self.serverless_engine == "rejected":
                 raise StubError(400, "mapper_parsing_exception",
                                 f"[{name}] engine is not supported on NextGen collections")
             if not 1 <= int(prop.get("dimension", 0)) <= 16000:
                 raise StubError(400, "mapper_parsing_exception", "dimension out of range")
+            resolved = engine or (self.serverless_default_engine if self.mode == "serverless"
+                                  else "faiss")
+            asked = prop.get("compression_level")
+            level = asked if asked and self.honour_compression else DEFAULT_COMPRESSION[self.mode]
+            engines[name] = resolved
+            if self.mapping_shows_resolved:
+                prop["method"] = {**method, "engine": resolved}
+                prop["compression_level"] = level
+            elif asked and not self.honour_compression:
+                prop.pop("compression_level")
         settings = body.get("settings") or {}
         if self.mode != "domain":
             flat = json.dumps(settings)
@@ -357,7 +420,7 @@ class OpenSearchStub:
                 if forbidden in flat:
                     raise StubError(400, "illegal_argument_exception",
                                     f"setting [{forbidden}] is not supported on Serverless")
-        self.indices[index] = Index(mappings=mappings, settings=settings)
+        self.indices[index] = Index(mappings=mappings, settings=settings, engines=engines)
         for alias in body.get("aliases") or {}:
             self.aliases.setdefault(alias, set()).add(index)
         return 200, {"acknowledged": True, "shards_acknowledged": True, "index": index}
@@ -526,6 +589,7 @@ class OpenSearchStub:
                 ) -> dict[str, Any]:
         body = body or {}
         docs = self._searchable(index)
+        self._searched = self._resolve(index)
         size = int(params.get("size", body.get("size", 10)))
         query = body.get("query") or {"match_all": {}}
         if "hybrid" in query:
@@ -679,6 +743,9 @@ class OpenSearchStub:
         vector = params["vector"]
         k = int(params["k"])
         allowed = None
+        if params.get("filter") is not None and any(
+                self.indices[name].engines.get(fld) == "nmslib" for name in self._searched):
+            raise StubError(400, "illegal_argument_exception", NO_FILTERS_REASON)
         if params.get("filter") is not None:
             allowed = self._evaluate(docs, params["filter"])
         scored = []
@@ -850,6 +917,20 @@ def _filter_source(source: dict[str, Any], spec: Any) -> dict[str, Any] | None:
     return {k: v for k, v in kept.items() if k not in excludes}
 
 
+def _settings_as_served(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Index settings the way ``GET _settings`` shows them: under ``index``, as strings."""
+    def text(value: Any) -> Any:
+        if isinstance(value, bool):
+            return str(value).lower()
+        if isinstance(value, dict):
+            return {k: text(v) for k, v in value.items()}
+        return str(value)
+
+    index = dict(settings.get("index") or {})
+    index.update({k.removeprefix("index."): v for k, v in settings.items() if k != "index"})
+    return {"index": text(index)}
+
+
 def _mapping_problem(mappings: Mapping[str, Any], source: Mapping[str, Any]) -> dict[str, str] | None:
     properties = mappings.get("properties") or {}
     if mappings.get("dynamic") == "strict":
@@ -983,6 +1064,7 @@ def main() -> None:
     args = parser.parse_args()
     stub = OpenSearchStub(args.mode, port=args.port)
     stub.record_requests = not args.no_record
+    stub.validate_requests = False
     print(stub.url, flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         stub._server.serve_forever()

@@ -28,8 +28,11 @@ def server() -> Iterator[OpenSearchStub]:
         yield stub
 
 
-def stub_store(server: OpenSearchStub, target: Target, dimensions: int) -> VectorStore:
+def stub_store(server: OpenSearchStub, target: Target, dimensions: int, *,
+               engine_accepted: bool = False, mapping_shows_resolved: bool = True) -> VectorStore:
     server.reset(target)
+    server.serverless_engine = "accepted" if engine_accepted else "rejected"
+    server.mapping_shows_resolved = mapping_shows_resolved
     settings = Settings(
         _env_file=None, vector_store="opensearch", opensearch_url=server.url,
         opensearch_endpoint=None, opensearch_target=target, embedding_dimensions=dimensions,
@@ -55,6 +58,22 @@ class TestServerlessNextGenContract(VectorStoreContract):
     @pytest.fixture
     def store(self, server: OpenSearchStub, dimensions: int) -> VectorStore:
         return stub_store(server, "serverless", dimensions)
+
+
+class TestServerlessNextGenEngineAcceptedContract(VectorStoreContract):
+    """The other possible NextGen behaviour: it takes the explicit Faiss method."""
+
+    @pytest.fixture
+    def store(self, server: OpenSearchStub, dimensions: int) -> VectorStore:
+        return stub_store(server, "serverless", dimensions, engine_accepted=True)
+
+
+class TestServerlessNextGenProbedEngineContract(VectorStoreContract):
+    """NextGen refuses the engine and its mapping does not say which one it picked."""
+
+    @pytest.fixture
+    def store(self, server: OpenSearchStub, dimensions: int) -> VectorStore:
+        return stub_store(server, "serverless", dimensions, mapping_shows_resolved=False)
 
 
 class TestServerlessClassicContract(VectorStoreContract):

@@ -22,9 +22,14 @@ def test_capabilities_per_target() -> None:
     assert (DOMAIN.custom_ids, DOMAIN.delete_by_query, DOMAIN.refresh, DOMAIN.search_pipeline,
             DOMAIN.engine_configurable, DOMAIN.sigv4_service) == (True, True, True, True, True, "es")
     assert (NEXTGEN.custom_ids, NEXTGEN.delete_by_query, NEXTGEN.refresh,
-            NEXTGEN.engine_configurable, NEXTGEN.sigv4_service) == (True, False, False, False, "aoss")
+            NEXTGEN.engine_configurable, NEXTGEN.sigv4_service) == (True, False, False, True, "aoss")
     assert (CLASSIC.custom_ids, CLASSIC.delete_by_query, CLASSIC.refresh,
             CLASSIC.engine_configurable, CLASSIC.sigv4_service) == (False, False, False, True, "aoss")
+    # Only NextGen may refuse the engine, defaults to another compression, and is known to
+    # be new enough (2.16+) for per-query ef_search.
+    assert [(c.engine_fallback, c.default_compression, c.state_compression, c.query_ef_search)
+            for c in (DOMAIN, NEXTGEN, CLASSIC)] == [
+        (False, "1x", False, False), (True, "32x", True, True), (False, "1x", False, False)]
     with pytest.raises(ValueError, match="unknown OpenSearch target"):
         capabilities_for("nope")  # type: ignore[arg-type]
 
@@ -37,24 +42,41 @@ def test_vector_field_is_faiss_hnsw_innerproduct_and_never_nmslib() -> None:
             "name": "hnsw",
             "space_type": "innerproduct",
             "engine": "faiss",
-            "parameters": {"m": 16, "ef_construction": 100},
+            "parameters": {"m": 16, "ef_construction": 100, "ef_search": 100},
         },
     }
-    # NextGen picks the engine itself and rejects `engine`.
+    # NextGen: explicit Faiss first, and the compression always stated (its default is 32x).
     assert mapping.vector_field_mapping(4096, NEXTGEN) == {
         "type": "knn_vector",
         "dimension": 4096,
+        "method": {"name": "hnsw", "space_type": "innerproduct", "engine": "faiss",
+                   "parameters": {"m": 16, "ef_construction": 100, "ef_search": 100}},
+        "compression_level": "1x",
+    }
+    # ... and the body retried when the collection refuses the engine.
+    assert mapping.vector_field_mapping(4096, NEXTGEN, explicit_engine=False) == {
+        "type": "knn_vector",
+        "dimension": 4096,
         "method": {"name": "hnsw", "space_type": "innerproduct"},
+        "compression_level": "1x",
     }
     assert mapping.vector_field_mapping(8, CLASSIC)["method"]["engine"] == "faiss"
+
+
+def test_ef_search_and_compression_settings_reach_the_mapping() -> None:
+    field = mapping.vector_field_mapping(8, DOMAIN, ef_search=256, compression="32x")
+    assert field["method"]["parameters"]["ef_search"] == 256
+    assert field["compression_level"] == "32x"
+    # The OpenSearch default (1x) is not sent to a domain: older versions reject the key.
+    assert "compression_level" not in mapping.vector_field_mapping(8, DOMAIN)
+    assert "compression_level" not in mapping.vector_field_mapping(8, CLASSIC)
 
 
 def test_create_body_domain() -> None:
     body = mapping.create_index_body("rag-chunks", 1024, DOMAIN)
     assert body["aliases"] == {"rag-chunks": {}}
     assert body["settings"] == {"index": {
-        "knn": True, "knn.algo_param.ef_search": 100,
-        "number_of_shards": 1, "auto_expand_replicas": "0-1",
+        "knn": True, "number_of_shards": 1, "auto_expand_replicas": "0-1",
     }}
     mappings = body["mappings"]
     assert mappings["dynamic"] == "strict"
@@ -73,7 +95,7 @@ def test_create_body_domain() -> None:
 def test_create_body_serverless_has_no_shard_settings() -> None:
     for caps in (NEXTGEN, CLASSIC):
         assert mapping.create_index_body("a", 8, caps)["settings"] == {
-            "index": {"knn": True, "knn.algo_param.ef_search": 100}
+            "index": {"knn": True}
         }
 
 
@@ -97,6 +119,25 @@ def test_existing_mapping_mismatch_refused(field: object, message: str) -> None:
     props = {} if field is None else {"embedding": field}
     with pytest.raises(NotConfigured, match=message):
         mapping.check_existing_mapping("rag-chunks-v1", {"properties": props}, 1024)
+
+
+def test_existing_mapping_compression_is_what_was_asked() -> None:
+    field = {"type": "knn_vector", "dimension": 8, "space_type": "innerproduct"}
+    # No level stated: the target's documented default (NextGen 32x, OpenSearch 1x).
+    with pytest.raises(NotConfigured, match="compression_level 32x but OPENSEARCH_COMPRESSION_LEVEL is 1x"):
+        mapping.check_existing_mapping("i", {"properties": {"embedding": field}}, 8,
+                                       capabilities=NEXTGEN, compression="1x")
+    assert mapping.check_existing_mapping(
+        "i", {"properties": {"embedding": field}}, 8, capabilities=DOMAIN, compression="1x",
+    ).compression == "1x"
+    on_disk = {**field, "mode": "on_disk"}
+    with pytest.raises(NotConfigured, match="set OPENSEARCH_COMPRESSION_LEVEL=32x"):
+        mapping.check_existing_mapping("i", {"properties": {"embedding": on_disk}}, 8,
+                                       capabilities=DOMAIN, compression="1x")
+    stated = {**field, "compression_level": "2x"}
+    resolved = mapping.check_existing_mapping("i", {"properties": {"embedding": stated}}, 8,
+                                              capabilities=NEXTGEN, compression="2x")
+    assert (resolved.engine, resolved.compression) == (None, "2x")
 
 
 def test_existing_mapping_accepts_top_level_space_type() -> None:
@@ -143,6 +184,13 @@ def test_knn_body_filters_inside_knn() -> None:
     assert queries.vector_search_body([1.0], 2, {})["query"] == {
         "knn": {"embedding": {"vector": [1.0], "k": 2}}
     }
+    # Faiss reads a per-query ef_search from method_parameters (2.16+).
+    assert queries.vector_search_body([1.0], 2, {}, ef_search=64)["query"] == {
+        "knn": {"embedding": {"vector": [1.0], "k": 2, "method_parameters": {"ef_search": 64}}}
+    }
+    hybrid = queries.hybrid_search_body("q", [1.0], 2, {}, ef_search=64)
+    assert hybrid["query"]["hybrid"]["queries"][1]["knn"]["embedding"]["method_parameters"] == {
+        "ef_search": 64}
 
 
 def test_keyword_body() -> None:

@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     opensearch_index: str = "rag-chunks"
     opensearch_timeout_seconds: float = Field(10.0, gt=0)
     opensearch_max_retries: int = Field(4, ge=0, le=10)
+    # k-NN tuning (docs/opensearch.md "Vector field"): Faiss HNSW ef_search, written into the
+    # mapping (method.parameters) and, on Serverless NextGen, sent with every k-NN query.
+    opensearch_ef_search: int = Field(100, ge=2, le=10_000)
+    # Vector compression; NextGen defaults to 32x (binary quantization) when it is not stated.
+    opensearch_compression_level: Literal["1x", "2x", "4x", "8x", "16x", "32x"] = "1x"
     aws_region: str | None = Field(None, alias="AWS_REGION")
 
     # AWS wiring (Lambda)

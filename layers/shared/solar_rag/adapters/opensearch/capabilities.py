@@ -23,7 +23,22 @@ class Capabilities:
     search_pipeline: bool
     """Hybrid search through a ``normalization-processor`` pipeline (else client-side RRF)."""
     engine_configurable: bool
-    """``method.engine`` may be set in the mapping (NextGen rejects it)."""
+    """``method.engine`` (and the Faiss ``method.parameters``) are sent in the mapping."""
+    engine_fallback: bool
+    """The server may refuse ``method.engine`` (AWS documents it as unsupported on NextGen):
+    on a recognisable refusal the index is created again without it, and the engine the
+    server picked is then checked (read back, or probed with a filtered k-NN query)."""
+    default_compression: str
+    """The ``compression_level`` the server resolves when the mapping states none (AWS
+    documents 32x, binary quantization with rescoring, for NextGen vector indexes)."""
+    state_compression: bool
+    """Send ``compression_level`` even when it is the OpenSearch default (1x): always on
+    NextGen, whose own default differs; elsewhere only a non-default level is sent, so older
+    domains that do not know the parameter keep working."""
+    query_ef_search: bool
+    """Send ``method_parameters.ef_search`` with every k-NN query (OpenSearch 2.16+). On
+    NextGen the mapping may carry no Faiss parameters (engine refused), so the query is where
+    Faiss reads it; a domain's version is not known up front, so there it is the mapping."""
     index_settings: bool
     """Shards/replicas settings may be sent at index creation (not on Serverless)."""
     require_alias: bool
@@ -40,6 +55,10 @@ _CAPABILITIES: dict[Target, Capabilities] = {
         refresh=True,
         search_pipeline=True,
         engine_configurable=True,
+        engine_fallback=False,
+        default_compression="1x",
+        state_compression=False,
+        query_ef_search=False,
         index_settings=True,
         require_alias=True,
         sigv4_service="es",
@@ -50,7 +69,11 @@ _CAPABILITIES: dict[Target, Capabilities] = {
         delete_by_query=False,
         refresh=False,
         search_pipeline=False,
-        engine_configurable=False,
+        engine_configurable=True,
+        engine_fallback=True,
+        default_compression="32x",
+        state_compression=True,
+        query_ef_search=True,
         index_settings=False,
         require_alias=False,
         sigv4_service="aoss",
@@ -62,6 +85,10 @@ _CAPABILITIES: dict[Target, Capabilities] = {
         refresh=False,
         search_pipeline=False,
         engine_configurable=True,
+        engine_fallback=False,
+        default_compression="1x",
+        state_compression=False,
+        query_ef_search=False,
         index_settings=False,
         require_alias=False,
         sigv4_service="aoss",

@@ -16,6 +16,7 @@ give the reference semantics of ``domain.matches_filters`` (case-sensitive strin
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from solar_rag.adapters.opensearch.capabilities import Capabilities
@@ -32,21 +33,65 @@ METADATA_TERM_MAX = 4096
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 100
 EF_SEARCH = 100
+"""Faiss HNSW's own default; ``OPENSEARCH_EF_SEARCH`` overrides it."""
+DEFAULT_COMPRESSION = "1x"
+FILTER_ENGINES = frozenset({"faiss", "lucene"})
+"""Engines that run a ``filter`` inside ``knn`` (every filtered search of this adapter)."""
+
+
+@dataclass(frozen=True, slots=True)
+class VectorConfig:
+    """What the configuration asks of the vector field."""
+
+    dimensions: int
+    ef_search: int = EF_SEARCH
+    compression: str = DEFAULT_COMPRESSION
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedVectorField:
+    """What the server reports for the vector field of one index."""
+
+    engine: str | None
+    """None when the mapping does not say (the server picked it): probe before trusting it."""
+    space_type: str | None
+    compression: str
 
 
 def physical_index_name(alias: str, version: int = SCHEMA_VERSION) -> str:
     return f"{alias}-v{version}"
 
 
-def vector_field_mapping(dimensions: int, capabilities: Capabilities) -> dict[str, Any]:
+def vector_field_mapping(
+    dimensions: int,
+    capabilities: Capabilities,
+    *,
+    ef_search: int = EF_SEARCH,
+    compression: str = DEFAULT_COMPRESSION,
+    explicit_engine: bool = True,
+) -> dict[str, Any]:
+    """``explicit_engine=False`` is the body retried when the server refused the engine."""
     method: dict[str, Any] = {"name": "hnsw", "space_type": SPACE_TYPE}
-    if capabilities.engine_configurable:
+    if capabilities.engine_configurable and explicit_engine:
         method["engine"] = ENGINE
-        method["parameters"] = {"m": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION}
-    return {"type": "knn_vector", "dimension": dimensions, "method": method}
+        # Faiss reads ef_search from here (the index setting knn.algo_param.ef_search only
+        # feeds nmslib): https://docs.opensearch.org/latest/mappings/supported-field-types/knn-methods-engines/
+        method["parameters"] = {"m": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION,
+                                "ef_search": ef_search}
+    field: dict[str, Any] = {"type": "knn_vector", "dimension": dimensions, "method": method}
+    if capabilities.state_compression or compression != DEFAULT_COMPRESSION:
+        field["compression_level"] = compression
+    return field
 
 
-def index_mappings(dimensions: int, capabilities: Capabilities) -> dict[str, Any]:
+def index_mappings(
+    dimensions: int,
+    capabilities: Capabilities,
+    *,
+    ef_search: int = EF_SEARCH,
+    compression: str = DEFAULT_COMPRESSION,
+    explicit_engine: bool = True,
+) -> dict[str, Any]:
     text = {"type": "text", "analyzer": TEXT_ANALYZER}
     return {
         "dynamic": "strict",
@@ -54,7 +99,10 @@ def index_mappings(dimensions: int, capabilities: Capabilities) -> dict[str, Any
         "numeric_detection": False,
         "_meta": {"solar_rag_schema": SCHEMA_VERSION},
         "properties": {
-            VECTOR_FIELD: vector_field_mapping(dimensions, capabilities),
+            VECTOR_FIELD: vector_field_mapping(
+                dimensions, capabilities, ef_search=ef_search, compression=compression,
+                explicit_engine=explicit_engine,
+            ),
             "text": dict(text),
             "title": dict(text),
             "section": dict(text),
@@ -72,7 +120,9 @@ def index_mappings(dimensions: int, capabilities: Capabilities) -> dict[str, Any
 
 
 def index_settings(capabilities: Capabilities) -> dict[str, Any]:
-    index: dict[str, Any] = {"knn": True, "knn.algo_param.ef_search": EF_SEARCH}
+    # No knn.algo_param.ef_search: it only feeds nmslib; Faiss takes ef_search from the
+    # mapping (method.parameters) or from the query (method_parameters, 2.16+).
+    index: dict[str, Any] = {"knn": True}
     if capabilities.index_settings:
         # One shard is right for a RAG corpus of this size; replicas follow the node count
         # (0 on a single dev node, 1 as soon as there is a second node).
@@ -81,18 +131,39 @@ def index_settings(capabilities: Capabilities) -> dict[str, Any]:
     return {"index": index}
 
 
-def create_index_body(alias: str, dimensions: int, capabilities: Capabilities) -> dict[str, Any]:
+def create_index_body(
+    alias: str,
+    dimensions: int,
+    capabilities: Capabilities,
+    *,
+    ef_search: int = EF_SEARCH,
+    compression: str = DEFAULT_COMPRESSION,
+    explicit_engine: bool = True,
+) -> dict[str, Any]:
     return {
         "settings": index_settings(capabilities),
-        "mappings": index_mappings(dimensions, capabilities),
+        "mappings": index_mappings(
+            dimensions, capabilities, ef_search=ef_search, compression=compression,
+            explicit_engine=explicit_engine,
+        ),
         "aliases": {alias: {}},
     }
 
 
 def check_existing_mapping(
-    index: str, mappings: Mapping[str, Any], dimensions: int
-) -> None:
-    """Refuse an index whose vector field cannot hold this configuration's vectors."""
+    index: str,
+    mappings: Mapping[str, Any],
+    dimensions: int,
+    *,
+    capabilities: Capabilities | None = None,
+    compression: str | None = None,
+) -> ResolvedVectorField:
+    """Refuse an index whose vector field cannot serve this configuration's searches.
+
+    Dimension, space and engine always; the compression level when ``compression`` is given
+    (a level the mapping does not state is the target's documented default). Returns what
+    was found; ``engine`` is None when the mapping leaves it to the server.
+    """
     properties = mappings.get("properties") or {}
     field = properties.get(VECTOR_FIELD)
     hint = (
@@ -118,8 +189,50 @@ def check_existing_mapping(
             f"(scores are converted to cosine from inner products): {hint}"
         )
     engine = method.get("engine")
-    if engine == "nmslib":
+    if engine is not None and engine not in FILTER_ENGINES:
+        raise NotConfigured(engine_refusal(index, str(engine), capabilities))
+    resolved = resolved_compression(field, capabilities)
+    if compression is not None and resolved != compression:
         raise NotConfigured(
-            f"OpenSearch index {index!r} uses the deprecated nmslib engine (no efficient "
-            f"filtering, refused by OpenSearch 3.x): {hint}"
+            f"OpenSearch index {index!r} stores its vectors at compression_level {resolved} "
+            f"but OPENSEARCH_COMPRESSION_LEVEL is {compression}"
+            + (" (the server did not honour the level sent at creation, or the index "
+               "predates it)" if capabilities is not None and capabilities.state_compression
+               else "")
+            + f": set OPENSEARCH_COMPRESSION_LEVEL={resolved} to accept it, or {hint}"
         )
+    return ResolvedVectorField(
+        engine=None if engine is None else str(engine), space_type=str(space),
+        compression=resolved,
+    )
+
+
+def resolved_compression(field: Mapping[str, Any], capabilities: Capabilities | None) -> str:
+    """The level the mapping states; ``on_disk`` without one means 32x (knn-memory-optimized
+    docs); otherwise the target's default (AWS: 32x on NextGen; OpenSearch: 1x)."""
+    level = field.get("compression_level")
+    if level:
+        return str(level)
+    if field.get("mode") == "on_disk":
+        return "32x"
+    return capabilities.default_compression if capabilities is not None else DEFAULT_COMPRESSION
+
+
+def engine_refusal(index: str, engine: str, capabilities: Capabilities | None) -> str:
+    """Why an index on ``engine`` is refused, and what to do about it."""
+    message = (
+        f"OpenSearch index {index!r} resolved its vector field to the {engine} engine, which "
+        f"cannot run the filtered k-NN queries this service sends (a filter inside `knn` "
+        f"needs faiss or lucene; nmslib is also refused for new indexes from OpenSearch 3.0)"
+    )
+    if capabilities is not None and capabilities.engine_fallback:
+        return message + (
+            ": this collection refused an explicit `method.engine: faiss` and picked the "
+            "engine itself. Delete the index and create it again with a compression level "
+            "only Faiss serves (OPENSEARCH_COMPRESSION_LEVEL=2x, 8x or 16x), or use a "
+            "collection that accepts the engine; see docs/opensearch.md"
+        )
+    return message + (
+        ": create a new index version with `rag opensearch init` against an empty alias "
+        "(OPENSEARCH_INDEX) and re-index; the existing index cannot be changed in place"
+    )

@@ -51,12 +51,20 @@ def filter_clauses(filters: Filters) -> list[dict[str, Any]]:
     return clauses
 
 
-def knn_clause(vector: Sequence[float], k: int, filters: Filters) -> dict[str, Any]:
-    """Efficient (in-graph) filtering: the filter sits inside the knn clause."""
+def knn_clause(
+    vector: Sequence[float], k: int, filters: Filters, *, ef_search: int | None = None
+) -> dict[str, Any]:
+    """Efficient (in-graph) filtering: the filter sits inside the knn clause.
+
+    ``ef_search``: sent as ``method_parameters`` (OpenSearch 2.16+), where Faiss reads it per
+    query, overriding the mapping's value.
+    """
     inner: dict[str, Any] = {"vector": list(vector), "k": k}
     clauses = filter_clauses(filters)
     if clauses:
         inner["filter"] = {"bool": {"filter": clauses}}
+    if ef_search is not None:
+        inner["method_parameters"] = {"ef_search": ef_search}
     return {"knn": {VECTOR_FIELD: inner}}
 
 
@@ -70,8 +78,11 @@ def keyword_clause(text: str, filters: Filters) -> dict[str, Any]:
     return {"bool": boolean}
 
 
-def vector_search_body(vector: Sequence[float], size: int, filters: Filters) -> dict[str, Any]:
-    return {"size": size, "_source": SOURCE_EXCLUDES, "query": knn_clause(vector, size, filters)}
+def vector_search_body(
+    vector: Sequence[float], size: int, filters: Filters, *, ef_search: int | None = None
+) -> dict[str, Any]:
+    return {"size": size, "_source": SOURCE_EXCLUDES,
+            "query": knn_clause(vector, size, filters, ef_search=ef_search)}
 
 
 def keyword_search_body(text: str, size: int, filters: Filters) -> dict[str, Any]:
@@ -79,7 +90,8 @@ def keyword_search_body(text: str, size: int, filters: Filters) -> dict[str, Any
 
 
 def hybrid_search_body(
-    text: str, vector: Sequence[float], size: int, filters: Filters
+    text: str, vector: Sequence[float], size: int, filters: Filters, *,
+    ef_search: int | None = None,
 ) -> dict[str, Any]:
     """``hybrid`` must be the top-level query; each sub-query carries the filters itself."""
     return {
@@ -87,7 +99,7 @@ def hybrid_search_body(
         "_source": SOURCE_EXCLUDES,
         "query": {"hybrid": {"queries": [
             keyword_clause(text, filters),
-            knn_clause(vector, size, filters),
+            knn_clause(vector, size, filters, ef_search=ef_search),
         ]}},
     }
 

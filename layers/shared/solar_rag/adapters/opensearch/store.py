@@ -15,10 +15,13 @@ from opensearchpy.exceptions import TransportError
 from solar_rag.adapters.fusion import reciprocal_rank_fusion
 from solar_rag.adapters.opensearch import queries
 from solar_rag.adapters.opensearch.bootstrap import (
+    NO_FILTER_MARKER,
     IndexState,
     ensure_index,
     index_mappings_by_name,
     pipeline_name,
+    vector_config,
+    verify_index,
 )
 from solar_rag.adapters.opensearch.bulk import (
     BulkAction,
@@ -36,7 +39,7 @@ from solar_rag.adapters.opensearch.client import (
     error_type,
     translated,
 )
-from solar_rag.adapters.opensearch.mapping import check_existing_mapping
+from solar_rag.adapters.opensearch.mapping import VectorConfig, engine_refusal
 from solar_rag.adapters.vectors import l2_normalise
 from solar_rag.adapters.writes import require_unique_documents
 from solar_rag.domain import (
@@ -71,11 +74,16 @@ class OpenSearchVectorStore:
         pipeline: str | None = None,
         bulk_limits: BulkLimits | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        vector: VectorConfig | None = None,
     ) -> None:
         self.client = client
         self.index = index
         self.dimensions = dimensions
+        self.vector = vector or VectorConfig(dimensions)
+        if self.vector.dimensions != dimensions:
+            raise ValueError("vector config and dimensions disagree")
         self.capabilities = capabilities
+        self._ef_search = self.vector.ef_search if capabilities.query_ef_search else None
         self.pipeline = pipeline or pipeline_name(index)
         self.bulk_limits = bulk_limits or BulkLimits()
         self._writer = BulkWriter(
@@ -90,7 +98,8 @@ class OpenSearchVectorStore:
         return "opensearch"
 
     def ensure_index(self) -> IndexState:
-        state = ensure_index(self.client, self.index, self.dimensions, self.capabilities)
+        state = ensure_index(self.client, self.index, self.dimensions, self.capabilities,
+                             config=self.vector)
         self._index_checked = True
         return state
 
@@ -208,7 +217,7 @@ class OpenSearchVectorStore:
         if found is None:
             raise NotConfigured(f"OpenSearch index {self.index!r} does not exist: {INIT_HINT}")
         for name, mappings in found.items():
-            check_existing_mapping(name, mappings, self.dimensions)
+            verify_index(self.client, name, mappings, self.vector, self.capabilities)
         self._index_checked = True
 
     def _index_action(self, document_id: str, version: str, item: EmbeddedChunk) -> BulkAction:
@@ -369,7 +378,8 @@ class OpenSearchVectorStore:
         if query.mode is SearchMode.VECTOR:
             if vector is None:
                 raise InvalidInput("vector search needs a query vector")
-            body = queries.vector_search_body(vector, query.top_k, query.filters)
+            body = queries.vector_search_body(vector, query.top_k, query.filters,
+                                              ef_search=self._ef_search)
             return queries.hits_from_response(self._search(body), vector_scores=True)
         if query.mode is SearchMode.KEYWORD or vector is None:
             body = queries.keyword_search_body(query.text, query.top_k, query.filters)
@@ -379,7 +389,8 @@ class OpenSearchVectorStore:
     def _hybrid(self, query: SearchQuery, vector: Sequence[float]) -> list[SearchHit]:
         size = queries.candidate_count(query.top_k)
         if self._pipeline_available:
-            body = queries.hybrid_search_body(query.text, vector, size, query.filters)
+            body = queries.hybrid_search_body(query.text, vector, size, query.filters,
+                                              ef_search=self._ef_search)
             try:
                 response = self._search(body, search_pipeline=self.pipeline)
             except _PipelineMissing:
@@ -392,7 +403,8 @@ class OpenSearchVectorStore:
                 hits = queries.hits_from_response(response, vector_scores=False)
                 return hits[: query.top_k]
         keyword_body = queries.keyword_search_body(query.text, size, query.filters)
-        vector_body = queries.vector_search_body(vector, size, query.filters)
+        vector_body = queries.vector_search_body(vector, size, query.filters,
+                                                 ef_search=self._ef_search)
         keyword_response, vector_response = self._msearch([keyword_body, vector_body])
         return reciprocal_rank_fusion(
             [
@@ -411,6 +423,9 @@ class OpenSearchVectorStore:
             except TransportError as exc:
                 if "search_pipeline" in params and _is_missing_pipeline(exc):
                     raise _PipelineMissing(error_reason(exc)) from exc
+                if NO_FILTER_MARKER in error_reason(exc).lower():
+                    raise NotConfigured(engine_refusal(
+                        self.index, "nmslib", self.capabilities)) from exc
                 raise
         return response
 
@@ -433,6 +448,8 @@ class OpenSearchVectorStore:
             if kind == "index_not_found_exception":
                 raise NotConfigured(f"OpenSearch index {self.index!r} does not exist: {INIT_HINT}")
             reason = error.get("reason", kind) if isinstance(error, Mapping) else kind
+            if NO_FILTER_MARKER in str(reason).lower():
+                raise NotConfigured(engine_refusal(self.index, "nmslib", self.capabilities))
             raise VectorStoreError(f"OpenSearch {action} failed ({answer.get('status')}): {reason}")
         return answers
 
@@ -466,4 +483,5 @@ def build_opensearch_store(
         dimensions=settings.embedding_dimensions,
         capabilities=capabilities_for(settings.opensearch_target),
         bulk_limits=bulk_limits,
+        vector=vector_config(settings),
     )
