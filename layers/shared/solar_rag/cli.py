@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -82,8 +83,17 @@ def _load(path: Path, container: Container) -> SourceDocument:
 
     if path.stat().st_size > container.settings.max_object_bytes:
         raise ValueError(f"larger than {container.settings.max_object_bytes} bytes")
-    return load_file(path.read_bytes(), path.name, document_id=path.as_posix(),
+    return load_file(path.read_bytes(), path.name, document_id=document_id_for(path),
                      metadata=read_sidecar(path), source=str(path))
+
+
+def document_id_for(path: Path) -> str:
+    """A file's document id: its path as given, with ``/``; a path through ``..`` (which the
+    id grammar refuses) is made absolute instead, without following links."""
+    posix = path.as_posix()
+    if ".." in posix.split("/"):
+        return Path(os.path.normpath(os.path.abspath(path))).as_posix()
+    return posix
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -100,7 +110,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         failures.append(f"{path}: {reason}")
         if not getattr(error, "retryable", False):
             # Like S3 ingestion: the registry shows the file as failed, with the reason.
-            service.mark_failed(path.as_posix(), reason, source=str(path))
+            service.mark_failed(document_id_for(path), reason, source=str(path))
 
     def count(status: str) -> None:
         counts["unchanged" if status == "unchanged" else "indexed"] += 1

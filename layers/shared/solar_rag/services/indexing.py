@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Literal, Protocol, TypedDict
 
+from solar_rag.document_ids import check_document_id
 from solar_rag.domain import (
     CONTENT_TYPES,
     PENDING_DELETE,
@@ -37,7 +38,6 @@ from solar_rag.ports import AtomicIndexStore, DocumentRegistry, Embedder, Record
 
 logger = logging.getLogger("solar_rag.indexing")
 
-MAX_DOCUMENT_ID_CHARS = 1024
 OUTAGE_AFTER = 2
 """Documents in a row failing a retryable upstream call that end one-by-one embedding."""
 OutcomeStatus = Literal["indexed", "unchanged", "deleted", "skipped", "failed"]
@@ -121,10 +121,7 @@ class IndexingService:
         )
 
     def validate(self, doc: SourceDocument) -> None:
-        if not doc.id or not doc.id.strip():
-            raise InvalidInput("document id must not be empty")
-        if len(doc.id) > MAX_DOCUMENT_ID_CHARS:
-            raise InvalidInput(f"document id is longer than {MAX_DOCUMENT_ID_CHARS} characters")
+        check_document_id(doc.id)
         if doc.content_type not in CONTENT_TYPES:
             raise InvalidInput(
                 f"content_type must be one of {', '.join(CONTENT_TYPES)}, got {doc.content_type!r}"

@@ -26,6 +26,7 @@ from pathlib import PurePosixPath
 from typing import Any, Literal, Protocol
 from urllib.parse import unquote_plus
 
+from solar_rag.document_ids import document_id_problem
 from solar_rag.domain import ChangeMarker, Metadata, MetadataValue, SourceDocument
 from solar_rag.errors import DocumentNotFound, InvalidInput, NotConfigured, PayloadTooLarge, RagError
 from solar_rag.ports import ObjectSource
@@ -345,6 +346,9 @@ class S3Ingestion:
     def _load(self, key: str, marker: ChangeMarker, declared_size: int | None
               ) -> IndexOutcome | tuple[SourceDocument, ChangeMarker]:
         """The document to index with its marker, or the outcome when there is none."""
+        problem = document_id_problem(key)
+        if problem is not None:  # recorded under the key as it is: never silently renamed
+            return self._failed(key, f"the object key cannot be a document id: {problem}", marker)
         if not self._supported(key):
             suffix = PurePosixPath(key).suffix or "(no extension)"
             return self._failed(key, f"unsupported file type {suffix}; supported: "
