@@ -6,8 +6,11 @@ another process is opening (switching to WAL, creating the schema); the store re
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from multiprocessing.synchronize import Barrier
@@ -23,6 +26,7 @@ from tests.contract.vector_store_contract import DIMENSIONS, make_chunks
 SPACE = "test:open-race"
 PROCESSES = 6
 ROUNDS = 4
+ROOT = Path(__file__).resolve().parents[2]
 REOPENS = 15
 """Each process opens, writes and closes the store this many times: the last connection to
 close checkpoints and removes the WAL, a racy moment for the next open elsewhere."""
@@ -51,11 +55,12 @@ def _open_and_write(data_dir: str, worker: int, barrier: Barrier) -> str:
     return "ok"
 
 
-def test_processes_opening_a_fresh_store_at_once_all_succeed(tmp_path: Path) -> None:
+def race(root: Path) -> list[str]:
+    """Rounds of processes opening a fresh store at once; the failures they report."""
     fork = multiprocessing.get_context("fork")
     failures: list[str] = []
     for round_number in range(ROUNDS):
-        data_dir = tmp_path / f"round-{round_number}"
+        data_dir = root / f"round-{round_number}"
         barrier = fork.Barrier(PROCESSES)
         results: multiprocessing.SimpleQueue[str] = fork.SimpleQueue()
         workers = [fork.Process(target=open_and_write, args=(str(data_dir), w, barrier, results))
@@ -64,14 +69,22 @@ def test_processes_opening_a_fresh_store_at_once_all_succeed(tmp_path: Path) -> 
             worker.start()
         for worker in workers:
             worker.join(timeout=120)
-        outcomes = [results.get() for _ in workers]
-        failures.extend(r for r in outcomes if r != "ok")
+        failures.extend(r for r in (results.get() for _ in workers) if r != "ok")
         registry = LocalDocumentRegistry(data_dir)
         records, _ = registry.list(limit=100)
         registry.close()
-        if not failures:
-            assert len(records) == PROCESSES
-    assert failures == []
+        if len(records) != PROCESSES:
+            failures.append(f"round {round_number}: {len(records)} documents")
+    return failures
+
+
+def test_processes_opening_a_fresh_store_at_once_all_succeed(tmp_path: Path) -> None:
+    """In its own interpreter: forking pytest (threads left by other tests) could deadlock."""
+    run = subprocess.run([sys.executable, "-m", "tests.integration.test_local_store_open_race",
+                          str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                         check=False)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert json.loads(run.stdout) == []
 
 
 def test_opening_waits_for_a_lock_sqlite_gives_up_on(tmp_path: Path,
@@ -95,3 +108,7 @@ def test_opening_waits_for_a_lock_sqlite_gives_up_on(tmp_path: Path,
     registry.put(DocumentRecord(id="a", status=DocumentStatus.INDEXED))
     assert registry.get("a") is not None
     registry.close()
+
+
+if __name__ == "__main__":
+    print(json.dumps(race(Path(sys.argv[1]))))

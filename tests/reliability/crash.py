@@ -464,6 +464,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--index-kills", type=int, default=INDEX_KILLS)
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--figures", type=Path, default=None,
+                        help="write the figures and mismatches here as JSON")
     args = parser.parse_args(argv)
     import tempfile
 
@@ -473,6 +475,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = run_crash_suite(CrashConfig(args.serve_kills, args.index_kills, args.seed),
                                  workdir)
     print(json.dumps(result.as_dict(), indent=2))
+    if args.figures:
+        args.figures.write_text(json.dumps({**result.as_dict(), "mismatch_examples":
+                                            result.mismatches[:20]}, indent=2), encoding="utf-8")
     for mismatch in result.mismatches[:20]:
         print(mismatch, file=sys.stderr)
     return 1 if result.mismatches else 0
