@@ -255,3 +255,27 @@ def test_failed_write_clears_the_intent(
     record = registry.get("a")
     assert record is not None
     assert (record.status, record.pending_version) == (DocumentStatus.FAILED, None)
+
+
+def test_a_store_file_from_before_the_intent_columns_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "rag.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript("""
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO meta VALUES ('schema_version', '1'), ('generation', '0');
+        CREATE TABLE documents (id TEXT PRIMARY KEY, status TEXT NOT NULL, title TEXT,
+            source TEXT, content_type TEXT NOT NULL, chunks INTEGER NOT NULL, content_hash TEXT,
+            metadata TEXT NOT NULL, indexed_at TEXT, updated_at TEXT, error TEXT,
+            sequencer TEXT, etag TEXT, version_id TEXT, chunk_ids TEXT NOT NULL);
+        INSERT INTO documents VALUES ('old', 'indexed', NULL, NULL, 'text/plain', 1, 'h', '{}',
+            NULL, NULL, NULL, NULL, NULL, NULL, '["c1"]');
+    """)
+    conn.close()
+    registry = LocalDocumentRegistry(path)
+    old = registry.get("old")
+    assert old is not None and old.pending_version is None and old.chunk_ids == ["c1"]
+    registry.put(DocumentRecord(id="new", status=DocumentStatus.INDEXING, pending_version="v",
+                                pending_since=NOW))
+    new = registry.get("new")
+    assert new is not None and (new.pending_version, new.pending_since) == ("v", NOW)
+    registry.close()
