@@ -313,21 +313,28 @@ def check_api(port: int, database: Path, where: str) -> list[str]:
 # -- the two scenarios -------------------------------------------------------------------------
 
 class _Pace:
-    """Kill delays around the measured duration of a write (seeded)."""
+    """Kill delays around the duration of a write (seeded), learnt from the kills themselves:
+    a write answered before its kill took less than the delay, one cut took more."""
 
     def __init__(self, rng: random.Random, first: float) -> None:
         self.rng = rng
         self.estimate = first
+        self.last = first
 
-    def observe(self, seconds: float) -> None:
-        self.estimate = 0.8 * self.estimate + 0.2 * seconds
+    def answered(self) -> None:
+        self.estimate = 0.75 * self.estimate + 0.25 * 0.9 * self.last
+
+    def cut(self) -> None:
+        self.estimate = 0.75 * self.estimate + 0.25 * max(self.estimate, 1.2 * self.last)
 
     def delay(self) -> float:
-        """Mostly in the second half of a write (where the store is written), sometimes
+        """Mostly in the last quarter of a write (where the store is written), sometimes
         anywhere, or after the answer."""
         if self.rng.random() < 0.7:
-            return self.rng.uniform(0.5 * self.estimate, 1.05 * self.estimate)
-        return self.rng.uniform(0.0, 1.3 * self.estimate)
+            self.last = self.rng.uniform(0.75 * self.estimate, 1.05 * self.estimate)
+        else:
+            self.last = self.rng.uniform(0.0, 1.3 * self.estimate)
+        return self.last
 
 
 def run_serve(kills: int, rng: random.Random, workdir: Path, result: CrashResult) -> None:
@@ -356,7 +363,6 @@ def run_serve(kills: int, rng: random.Random, workdir: Path, result: CrashResult
             for document, version in writes.items():
                 expectation.attempted(document, version)
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            started = time.monotonic()
             payload = None if body is None else json.dumps(body).encode()
             conn.request(method, path, body=payload,
                          headers={"content-type": "application/json"} if payload else {})
@@ -373,12 +379,13 @@ def run_serve(kills: int, rng: random.Random, workdir: Path, result: CrashResult
         finally:
             conn.close()
         if status in (200, 204, 404):  # answered before the kill: acknowledged
-            pace.observe(time.monotonic() - started)
+            pace.answered()
             result.answered_before_kill += 1
             result.acknowledged_writes += 1
             for document, version in writes.items():
                 expectation.acknowledged(document, version)
         elif status is None:
+            pace.cut()
             result.killed_before_answer += 1
             count_applied(result, writes, served_versions(database))
         else:
@@ -392,7 +399,7 @@ def run_index(kills: int, rng: random.Random, workdir: Path, result: CrashResult
     database, log = data_dir / "rag.sqlite3", workdir / "index.log"
     corpus.mkdir(exist_ok=True)
     expectation, versions = Expectation(), dict.fromkeys(range(DOCUMENTS), 0)
-    pace = _Pace(rng, 0.3)
+    pace = _Pace(rng, 0.15)
 
     def write_file(i: int) -> None:
         document = f"corpus/f{i}.md"
@@ -408,17 +415,17 @@ def run_index(kills: int, rng: random.Random, workdir: Path, result: CrashResult
             write_file(i)
         writes: dict[str, int | None] = {f"corpus/f{i}.md": versions[i] for i in range(DOCUMENTS)}
         before = served_versions(database)
-        started = time.monotonic()
         pid = _fork(["index", "corpus"], data_dir, workdir, log)
         time.sleep(pace.delay())
         code = _kill(pid)
         result.index_kills += 1
         if code is None:
+            pace.cut()
             result.killed_before_answer += 1
             count_applied(result, {d: v for d, v in writes.items() if before.get(d) != v},
                           served_versions(database))
         elif code == 0:  # the run finished: every file's current version is acknowledged
-            pace.observe(time.monotonic() - started)
+            pace.answered()
             result.answered_before_kill += 1
             result.acknowledged_writes += 1
             for i in range(DOCUMENTS):
