@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -185,3 +186,23 @@ class DocumentRegistryContract:
         thread.start()
         assert done.wait(LOCK_WAIT_SECONDS)
         thread.join(LOCK_WAIT_SECONDS)
+
+    def test_a_write_intent_round_trips_and_is_listed(self, registry: DocumentRegistry) -> None:
+        """``indexing`` rows (issue 13): the pending version and its start survive, and the
+        row is listed (its chunks must stay reachable through the API)."""
+        since = datetime(2026, 12, 6, 10, 0, 0, tzinfo=UTC)
+        intent = replace(full_record(), status=DocumentStatus.INDEXING,
+                         pending_version="cd" * 32, pending_since=since)
+        registry.put(intent)
+        stored = registry.get(intent.id)
+        assert stored is not None
+        assert (stored.status, stored.pending_version) == (DocumentStatus.INDEXING, "cd" * 32)
+        assert stored.pending_since == since
+        assert stored.content_hash == "ab" * 32 and stored.chunk_ids == intent.chunk_ids
+        (listed,), _ = registry.list(limit=10)
+        assert (listed.status, listed.pending_version) == (DocumentStatus.INDEXING, "cd" * 32)
+        registry.put(replace(stored, status=DocumentStatus.INDEXED, pending_version=None,
+                             pending_since=None))
+        cleared = registry.get(intent.id)
+        assert cleared is not None
+        assert (cleared.pending_version, cleared.pending_since) == (None, None)

@@ -609,7 +609,7 @@ class OpenSearchStub:
             if source is not None:
                 hit["_source"] = source
             hits.append(hit)
-        return {
+        answer: dict[str, Any] = {
             "took": 1,
             "timed_out": False,
             "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0},
@@ -619,6 +619,11 @@ class OpenSearchStub:
                 "hits": hits,
             },
         }
+        aggs = body.get("aggs") or body.get("aggregations")
+        if aggs:
+            answer["aggregations"] = {name: _composite(spec, [by_key[k] for k in scored])
+                                      for name, spec in aggs.items()}
+        return answer
 
     def _hybrid(self, docs: list[tuple[str, str, dict[str, Any]]], hybrid: Mapping[str, Any],
                 size: int, pipeline_name: str | None) -> dict[tuple[str, str], float]:
@@ -856,6 +861,32 @@ def _required_document_ids(query: Any) -> set[str] | None:
         if all(p is not None for p in pinned):
             return set().union(*(p for p in pinned if p is not None))
     return None
+
+
+def _composite(spec: Mapping[str, Any], docs: list[dict[str, Any]]) -> dict[str, Any]:
+    """A ``composite`` aggregation of ``terms`` sources (the only aggregation modelled)."""
+    if set(spec) != {"composite"}:
+        raise StubError(400, "parsing_exception", f"stub supports composite aggregations only: {spec}")
+    config = spec["composite"]
+    names = [next(iter(source)) for source in config["sources"]]
+    fields = [source[name]["terms"]["field"] for source, name in zip(config["sources"], names,
+                                                                      strict=True)]
+    counts: dict[tuple[Any, ...], int] = {}
+    for doc in docs:
+        values = tuple(_lookup(doc, f) for f in fields)
+        if all(v is not None for v in values):
+            counts[values] = counts.get(values, 0) + 1
+    keys = sorted(counts)
+    after = config.get("after")
+    if after is not None:
+        start = tuple(after[name] for name in names)
+        keys = [k for k in keys if k > start]
+    page = keys[: int(config.get("size", 10))]
+    buckets = [{"key": dict(zip(names, k, strict=True)), "doc_count": counts[k]} for k in page]
+    result: dict[str, Any] = {"buckets": buckets}
+    if buckets:
+        result["after_key"] = buckets[-1]["key"]
+    return result
 
 
 def _as_list(value: Any) -> list[Any]:

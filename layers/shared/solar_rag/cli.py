@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -82,8 +83,17 @@ def _load(path: Path, container: Container) -> SourceDocument:
 
     if path.stat().st_size > container.settings.max_object_bytes:
         raise ValueError(f"larger than {container.settings.max_object_bytes} bytes")
-    return load_file(path.read_bytes(), path.name, document_id=path.as_posix(),
+    return load_file(path.read_bytes(), path.name, document_id=document_id_for(path),
                      metadata=read_sidecar(path), source=str(path))
+
+
+def document_id_for(path: Path) -> str:
+    """A file's document id: its path as given, with ``/``; a path through ``..`` (which the
+    id grammar refuses) is made absolute instead, without following links."""
+    posix = path.as_posix()
+    if ".." in posix.split("/"):
+        return Path(os.path.normpath(os.path.abspath(path))).as_posix()
+    return posix
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -100,7 +110,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         failures.append(f"{path}: {reason}")
         if not getattr(error, "retryable", False):
             # Like S3 ingestion: the registry shows the file as failed, with the reason.
-            service.mark_failed(path.as_posix(), reason, source=str(path))
+            service.mark_failed(document_id_for(path), reason, source=str(path))
 
     def count(status: str) -> None:
         counts["unchanged" if status == "unchanged" else "indexed"] += 1
@@ -210,6 +220,37 @@ def cmd_documents(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Report where the index and the registry disagree; ``--fix`` repairs it (exit 1 while
+    anything is left)."""
+    from solar_rag.ports import StoreInventory
+    from solar_rag.services.doctor import Doctor
+
+    container = _container()
+    store = container.store
+    if not isinstance(store, StoreInventory):
+        raise ValueError(f"the {container.vector_store_kind} store cannot list its contents")
+    doctor = Doctor(store=store, registry=container.registry)
+    findings = doctor.examine()
+    repaired = doctor.fix(findings) if args.fix and findings else []
+    left = doctor.examine() if repaired else findings
+    if args.json:
+        print(json.dumps({"found": [vars_of(f) for f in findings],
+                          "repaired": [vars_of(f) for f in repaired],
+                          "left": [vars_of(f) for f in left]}, ensure_ascii=False, indent=2))
+    else:
+        for finding in findings:
+            print(f"{finding.kind:<21} {finding.document_id!r}: {finding.detail}")
+        if repaired:
+            print(f"repaired {len(repaired)} findings")
+        print(f"found={len(findings)} repaired={len(repaired)} left={len(left)}")
+    return 1 if left else 0
+
+
+def vars_of(finding: object) -> dict[str, str]:
+    return {name: str(getattr(finding, name)) for name in ("kind", "document_id", "detail")}
+
+
 def cmd_opensearch(args: argparse.Namespace) -> int:
     from solar_rag.adapters.opensearch.bootstrap import init_opensearch
 
@@ -247,6 +288,12 @@ def build_parser() -> argparse.ArgumentParser:
     documents.add_argument("action", choices=["list", "show", "delete"])
     documents.add_argument("id", nargs="?")
     documents.set_defaults(func=cmd_documents)
+
+    doctor = sub.add_parser("doctor", help="find (and --fix) where the index and the registry "
+                                           "disagree: orphaned chunks, interrupted writes")
+    doctor.add_argument("--fix", action="store_true", help="repair what was found")
+    doctor.add_argument("--json", action="store_true")
+    doctor.set_defaults(func=cmd_doctor)
 
     opensearch = sub.add_parser("opensearch", help="OpenSearch administration")
     opensearch.add_argument("action", choices=["init"])

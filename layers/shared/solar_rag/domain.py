@@ -208,6 +208,14 @@ class DocumentRecord:
     etag: str | None = None
     version_id: str | None = None
     chunk_ids: list[str] = field(default_factory=list)
+    pending_version: str | None = None
+    """While ``status`` is ``indexing``: the version being written (``PENDING_DELETE`` for a
+    removal). Every other field describes the acknowledged version (see docs/reliability.md)."""
+    pending_since: datetime | None = None
+
+
+PENDING_DELETE = "-"
+"""``DocumentRecord.pending_version`` of a removal in progress."""
 
 
 def stable_hash(*parts: object) -> str:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from solar_rag.domain import (
     Answer,
@@ -132,6 +132,42 @@ class DocumentRegistry(Protocol):
 
         Raises ``ConcurrentUpdate`` when the lock cannot be taken in reasonable time.
         """
+        ...
+
+
+RecordFor = Callable[[list[str]], DocumentRecord]
+"""Builds a document's registry record from the chunk ids the store wrote."""
+
+
+@runtime_checkable
+class AtomicIndexStore(Protocol):
+    """A store that commits registry records in the same transaction as the chunks (the local
+    store, when the registry lives in the same file): a crash leaves a document's old version
+    or its new one, chunks and record alike, never a mixture."""
+
+    def shares_transactions_with(self, registry: DocumentRegistry) -> bool: ...
+
+    def upsert_documents_recorded(self, writes: Sequence[DocumentWrite],
+                                  records: Sequence[RecordFor]) -> list[WriteResult]:
+        """``upsert_documents``, each document's record (``records[i]`` of its stored ids)
+        committed with its chunks; a failed document writes neither."""
+        ...
+
+    def delete_document_recorded(self, record: DocumentRecord) -> int:
+        """Remove every chunk of ``record.id`` and store ``record``, in one transaction."""
+        ...
+
+
+@runtime_checkable
+class StoreInventory(Protocol):
+    """What a store holds per document and version, for consistency checks (`rag doctor`)."""
+
+    def document_versions(self, document_id: str | None = None) -> dict[str, dict[str, int]]:
+        """Chunk counts by document id, then version: of every document, or of one."""
+        ...
+
+    def remove_versions(self, document_id: str, *, keep: str | None) -> int:
+        """Remove the document's chunks of every version except ``keep`` (all when None)."""
         ...
 
 

@@ -48,7 +48,7 @@ DEFAULT_WAIT_SECONDS = 10.0
 MAX_ERROR_CHARS = 2000
 LISTED_ATTRIBUTES = ("item_type", "id", "status", "title", "source", "content_type", "chunks",
                      "content_hash", "metadata", "indexed_at", "updated_at", "error", "sequencer",
-                     "etag", "version_id")
+                     "etag", "version_id", "pending_version", "pending_since")
 LOCK_PREFIX = "lock#"
 ESCAPE_PREFIX = "doc#"
 _CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -222,6 +222,8 @@ def _to_item(record: DocumentRecord) -> Item:
         "error": record.error[:MAX_ERROR_CHARS] if record.error else None,
         "indexed_at": record.indexed_at.isoformat() if record.indexed_at else None,
         "updated_at": record.updated_at.isoformat() if record.updated_at else None,
+        "pending_version": record.pending_version,
+        "pending_since": record.pending_since.isoformat() if record.pending_since else None,
     }
     for name, value in optional.items():
         if value:
@@ -253,6 +255,7 @@ def _from_item(item: dict[str, Any]) -> DocumentRecord:
         metadata=metadata, indexed_at=when("indexed_at"), updated_at=when("updated_at"),
         error=text("error"), sequencer=text("sequencer"), etag=text("etag"),
         version_id=text("version_id"), chunk_ids=chunk_ids,
+        pending_version=text("pending_version"), pending_since=when("pending_since"),
     )
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 
 from fastapi import APIRouter, FastAPI
 
+from solar_rag.api.allow import AllowedMethods
 from solar_rag.api.errors import install_error_handlers
 from solar_rag.api.limits import BodySizeLimit
 from solar_rag.api.schemas import ErrorOut
@@ -58,5 +59,6 @@ def create_app(
     install_error_handlers(app)
     for name in routers:
         app.include_router(_router(name))
+    app.add_middleware(AllowedMethods, routes=lambda: app.routes)
     app.add_middleware(BodySizeLimit, max_bytes=max_request_bytes)
     return app

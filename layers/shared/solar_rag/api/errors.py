@@ -20,6 +20,12 @@ logger = logging.getLogger("solar_rag.api")
 RETRY_AFTER_SECONDS = "5"
 MAX_ECHOED_CHARS = 200
 """Strings echoed back in a 422 (the ``input`` of an error) are cut to this length."""
+MAX_ECHOED_ITEMS = 10
+"""Lists and objects echoed back in a 422 keep their first items only."""
+MAX_ECHOED_DEPTH = 4
+MAX_VALIDATION_ERRORS = 20
+"""A 422 lists at most this many errors, then says how many more there were: a 3.5 MB body
+of bad filter values answered 15.5 MB (every error echoed its whole input)."""
 FASTAPI_BODY_PARSE_ERROR = "There was an error parsing the body"
 """FastAPI's 400 for a body ``json.loads`` cannot take (not UTF-8, nested too deeply, a number
 too long to convert); a JSON syntax error is already a 422."""
@@ -46,7 +52,36 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     carry (NaN, Infinity, lone surrogates such as ``"\\ud800"``), which made FastAPI's own
     handler fail with a 500, and may be megabytes long."""
     assert isinstance(exc, RequestValidationError)
-    return JSONResponse({"detail": _encodable(jsonable_encoder(exc.errors()))}, status_code=422)
+    problems = list(exc.errors())
+    shown = [_encodable(jsonable_encoder(_bounded(p, 0)))
+             for p in problems[:MAX_VALIDATION_ERRORS]]
+    if len(problems) > MAX_VALIDATION_ERRORS:
+        shown.append({"type": "too_many_errors", "loc": [], "input": None,
+                      "msg": f"{len(problems) - MAX_VALIDATION_ERRORS} more errors not shown"})
+    return JSONResponse({"detail": shown}, status_code=422)
+
+
+def _bounded(value: Any, depth: int) -> Any:
+    """``value`` with lists and objects cut to their first items and nesting cut short,
+    before anything is encoded (so a huge input costs nothing to answer)."""
+    if isinstance(value, dict):
+        if depth >= MAX_ECHOED_DEPTH:
+            return "{...}"
+        items = list(value.items())
+        kept = {k: _bounded(v, depth + 1) for k, v in items[:MAX_ECHOED_ITEMS]}
+        if len(items) > MAX_ECHOED_ITEMS:
+            kept["..."] = f"{len(items) - MAX_ECHOED_ITEMS} more"
+        return kept
+    if isinstance(value, list | tuple):
+        if depth >= MAX_ECHOED_DEPTH:
+            return "[...]"
+        kept_items = [_bounded(item, depth + 1) for item in value[:MAX_ECHOED_ITEMS]]
+        if len(value) > MAX_ECHOED_ITEMS:
+            kept_items.append(f"... {len(value) - MAX_ECHOED_ITEMS} more")
+        return kept_items
+    if isinstance(value, str) and len(value) > MAX_ECHOED_CHARS:
+        return value[:MAX_ECHOED_CHARS] + "..."
+    return value
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

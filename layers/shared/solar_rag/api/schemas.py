@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -15,6 +16,12 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
+from solar_rag.document_ids import (
+    ID_PATTERN,
+    MAX_DOCUMENT_ID_CHARS,
+    NOT_BLANK_PATTERN,
+    document_id_problem,
+)
 from solar_rag.domain import SearchMode
 
 MAX_TEXT_CHARS = 2_000_000
@@ -72,6 +79,29 @@ Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=64), _Ke
 FilterValue = MetadataValue | Annotated[list[MetadataValue], Field(min_length=1, max_length=100)]
 
 
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+def _document_id(value: str) -> str:
+    problem = document_id_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+# The patterns are published for clients (OpenAPI) and enforced by the validators, which
+# give a readable reason; tests/unit/test_document_ids.py checks that both agree.
+NotBlank = AfterValidator(_not_blank)
+NOT_BLANK_SCHEMA: dict[str, Any] = {"pattern": NOT_BLANK_PATTERN}
+DocumentId = Annotated[str, Field(min_length=1, max_length=MAX_DOCUMENT_ID_CHARS,
+                                  json_schema_extra={"pattern": ID_PATTERN,
+                                                     "allOf": [NOT_BLANK_SCHEMA]}),
+                       AfterValidator(_document_id)]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -124,9 +154,10 @@ class EmbeddingsOut(BaseModel):
 
 
 class DocumentIn(Strict):
-    id: Annotated[str, Field(min_length=1, max_length=1024)] | None = None
+    id: DocumentId | None = None
     title: Annotated[str, Field(max_length=1000)] | None = None
-    text: Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
+    text: Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS,
+                               json_schema_extra=NOT_BLANK_SCHEMA), NotBlank]
     content_type: Literal["text/plain", "text/markdown", "text/html"] = "text/plain"
     source: Annotated[str, Field(max_length=2048)] | None = None
     metadata: Metadata = Field(default_factory=dict)
@@ -167,7 +198,8 @@ class DocumentListOut(BaseModel):
 
 
 class SearchIn(Strict):
-    query: Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS)]
+    query: Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS,
+                                json_schema_extra=NOT_BLANK_SCHEMA), NotBlank]
     top_k: TopK = 5
     mode: SearchMode = SearchMode.HYBRID
     filters: Annotated[dict[MetadataKey, FilterValue], Field(max_length=32),
@@ -211,7 +243,7 @@ class QueryOut(BaseModel):
 
 
 class UploadIn(Strict):
-    id: Annotated[str, Field(min_length=1, max_length=1024, description=(
+    id: Annotated[DocumentId, Field(description=(
         "The document id, which is also the object key; its extension chooses the parser "
         "(.txt .md .html .json .pdf .docx)"))]
     size: Annotated[int, Field(ge=1, description="The file's size in bytes, if known")] | None = None

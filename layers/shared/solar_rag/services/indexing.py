@@ -7,10 +7,13 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Literal, Protocol, TypedDict
 
+from solar_rag.document_ids import check_document_id
 from solar_rag.domain import (
     CONTENT_TYPES,
+    PENDING_DELETE,
     ChangeMarker,
     Chunk,
     DocumentRecord,
@@ -31,11 +34,10 @@ from solar_rag.errors import (
     RagError,
     UpstreamError,
 )
-from solar_rag.ports import DocumentRegistry, Embedder, VectorStore
+from solar_rag.ports import AtomicIndexStore, DocumentRegistry, Embedder, RecordFor, VectorStore
 
 logger = logging.getLogger("solar_rag.indexing")
 
-MAX_DOCUMENT_ID_CHARS = 1024
 OUTAGE_AFTER = 2
 """Documents in a row failing a retryable upstream call that end one-by-one embedding."""
 OutcomeStatus = Literal["indexed", "unchanged", "queued", "deleted", "skipped", "failed"]
@@ -104,6 +106,10 @@ class IndexingService:
         self._embedder = embedder
         self._store = store
         self._registry = registry
+        # One transaction for chunks and record where the store offers it; elsewhere an
+        # intent (status `indexing`) is recorded first (docs/reliability.md).
+        self._atomic = (store if isinstance(store, AtomicIndexStore)
+                        and store.shares_transactions_with(registry) else None)
         self._max_document_chars = max_document_chars
         self._clock = clock
 
@@ -115,10 +121,7 @@ class IndexingService:
         )
 
     def validate(self, doc: SourceDocument) -> None:
-        if not doc.id or not doc.id.strip():
-            raise InvalidInput("document id must not be empty")
-        if len(doc.id) > MAX_DOCUMENT_ID_CHARS:
-            raise InvalidInput(f"document id is longer than {MAX_DOCUMENT_ID_CHARS} characters")
+        check_document_id(doc.id)
         if doc.content_type not in CONTENT_TYPES:
             raise InvalidInput(
                 f"content_type must be one of {', '.join(CONTENT_TYPES)}, got {doc.content_type!r}"
@@ -329,38 +332,69 @@ class IndexingService:
             return results
         writes = [DocumentWrite(p.doc.id, p.version, self._embedded_chunks(p),
                                 _chunk_ids(currents[p.doc.id])) for p in to_write]
+        records: list[RecordFor] = [partial(self._indexed_record, p, currents[p.doc.id])
+                                    for p in to_write]
         try:
-            written = self._store.upsert_documents(writes)
+            if self._atomic is not None:
+                written = self._atomic.upsert_documents_recorded(writes, records)
+            else:
+                for p in to_write:
+                    self._registry.put(self._intent(p.doc.id, currents[p.doc.id], p.version, p.doc))
+                written = self._store.upsert_documents(writes)
         except RagError as error:
             written = [WriteResult(p.doc.id, error=error) for p in to_write]
-        for prepared, result in zip(to_write, written, strict=True):
+        for prepared, record, result in zip(to_write, records, written, strict=True):
             current = currents[prepared.doc.id]
             if result.error is not None:
                 self._record_failure(prepared.doc, current, prepared.marker, result.error.message)
                 results[prepared.doc.id] = result.error
-            else:
-                results[prepared.doc.id] = self._record_indexed(
-                    prepared, current, prepared.marker, result.stored_ids)
+                continue
+            if self._atomic is None:
+                self._registry.put(record(result.stored_ids))
+            logger.info("indexed document",
+                        extra={"document_id": prepared.doc.id, "chunks": len(result.stored_ids)})
+            results[prepared.doc.id] = IndexOutcome(prepared.doc.id, "indexed",
+                                                    len(result.stored_ids))
         return results
+
+    def _intent(self, document_id: str, current: DocumentRecord | None, target: str,
+                doc: SourceDocument | None = None) -> DocumentRecord:
+        """The registry row while ``target`` is written: status ``indexing``, every other
+        field still the acknowledged version's (for a store that cannot share a transaction
+        with the registry; readers and the next write resolve an interrupted one)."""
+        base = current or DocumentRecord(
+            id=document_id, status=DocumentStatus.INDEXING, title=doc.title if doc else None,
+            source=doc.source if doc else None,
+            content_type=doc.content_type if doc else "text/plain",
+            metadata=dict(doc.metadata) if doc else {})
+        return replace(base, status=DocumentStatus.INDEXING, pending_version=target,
+                       pending_since=self._clock())
+
+    def _remove(self, current: DocumentRecord | None, record: DocumentRecord) -> None:
+        """Remove every chunk of ``record.id`` and store ``record`` (a tombstone or a failure)."""
+        if self._atomic is not None:
+            self._atomic.delete_document_recorded(record)
+            return
+        self._registry.put(self._intent(record.id, current, PENDING_DELETE))
+        self._store.delete_document(record.id, chunk_ids=_chunk_ids(current))
+        self._registry.put(record)
 
     @staticmethod
     def _embedded_chunks(prepared: _Prepared) -> list[EmbeddedChunk]:
         return [EmbeddedChunk(c, v)
                 for c, v in zip(prepared.chunks, prepared.vectors, strict=True)]
 
-    def _record_indexed(self, prepared: _Prepared, current: DocumentRecord | None,
-                        marker: ChangeMarker | None, stored_ids: Sequence[str]) -> IndexOutcome:
+    def _indexed_record(self, prepared: _Prepared, current: DocumentRecord | None,
+                        stored_ids: Sequence[str]) -> DocumentRecord:
         doc = prepared.doc
-        self._registry.put(DocumentRecord(
+        return DocumentRecord(
             id=doc.id, status=DocumentStatus.INDEXED, title=doc.title or prepared.title,
             source=doc.source, content_type=doc.content_type, chunks=len(stored_ids),
             content_hash=prepared.version, metadata=dict(doc.metadata), indexed_at=self._clock(),
             updated_at=self._clock(), error=None,
-            **self._ordering(marker, current),
+            **self._ordering(prepared.marker, current),
             chunk_ids=list(stored_ids),
-        ))
-        logger.info("indexed document", extra={"document_id": doc.id, "chunks": len(stored_ids)})
-        return IndexOutcome(doc.id, "indexed", len(stored_ids))
+        )
 
     def _record_failure_locked(self, doc: SourceDocument, reason: str) -> None:
         with self._registry.locked(doc.id):
@@ -382,7 +416,8 @@ class IndexingService:
                                          source=doc.source, content_type=doc.content_type,
                                          metadata=dict(doc.metadata))
         self._registry.put(replace(base, status=DocumentStatus.FAILED, error=reason,
-                                   updated_at=self._clock()))
+                                   updated_at=self._clock(), pending_version=None,
+                                   pending_since=None))
 
     def mark_failed(self, document_id: str, reason: str, *, marker: ChangeMarker | None = None,
                     source: str | None = None) -> IndexOutcome:
@@ -394,12 +429,14 @@ class IndexingService:
             current = self._registry.get(document_id)
             if marker and current and not marker.is_newer_than(current.sequencer):
                 return IndexOutcome(document_id, "skipped", current.chunks)
-            if current and current.status != DocumentStatus.DELETED:
-                self._store.delete_document(document_id, chunk_ids=current.chunk_ids)
-            self._registry.put(DocumentRecord(
+            record = DocumentRecord(
                 id=document_id, status=DocumentStatus.FAILED, source=source, error=reason,
                 updated_at=self._clock(), **self._ordering(marker, current),
-            ))
+            )
+            if current and current.status != DocumentStatus.DELETED:
+                self._remove(current, record)
+            else:
+                self._registry.put(record)
             return IndexOutcome(document_id, "failed", 0, reason)
 
     def delete(self, document_id: str, *, marker: ChangeMarker | None = None) -> IndexOutcome:
@@ -415,9 +452,7 @@ class IndexingService:
             live = current is not None and current.status != DocumentStatus.DELETED
             if not live and marker is None:
                 raise DocumentNotFound(f"document {document_id!r} not found")
-            chunk_ids = current.chunk_ids if current else []
-            self._store.delete_document(document_id, chunk_ids=chunk_ids)
-            self._registry.put(DocumentRecord(
+            self._remove(current, DocumentRecord(
                 id=document_id, status=DocumentStatus.DELETED,
                 title=current.title if current else None,
                 source=current.source if current else None,

@@ -8,7 +8,8 @@ then ``indexed`` or ``failed``. Without a bucket (the local service) everything 
 the request, as before.
 
 A queued object names the version it carries (the content hash); the registry records that
-version with the ``queued`` status. The pipeline indexes a queued object only while the
+version as the ``pending_version`` of a ``queued`` record (its other fields stay the
+acknowledged version's). The pipeline indexes a queued object only while the
 registry still says ``queued`` for that version: a newer write (indexed, deleted, queued
 again) supersedes it.
 """
@@ -24,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import PurePosixPath
 
 from solar_rag import deadline
+from solar_rag.document_ids import document_id_problem
 from solar_rag.domain import DocumentRecord, DocumentStatus, Metadata, SourceDocument
 from solar_rag.errors import DeadlineExceeded, InvalidInput, PayloadTooLarge, RagError
 from solar_rag.ports import DocumentRegistry, ObjectStore, PresignedUpload
@@ -92,6 +94,12 @@ class QueuedDocument:
             raise InvalidInput(f"queued object is not a queued document ({error})") from None
 
 
+def still_queued(current: DocumentRecord | None, queued: QueuedDocument) -> bool:
+    """Whether the registry still waits for this queued version (nothing newer happened)."""
+    return (current is not None and current.status == DocumentStatus.QUEUED
+            and current.pending_version == queued.version)
+
+
 class DocumentIntake:
     def __init__(self, indexing: IndexingService, registry: DocumentRegistry, *,
                  queue: ObjectStore | None, clock: Callable[[], datetime] = _utcnow) -> None:
@@ -157,21 +165,18 @@ class DocumentIntake:
                 return IndexOutcome(doc.id, "unchanged", current.chunks)
             # The record first: the pipeline indexes the object only while the registry says
             # this version is queued, so an object written after a crash here is harmless.
-            base = current or DocumentRecord(id=doc.id, status=DocumentStatus.QUEUED)
+            # The other fields stay the acknowledged version's (as for an ``indexing`` intent).
+            base = current or DocumentRecord(id=doc.id, status=DocumentStatus.QUEUED, title=doc.title,
+                                             source=doc.source, content_type=doc.content_type,
+                                             metadata=dict(doc.metadata))
             self._registry.put(replace(
-                base, status=DocumentStatus.QUEUED, title=doc.title or base.title,
-                source=doc.source, content_type=doc.content_type, metadata=dict(doc.metadata),
-                content_hash=version, error=None, updated_at=self._clock()))
+                base, status=DocumentStatus.QUEUED, pending_version=version,
+                pending_since=self._clock(), error=None, updated_at=self._clock()))
         self._queue.put(queued_key(doc.id), QueuedDocument(doc, version).to_json(),
                         content_type="application/json")
         logger.info("document queued for the S3 pipeline", extra={"document_id": doc.id})
         return IndexOutcome(doc.id, "queued")
 
-    def is_current(self, queued: QueuedDocument) -> bool:
-        """Whether the registry still waits for this queued version."""
-        current = self._registry.get(queued.document.id)
-        return (current is not None and current.status == DocumentStatus.QUEUED
-                and current.content_hash == queued.version)
 
 
 def _groups(docs: Sequence[SourceDocument]) -> list[list[tuple[int, SourceDocument]]]:
@@ -219,14 +224,16 @@ class UploadService:
         return UploadTicket(key, upload, bool(metadata))
 
     def _check_key(self, key: str) -> None:
-        if not key.strip() or len(key.encode("utf-8")) > MAX_KEY_BYTES:
-            raise InvalidInput(f"the document id must be 1 to {MAX_KEY_BYTES} bytes of UTF-8")
+        problem = document_id_problem(key)
+        if problem is not None:
+            raise InvalidInput(problem)
+        if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+            raise InvalidInput(f"the document id must be at most {MAX_KEY_BYTES} bytes of UTF-8 "
+                               "(an S3 key)")
         if is_reserved(key):
             raise InvalidInput(f"ids under {RESERVED_PREFIX!r} are reserved for the service")
         if key.endswith(SIDECAR_SUFFIX):
             raise InvalidInput(f"keys ending in {SIDECAR_SUFFIX!r} are metadata sidecars, not documents")
-        if any(ord(c) < 32 or ord(c) == 127 for c in key):
-            raise InvalidInput("the document id must not contain control characters")
         suffix = PurePosixPath(key).suffix.lower()
         if suffix not in self._extensions:
             raise InvalidInput(f"unsupported file type {suffix or '(no extension)'}; supported: "

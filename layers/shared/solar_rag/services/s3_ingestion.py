@@ -29,11 +29,18 @@ from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from typing import Any, Literal, Protocol
 
+from solar_rag.document_ids import document_id_problem
 from solar_rag.domain import ChangeMarker, DocumentStatus, Metadata, MetadataValue, SourceDocument
 from solar_rag.errors import DocumentNotFound, InvalidInput, NotConfigured, PayloadTooLarge, RagError
 from solar_rag.ports import DocumentRegistry, ObjectStore
 from solar_rag.services.indexing import IndexOutcome
-from solar_rag.services.intake import MAX_QUEUED_BYTES, QUEUE_PREFIX, QueuedDocument, is_reserved
+from solar_rag.services.intake import (
+    MAX_QUEUED_BYTES,
+    QUEUE_PREFIX,
+    QueuedDocument,
+    is_reserved,
+    still_queued,
+)
 
 logger = logging.getLogger("solar_rag.s3_ingestion")
 
@@ -285,8 +292,7 @@ class S3Ingestion:
             return IndexOutcome(change.key, "skipped")
         document_id = queued.document.id
         current = self._registry.get(document_id) if self._registry is not None else None
-        if (current is None or current.status != DocumentStatus.QUEUED
-                or current.content_hash != queued.version):
+        if not still_queued(current, queued):
             logger.info("queued version superseded", extra={"document_id": document_id})
             self._objects.delete(change.key)
             return IndexOutcome(document_id, "skipped")
@@ -322,6 +328,9 @@ class S3Ingestion:
     def _load(self, key: str, marker: ChangeMarker, declared_size: int | None
               ) -> IndexOutcome | tuple[SourceDocument, ChangeMarker]:
         """The document to index with its marker, or the outcome when there is none."""
+        problem = document_id_problem(key)
+        if problem is not None:  # recorded under the key as it is: never silently renamed
+            return self._failed(key, f"the object key cannot be a document id: {problem}", marker)
         if not self._supported(key):
             suffix = PurePosixPath(key).suffix or "(no extension)"
             return self._failed(key, f"unsupported file type {suffix}; supported: "

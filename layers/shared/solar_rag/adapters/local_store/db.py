@@ -8,8 +8,10 @@ instead of failing half-way, and readers see WAL snapshots without blocking writ
 from __future__ import annotations
 
 import os
+import random
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +22,10 @@ from solar_rag import errors
 DB_FILENAME = "rag.sqlite3"
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 30_000
+OPEN_DEADLINE_SECONDS = 60.0
+"""How long opening waits for other processes opening (or writing) the same file."""
+_ADDED_COLUMNS = (("documents", "pending_version", "TEXT"), ("documents", "pending_since", "TEXT"))
+"""Columns added after schema 1 shipped: added in place to older files."""
 _FILE_SUFFIXES = (".sqlite3", ".sqlite", ".db")
 
 _SCHEMA = """
@@ -119,6 +125,25 @@ class Database:
         return conn
 
     def _open(self) -> sqlite3.Connection:
+        """A configured connection. SQLite answers "database is locked" at once, without its
+        busy handler, to some steps of opening while another process opens or recovers the
+        same file (switching to WAL, creating the schema): those are retried until
+        ``OPEN_DEADLINE_SECONDS``, so concurrent opens wait instead of failing."""
+        deadline = time.monotonic() + OPEN_DEADLINE_SECONDS
+        delay = 0.005
+        while True:
+            try:
+                return self._try_open()
+            except _Busy as busy:
+                if time.monotonic() + delay > deadline:
+                    raise errors.NotConfigured(
+                        f"cannot open the local store {self.paths.database}: {busy} "
+                        f"(still busy after {OPEN_DEADLINE_SECONDS:.0f} s)"
+                    ) from busy
+            time.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not crypto
+            delay = min(delay * 2, 0.25)
+
+    def _try_open(self) -> sqlite3.Connection:
         try:
             conn = sqlite3.connect(
                 self.paths.database,
@@ -134,13 +159,23 @@ class Database:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
-                raise errors.NotConfigured(
-                    f"{self.paths.database}: SQLite could not switch to WAL mode ({mode})"
-                )
+                # another process holds the file in its rollback-journal mode for a moment
+                raise _Busy(f"SQLite could not switch to WAL mode yet ({mode})")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA cache_size = -32768")
             if not self._schema_ready:
                 self._ensure_schema(conn)
+        except _Busy:
+            conn.close()
+            raise
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            if _is_busy(exc):
+                raise _Busy(str(exc)) from exc
+            raise errors.NotConfigured(
+                f"cannot open the local store {self.paths.database}: {exc}. "
+                "Point RAG_DATA_DIR at a new directory or delete the file to start afresh."
+            ) from exc
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise errors.NotConfigured(
@@ -157,6 +192,10 @@ class Database:
         try:
             for statement in _split_statements(_SCHEMA):
                 conn.execute(statement)
+            for table, column, kind in _ADDED_COLUMNS:
+                present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+                if column not in present:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
             row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             if row is None:
                 conn.execute(
@@ -212,6 +251,17 @@ class Database:
     def meta(self, conn: sqlite3.Connection, key: str) -> str | None:
         row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
+
+
+class _Busy(Exception):
+    """Another connection holds a lock this step of opening cannot wait for."""
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "locked" in str(exc) or "busy" in str(exc)
 
 
 def _split_statements(script: str) -> list[str]:

@@ -21,7 +21,7 @@ MAX_PAGE = 1000
 
 _COLUMNS = (
     "id, status, title, source, content_type, chunks, content_hash, metadata, indexed_at, "
-    "updated_at, error, sequencer, etag, version_id, chunk_ids"
+    "updated_at, error, sequencer, etag, version_id, chunk_ids, pending_version, pending_since"
 )
 
 
@@ -48,30 +48,9 @@ class LocalDocumentRegistry:
         return None if row is None else _record(row)
 
     def put(self, record: DocumentRecord) -> None:
-        validate_metadata(record.metadata)
-        values = (
-            record.id,
-            DocumentStatus(record.status).value,
-            record.title,
-            record.source,
-            record.content_type,
-            int(record.chunks),
-            record.content_hash,
-            json.dumps(record.metadata, ensure_ascii=False, allow_nan=False),
-            _iso(record.indexed_at),
-            _iso(record.updated_at),
-            record.error,
-            record.sequencer,
-            record.etag,
-            record.version_id,
-            json.dumps(list(record.chunk_ids)),
-        )
-        marks = ",".join("?" * len(values))
         try:
-            self._db.connection().execute(
-                f"INSERT OR REPLACE INTO documents ({_COLUMNS}) VALUES ({marks})",  # noqa: S608
-                values,
-            )
+            with self._db.write() as conn:
+                write_record(conn, record)
         except sqlite3.OperationalError as exc:
             raise errors.VectorStoreError(f"local registry write failed: {exc}") from exc
 
@@ -99,6 +78,41 @@ class LocalDocumentRegistry:
             yield
 
 
+def write_record(conn: sqlite3.Connection, record: DocumentRecord) -> None:
+    """Store ``record`` through ``conn``, inside the caller's transaction."""
+    validate_metadata(record.metadata)
+    values = (
+        record.id,
+        DocumentStatus(record.status).value,
+        record.title,
+        record.source,
+        record.content_type,
+        int(record.chunks),
+        record.content_hash,
+        json.dumps(record.metadata, ensure_ascii=False, allow_nan=False),
+        _iso(record.indexed_at),
+        _iso(record.updated_at),
+        record.error,
+        record.sequencer,
+        record.etag,
+        record.version_id,
+        json.dumps(list(record.chunk_ids)),
+        record.pending_version,
+        _iso(record.pending_since),
+    )
+    marks = ",".join("?" * len(values))
+    conn.execute(
+        f"INSERT OR REPLACE INTO documents ({_COLUMNS}) VALUES ({marks})",  # noqa: S608
+        values,
+    )
+
+
+def read_records(conn: sqlite3.Connection) -> list[DocumentRecord]:
+    """Every registry row (tombstones included), in id order."""
+    rows = conn.execute(f"SELECT {_COLUMNS} FROM documents ORDER BY id").fetchall()  # noqa: S608
+    return [_record(row) for row in rows]
+
+
 def _iso(value: datetime | None) -> str | None:
     if value is None:
         return None
@@ -113,7 +127,8 @@ def _datetime(value: str | None) -> datetime | None:
 
 def _record(row: tuple[object, ...]) -> DocumentRecord:
     (doc_id, status, title, source, content_type, chunks, content_hash, metadata, indexed_at,
-     updated_at, error, sequencer, etag, version_id, chunk_ids) = row
+     updated_at, error, sequencer, etag, version_id, chunk_ids, pending_version,
+     pending_since) = row
     meta: Metadata = json.loads(str(metadata))
     return DocumentRecord(
         id=str(doc_id),
@@ -131,6 +146,8 @@ def _record(row: tuple[object, ...]) -> DocumentRecord:
         etag=_opt(etag),
         version_id=_opt(version_id),
         chunk_ids=[str(c) for c in json.loads(str(chunk_ids))],
+        pending_version=_opt(pending_version),
+        pending_since=_datetime(_opt(pending_since)),
     )
 
 

@@ -21,10 +21,12 @@ from solar_rag.adapters.local_store.catalog import (
 )
 from solar_rag.adapters.local_store.db import Database
 from solar_rag.adapters.local_store.keyword import index_text, match_expression
+from solar_rag.adapters.local_store.registry import LocalDocumentRegistry, write_record
 from solar_rag.adapters.local_store.validation import validate_metadata
 from solar_rag.adapters.writes import upsert_each
 from solar_rag.domain import (
     Chunk,
+    DocumentRecord,
     DocumentWrite,
     EmbeddedChunk,
     Filters,
@@ -33,6 +35,7 @@ from solar_rag.domain import (
     SearchQuery,
     WriteResult,
 )
+from solar_rag.ports import RecordFor
 
 HYBRID_CANDIDATES_PER_RESULT = 4
 _IN_BATCH = 500
@@ -123,6 +126,40 @@ class LocalVectorStore:
     ) -> list[str]:
         """One transaction: write the version's chunks, then drop the document's other
         versions. ``previous_chunk_ids`` is not needed here (deletion is by query)."""
+        return self._upsert(document_id, version, chunks, None)
+
+    def upsert_documents(self, writes: Sequence[DocumentWrite]) -> list[WriteResult]:
+        """One transaction per document: SQLite pays no fixed cost per write worth sharing."""
+        return upsert_each(self.upsert_document, writes)
+
+    def delete_document(self, document_id: str, *, chunk_ids: Sequence[str] = ()) -> int:
+        return self._delete(document_id, None)
+
+    # -- writes with their registry records (AtomicIndexStore) ---------------------------
+
+    def shares_transactions_with(self, registry: object) -> bool:
+        """True when ``registry`` keeps its rows in this store's file."""
+        return (isinstance(registry, LocalDocumentRegistry)
+                and registry.path.resolve() == self.path.resolve())
+
+    def upsert_documents_recorded(self, writes: Sequence[DocumentWrite],
+                                  records: Sequence[RecordFor]) -> list[WriteResult]:
+        if len(records) != len(writes):
+            raise ValueError("one record per write")
+        record_of = {write.document_id: record for write, record in zip(writes, records,
+                                                                         strict=True)}
+
+        def upsert_one(document_id: str, version: str, chunks: Sequence[EmbeddedChunk], *,
+                       previous_chunk_ids: Sequence[str] = ()) -> list[str]:
+            return self._upsert(document_id, version, chunks, record_of[document_id])
+
+        return upsert_each(upsert_one, writes)
+
+    def delete_document_recorded(self, record: DocumentRecord) -> int:
+        return self._delete(record.id, record)
+
+    def _upsert(self, document_id: str, version: str, chunks: Sequence[EmbeddedChunk],
+                record: RecordFor | None) -> list[str]:
         vectors = self._validate(document_id, version, chunks)
         chunk_ids = [item.chunk.chunk_id for item in chunks]
         try:
@@ -151,29 +188,46 @@ class LocalVectorStore:
                 ]
                 self._delete_rows(conn, stale)
                 conn.execute(_BUMP_GENERATION)
+                if record is not None:
+                    write_record(conn, record(list(chunk_ids)))
         except sqlite3.Error as exc:
             raise errors.VectorStoreError(f"local store write failed: {exc}") from exc
         return chunk_ids
 
-    def upsert_documents(self, writes: Sequence[DocumentWrite]) -> list[WriteResult]:
-        """One transaction per document: SQLite pays no fixed cost per write worth sharing."""
-        return upsert_each(self.upsert_document, writes)
-
-    def delete_document(self, document_id: str, *, chunk_ids: Sequence[str] = ()) -> int:
+    def _delete(self, document_id: str, record: DocumentRecord | None,
+                keep: str | None = None) -> int:
+        sql = "SELECT rowid FROM chunks WHERE document_id = ?"
+        params: tuple[str, ...] = (document_id,)
+        if keep is not None:
+            sql, params = sql + " AND version != ?", (document_id, keep)
         try:
             with self._db.write() as conn:
-                rowids = [
-                    row[0]
-                    for row in conn.execute(
-                        "SELECT rowid FROM chunks WHERE document_id = ?", (document_id,)
-                    )
-                ]
+                rowids = [row[0] for row in conn.execute(sql, params)]
                 if rowids:
                     self._delete_rows(conn, rowids)
                     conn.execute(_BUMP_GENERATION)
+                if record is not None:
+                    write_record(conn, record)
                 return len(rowids)
         except sqlite3.Error as exc:
             raise errors.VectorStoreError(f"local store delete failed: {exc}") from exc
+
+    # -- inventory (StoreInventory) -------------------------------------------------------
+
+    def document_versions(self, document_id: str | None = None) -> dict[str, dict[str, int]]:
+        sql = "SELECT document_id, version, count(*) FROM chunks"
+        params: tuple[str, ...] = ()
+        if document_id is not None:
+            sql, params = sql + " WHERE document_id = ?", (document_id,)
+        found: dict[str, dict[str, int]] = {}
+        with self._db.read() as conn:
+            for doc, version, count in conn.execute(sql + " GROUP BY document_id, version",
+                                                    params):
+                found.setdefault(str(doc), {})[str(version)] = int(count)
+        return found
+
+    def remove_versions(self, document_id: str, *, keep: str | None) -> int:
+        return self._delete(document_id, None, keep)
 
     def count(self) -> int:
         """Number of stored chunks (all documents)."""

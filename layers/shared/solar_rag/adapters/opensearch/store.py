@@ -204,6 +204,18 @@ class OpenSearchVectorStore:
             )
         return sum(1 for r in results if r.status == 200)
 
+    # -- inventory (StoreInventory, for `rag doctor`) -------------------------------------
+
+    def document_versions(self, document_id: str | None = None) -> dict[str, dict[str, int]]:
+        from solar_rag.adapters.opensearch import inventory
+
+        return inventory.document_versions(self, document_id)
+
+    def remove_versions(self, document_id: str, *, keep: str | None) -> int:
+        from solar_rag.adapters.opensearch import inventory
+
+        return inventory.remove_versions(self, document_id, keep=keep)
+
     def _check_index_once(self) -> None:
         """Before the first write of this container: the alias must resolve to our mapping.
 

@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
+from starlette.convertors import Convertor, register_url_convertor
 
 from solar_rag.api.dependencies import get_container
 from solar_rag.api.presenters import document_out
@@ -20,6 +21,23 @@ from solar_rag.api.schemas import (
 )
 from solar_rag.composition import Container
 from solar_rag.domain import SourceDocument, stable_hash
+
+
+class AnyDocumentId(Convertor[str]):
+    """Every id, including ids stored before the id grammar (docs: README, API): Starlette's
+    ``path`` convertor (``.*``) stops at a newline, and its ``$`` matches before a final one,
+    so ``GET /v1/documents/a%0A`` answered for ``a``."""
+
+    regex = r"[\s\S]*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("document_id", AnyDocumentId())
 
 router = APIRouter(tags=["documents"])
 ContainerDep = Annotated[Container, Depends(get_container)]
@@ -93,12 +111,12 @@ def list_documents(
     return DocumentListOut(documents=[document_out(r) for r in records], next_cursor=next_cursor)
 
 
-@router.get("/v1/documents/{document_id:path}", response_model=DocumentOut)
+@router.get("/v1/documents/{document_id:document_id}", response_model=DocumentOut)
 def get_document(document_id: str, container: ContainerDep) -> DocumentOut:
     return document_out(container.document_catalog.get(document_id))
 
 
-@router.delete("/v1/documents/{document_id:path}", status_code=204)
+@router.delete("/v1/documents/{document_id:document_id}", status_code=204)
 def delete_document(document_id: str, container: ContainerDep) -> Response:
     container.indexing_service.delete(document_id)
     return Response(status_code=204)

@@ -1,0 +1,50 @@
+"""S3 keys outside the id grammar are `failed` with the reason, under the key as it is."""
+
+from __future__ import annotations
+
+import pytest
+from solar_rag.domain import DocumentStatus
+from solar_rag.lambda_events import parse_notification
+from solar_rag.services.indexing import IndexingService
+from solar_rag.services.s3_ingestion import S3Ingestion
+from solar_rag.text.chunking import Chunker
+from solar_rag.text.files import SUPPORTED_EXTENSIONS, load_file
+from solar_rag.text.parsers import parse_document
+
+from tests.fakes import events
+from tests.fakes.memory import FakeEmbedder, MemoryRegistry, MemoryStore
+from tests.unit.test_s3_ingestion import BUCKET, MAX_BYTES, FakeObjects, World, handle, seq
+
+
+@pytest.fixture
+def world() -> World:
+    objects, store, registry, embedder = FakeObjects(), MemoryStore(), MemoryRegistry(), FakeEmbedder()
+    service = IndexingService(parse=parse_document, chunker=Chunker(size_tokens=200, overlap_tokens=20),
+                              chunker_signature="test", embedder=embedder, store=store,
+                              registry=registry)
+    ingestion = S3Ingestion(indexing=service, objects=objects, load=load_file,
+                            supported_extensions=SUPPORTED_EXTENSIONS, max_object_bytes=MAX_BYTES,
+                            bucket=BUCKET)
+    return World(objects, store, registry, embedder, ingestion)
+
+
+@pytest.mark.parametrize("key", ["a/../b.txt", "./c.txt", "line\nbreak.txt", "rtl\u202etxt.md",
+                                 "..", "x/" + "y" * 1030 + ".txt"])
+def test_key_outside_the_grammar_is_failed_not_renamed(world: World, key: str) -> None:
+    world.put(key, "some text")
+    assert handle(world, events.created(key, sequencer=seq())) == ["failed"]
+    record = world.registry.get(key)
+    assert record is not None and record.status is DocumentStatus.FAILED
+    assert "cannot be a document id" in (record.error or "")
+    assert world.objects.reads == []  # decided from the key
+    assert world.store.chunks == {}
+    assert handle(world, events.removed(key, sequencer=seq())) == ["deleted"]
+
+
+def test_batched_path_applies_the_same_rule(world: World) -> None:
+    world.put("ok.txt", "fine text")
+    world.put("bad/../x.txt", "text")
+    bodies = [events.s3_notification(events.created(k, sequencer=seq()))
+              for k in ("ok.txt", "bad/../x.txt")]
+    results = world.ingestion.handle_messages([parse_notification(body) for body in bodies])
+    assert [[o.status for o in r] for r in results] == [["indexed"], ["failed"]]  # type: ignore[union-attr]
