@@ -203,12 +203,12 @@ class GithubOidcStack(cdk.Stack):
         )
         self.config = config
         self.deploy = GithubOidcDeployRole(self, "GithubDeploy", config=config)
-        for env, role in self.deploy.roles.items():
+        for environment, role in self.deploy.roles.items():
             cdk.CfnOutput(
                 self,
-                f"DeployRoleArn{env.capitalize()}",
+                f"DeployRoleArn{environment.capitalize()}",
                 value=role.role_arn,
-                description=f"Set as AWS_DEPLOY_ROLE_ARN of the GitHub environment '{env}'",
+                description=f"Set as AWS_DEPLOY_ROLE_ARN of the GitHub environment '{environment}'",
             )
         cdk.CfnOutput(
             self,
