@@ -145,6 +145,11 @@ def create_function(
         tracing=lambda_.Tracing.ACTIVE,
         snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if use_snap_start else None,
         reserved_concurrent_executions=sizing.max_concurrency,
+        # SnapStart bills the snapshot cache of every published version while it exists:
+        # versions replaced by a deploy are deleted (CDK keeps them by default).
+        current_version_options=lambda_.VersionOptions(removal_policy=cdk.RemovalPolicy.DESTROY)
+        if use_snap_start
+        else None,
     )
     acknowledge(function, "AwsSolutions-L1", PYTHON_RUNTIME_REASON)
     acknowledge(role, "AwsSolutions-IAM5[Resource::*]", XRAY_REASON)

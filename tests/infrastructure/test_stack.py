@@ -267,6 +267,10 @@ def test_snap_start_routes_through_the_live_alias(prod: Synth) -> None:
         alias = prod.resources[target_id(prod, name)]
         assert alias["Type"] == "AWS::Lambda::Alias"
         assert alias["Properties"]["Name"] == "live"
+        # Replaced versions are deleted: each cached snapshot is billed while its version exists.
+        version = prod.resources[alias["Properties"]["FunctionVersion"]["Fn::GetAtt"][0]]
+        assert version["Type"] == "AWS::Lambda::Version"
+        assert version["DeletionPolicy"] == "Delete"
     (mapping,) = prod.of_type("AWS::Lambda::EventSourceMapping").values()
     assert mentions(mapping["Properties"]["FunctionName"], target_id(prod, "indexer"))
 
