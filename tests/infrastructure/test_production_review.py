@@ -303,3 +303,34 @@ def test_retained_resources_get_names_unique_to_the_stack_instance(
     assert "AWS::StackId" in json.dumps(bucket["Properties"]["BucketName"])
     for domain in synth.of_type("AWS::OpenSearchService::Domain").values():
         assert "AWS::StackId" in json.dumps(domain["Properties"]["DomainName"])
+
+
+def _preflight_allow_origin(integration: dict[str, Any], origin: str) -> str:
+    """What API Gateway's MOCK preflight answers for ``origin``: the static header, overridden
+    by the response template when the request's Origin is one of the other allowed origins."""
+    (response,) = integration["IntegrationResponses"]
+    allowed = response["ResponseParameters"]["method.response.header.Access-Control-Allow-Origin"].strip("'")
+    template = response["ResponseTemplates"]["application/json"]
+    condition = re.search(r"#if\((\$origin == \"[^\"]*\"(?: \|\| \$origin == \"[^\"]*\")*)\)\s*\n\s*#set\("
+                          r"\$context\.responseOverride\.header\.Access-Control-Allow-Origin = \$origin\)",
+                          template)
+    overrides = re.findall(r"\$origin == \"([^\"]*)\"", condition.group(1)) if condition else []
+    return origin if origin in overrides else allowed
+
+
+def test_browser_preflight_from_each_allowed_origin(prod: Synth) -> None:
+    """Browser-shaped preflight (Origin header, OPTIONS) against the synthesized MOCK integration."""
+    for (verb, path), props in methods(prod.template).items():
+        if verb != "OPTIONS":
+            continue
+        integration = props["Integration"]
+        assert integration["Type"] == "MOCK"
+        for origin in PROD_ORIGINS:
+            assert _preflight_allow_origin(integration, origin) == origin, (path, origin)
+        assert _preflight_allow_origin(integration, "https://evil.example.net") not in (
+            "https://evil.example.net", "*"
+        )
+        parameters = integration["IntegrationResponses"][0]["ResponseParameters"]
+        methods_allowed = parameters["method.response.header.Access-Control-Allow-Methods"]
+        assert "POST" in methods_allowed and "DELETE" in methods_allowed
+        assert "X-Api-Key" in parameters["method.response.header.Access-Control-Allow-Headers"]
