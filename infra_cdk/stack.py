@@ -63,9 +63,10 @@ class SolarRagStack(cdk.Stack):
         shares = upstage_shares(config)
         cors = {"CORS_ALLOWED_ORIGINS": ",".join(config.api.cors_origins)} if config.api.cors_origins else {}
 
-        def environment(service: str, **extra: Any) -> FunctionEnvironment:
+        def environment(service: str, *, http: bool = True, **extra: Any) -> FunctionEnvironment:
+            """``http``: served through API Gateway (CORS); a quota share if the function embeds."""
             share = shares.get(service)
-            extra.setdefault("extra", {**cors, **(share.env() if share else {})})
+            variables = {**(cors if http else {}), **(share.env() if share else {})}
             return FunctionEnvironment(
                 service_name=f"solar-rag-{service}",
                 metrics_namespace=METRICS_NAMESPACE,
@@ -74,6 +75,7 @@ class SolarRagStack(cdk.Stack):
                 opensearch_endpoint=self.vector_store.endpoint,
                 opensearch_target=self.vector_store.target,
                 opensearch_index=config.opensearch_index,
+                extra=variables,
                 **extra,
             )
 
@@ -124,7 +126,7 @@ class SolarRagStack(cdk.Stack):
             self,
             "OpenSearchInit",
             store=self.vector_store,
-            environment=environment("opensearch-init", extra={}),
+            environment=environment("opensearch-init", http=False),
             defaults=defaults,
             bootstrap_version=self.layers.shared_hash[:16],
             dimensions=config.upstage.embedding_dimensions,
