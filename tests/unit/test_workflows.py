@@ -122,7 +122,10 @@ def test_ci_test_job_runs_the_readme_test_command(ci: Doc, setup_action: Doc) ->
     # checkov runs inside the suite (every synthesized context combination) and must not be
     # skipped in CI: it is installed in its own tool environment (its pins conflict with the
     # lock) and required by the environment variable the suite reads.
-    assert lines[:-1] == [f"uv tool install checkov=={CHECKOV_VERSION}"]
+    assert lines[:-1] == [
+        f"uv tool install checkov=={CHECKOV_VERSION}",
+        'echo "CHECKOV=$(uv tool dir --bin)/checkov" >> "$GITHUB_ENV"',
+    ]
     assert ci["jobs"]["test"]["env"] == {"CHECKOV_REQUIRED": "1"}
 
 
