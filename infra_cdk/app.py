@@ -9,8 +9,12 @@ from pathlib import Path
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
+from infra_cdk.api_gateway_account import STACK_NAME as API_GATEWAY_ACCOUNT_STACK
+from infra_cdk.api_gateway_account import ApiGatewayAccountStack
 from infra_cdk.config import ConfigError, load_config
 from infra_cdk.stack import SolarRagStack
+
+__all__ = ["API_GATEWAY_ACCOUNT_STACK", "build_app"]
 
 CDK_JSON = Path(__file__).resolve().parents[1] / "cdk.json"
 
@@ -42,6 +46,7 @@ def build_app(
         if config.account or config.region
         else None
     )
+    account_stack = ApiGatewayAccountStack(app, API_GATEWAY_ACCOUNT_STACK, env=env)
     stack = SolarRagStack(
         app,
         config.stack_name,
@@ -49,6 +54,7 @@ def build_app(
         env=env,
         description=f"solar-rag ({config.stage}): serverless RAG with Upstage Solar and OpenSearch",
     )
+    stack.add_stack_dependency(account_stack, "API Gateway needs the account's CloudWatch Logs role")
     use_nag = nag if nag is not None else str(app.node.try_get_context("nag")).lower() != "false"
     if use_nag:
         cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))

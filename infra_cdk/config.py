@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 Stage = Literal["dev", "prod"]
 VectorStoreKind = Literal["domain", "serverless"]
 ServerlessGeneration = Literal["nextgen", "classic"]
+Architecture = Literal["arm64", "x86_64"]
+ARCHITECTURES: tuple[Architecture, ...] = ("arm64", "x86_64")
 
 
 ContextGetter = Callable[[str], object]
@@ -36,6 +38,8 @@ class ConfigError(ValueError):
 class FunctionSizing:
     memory_mb: int
     timeout_seconds: int
+    # Reserved concurrency: the function's maximum number of containers (None = unreserved).
+    max_concurrency: int | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,11 @@ class UpstageConfig:
     embedding_query_model: str
     embedding_passage_model: str
     embedding_dimensions: int
+    # The organisation's quota per embedding model (Upstage counts per key and model; every
+    # key of an organisation gets the same limit) and the query function's part of it.
+    requests_per_minute: int = 100
+    tokens_per_minute: int = 300_000
+    query_share: float = 0.4
 
 
 @dataclass(frozen=True)
@@ -90,6 +99,7 @@ class DeployConfig:
     prefix: str
     account: str | None
     region: str | None
+    architecture: Architecture
     vector_store: VectorStoreKind
     opensearch_index: str
     domain: DomainConfig
@@ -266,13 +276,43 @@ def load_config(get: ContextGetter, environ: Mapping[str, str] | None = None) ->
         embedding_query_model=_text(get, "upstage_embedding_query_model", "solar-embedding-2-query"),
         embedding_passage_model=_text(get, "upstage_embedding_passage_model", "solar-embedding-2-passage"),
         embedding_dimensions=_int(get, "embedding_dimensions", 1024, lo=8, hi=16_000),
+        requests_per_minute=_int(get, "upstage_requests_per_minute", 100, lo=1, hi=1_000_000),
+        tokens_per_minute=_int(get, "upstage_tokens_per_minute", 300_000, lo=1, hi=10**9),
+        query_share=_float(get, "upstage_query_share", 0.4, lo=0.05, hi=0.95),
     )
+    # Reserved concurrency. The indexer serves the S3 batches (at most
+    # ingestion_max_concurrency at once) and HTTP indexing.
+    max_concurrency = {
+        "query": _int(get, "query_max_concurrency", 4 if prod else 2, lo=1, hi=1000),
+        "indexer": _int(
+            get, "indexer_max_concurrency", ingestion.max_concurrency + (2 if prod else 1), lo=2, hi=1000
+        ),
+    }
+    if max_concurrency["indexer"] <= ingestion.max_concurrency:
+        raise ConfigError(
+            "indexer_max_concurrency must exceed ingestion_max_concurrency: S3 batches would "
+            "take every indexer container and HTTP indexing would be throttled"
+        )
+    for name, share in (("query", upstage.query_share), ("indexer", 1 - upstage.query_share)):
+        if int(upstage.requests_per_minute * share) < max_concurrency[name]:
+            raise ConfigError(
+                f"{name}_max_concurrency={max_concurrency[name]} leaves less than one Upstage "
+                f"request per minute per container (upstage_requests_per_minute="
+                f"{upstage.requests_per_minute}, upstage_query_share={upstage.query_share})"
+            )
+    query = FunctionSizing(
+        memory_mb=_int(get, "query_memory_mb", 1024, lo=128, hi=10_240),
+        timeout_seconds=_int(get, "query_timeout_seconds", 29, lo=3, hi=900),
+        max_concurrency=max_concurrency["query"],
+    )
+    indexer = replace(indexer, max_concurrency=max_concurrency["indexer"])
 
     return DeployConfig(
         stage=stage,
         prefix=prefix,
         account=_optional_text(get, "account") or env.get("CDK_DEFAULT_ACCOUNT") or None,
         region=_optional_text(get, "region") or env.get("CDK_DEFAULT_REGION") or None,
+        architecture=_choice(get, "architecture", "arm64", ARCHITECTURES),
         vector_store=_choice(get, "vector_store", "domain", ("domain", "serverless")),
         opensearch_index=_text(get, "opensearch_index", "rag-chunks"),
         domain=domain,
@@ -284,10 +324,7 @@ def load_config(get: ContextGetter, environ: Mapping[str, str] | None = None) ->
             memory_mb=_int(get, "chat_memory_mb", 1024, lo=128, hi=10_240),
             timeout_seconds=_int(get, "chat_timeout_seconds", 29, lo=3, hi=900),
         ),
-        query=FunctionSizing(
-            memory_mb=_int(get, "query_memory_mb", 1024, lo=128, hi=10_240),
-            timeout_seconds=_int(get, "query_timeout_seconds", 29, lo=3, hi=900),
-        ),
+        query=query,
         indexer=indexer,
         snap_start=_bool(get, "snap_start", prod),
         log_retention_days=_retention(get, 90 if prod else 14),

@@ -1,9 +1,11 @@
-"""GitHub Actions → AWS trust: the OIDC provider and the role the deploy workflow assumes.
+"""GitHub Actions → AWS trust: the OIDC provider and one deploy role per GitHub environment.
 
 Deployed once per AWS account by hand (see docs/github-deploy.md), separately from the
-application stack. The role can do almost nothing by itself: it may only assume the CDK
-bootstrap roles (which perform the actual deployment) and read API key values for the
-post-deploy smoke test.
+application stack. Each role trusts exactly one environment's subject
+(``repo:<owner>/<repo>:environment:<env>``), so a job without that environment (and its
+protection rules: branch policy, reviewers) cannot assume it. A role can do almost nothing
+by itself: it may only assume the CDK bootstrap roles (which perform the actual deployment)
+and read API key values for the post-deploy smoke test.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 GITHUB_OIDC_URL = f"https://{GITHUB_OIDC_HOST}"
 STS_AUDIENCE = "sts.amazonaws.com"
 DEFAULT_QUALIFIER = "hnb659fds"
-DEFAULT_BRANCH = "main"
 DEFAULT_ENVIRONMENTS = ("dev", "prod")
+# A first zone-aware OpenSearch domain takes 30-60 minutes; the CDK CLI's chained sessions
+# of the bootstrap roles are refreshed from this one, so it must outlast the deploy job.
+SESSION_DURATION = cdk.Duration.hours(2)
 
 # Context keys read by GithubOidcConfig.from_context.
 CTX_REPO = "github_repo"
@@ -47,7 +51,6 @@ class GithubOidcConfigError(ValueError):
 @dataclass(frozen=True)
 class GithubOidcConfig:
     repo: str
-    branch: str = DEFAULT_BRANCH
     environments: tuple[str, ...] = DEFAULT_ENVIRONMENTS
     provider_arn: str | None = None
     qualifier: str = DEFAULT_QUALIFIER
@@ -65,8 +68,6 @@ class GithubOidcConfig:
                 f"{CTX_REPO}={self.repo!r}: the immutable form needs both ids, "
                 "'<owner>@<org id>/<repo>@<repo id>'"
             )
-        if not _NAME_RE.match(self.branch) or "*" in self.branch:
-            raise GithubOidcConfigError(f"invalid branch name {self.branch!r}")
         if not self.environments:
             raise GithubOidcConfigError("at least one GitHub environment is required")
         for env in self.environments:
@@ -99,17 +100,13 @@ class GithubOidcConfig:
             qualifier=str(qualifier),
         )
 
-    @property
-    def subjects(self) -> list[str]:
-        """The exact `sub` claims allowed: the main branch and each deploy environment."""
-        prefix = f"repo:{self.repo}"
-        return [f"{prefix}:ref:refs/heads/{self.branch}"] + [
-            f"{prefix}:environment:{env}" for env in self.environments
-        ]
+    def subject(self, environment: str) -> str:
+        """The exact `sub` claim of a job running in ``environment``."""
+        return f"repo:{self.repo}:environment:{environment}"
 
 
 class GithubOidcDeployRole(Construct):
-    """The OIDC provider (created or imported) and the role GitHub Actions assumes."""
+    """The OIDC provider (created or imported) and one role per GitHub environment."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: GithubOidcConfig) -> None:
         super().__init__(scope, construct_id)
@@ -125,23 +122,28 @@ class GithubOidcDeployRole(Construct):
                 self, "Provider", config.provider_arn
             )
 
+        self.bootstrap_roles_arn = f"arn:{stack.partition}:iam::{stack.account}:role/cdk-{config.qualifier}-*"
+        self.api_keys_arn = f"arn:{stack.partition}:apigateway:{stack.region}::/apikeys/*"
+        self.roles = {
+            env: self._role(f"Role{env.capitalize()}", config, env) for env in config.environments
+        }
+
+    def _role(self, construct_id: str, config: GithubOidcConfig, environment: str) -> iam.Role:
         principal = iam.WebIdentityPrincipal(
             self.provider.oidc_provider_arn,
             conditions={
                 "StringEquals": {
                     f"{GITHUB_OIDC_HOST}:aud": STS_AUDIENCE,
-                    f"{GITHUB_OIDC_HOST}:sub": config.subjects,
+                    f"{GITHUB_OIDC_HOST}:sub": config.subject(environment),
                 }
             },
         )
-        self.bootstrap_roles_arn = f"arn:{stack.partition}:iam::{stack.account}:role/cdk-{config.qualifier}-*"
-        self.api_keys_arn = f"arn:{stack.partition}:apigateway:{stack.region}::/apikeys/*"
-        self.role = iam.Role(
+        role = iam.Role(
             self,
-            "Role",
+            construct_id,
             assumed_by=principal,
-            description=f"GitHub Actions deploy role for {config.repo}",
-            max_session_duration=cdk.Duration.hours(1),
+            description=f"GitHub Actions deploy role for {config.repo}, environment {environment}",
+            max_session_duration=SESSION_DURATION,
             inline_policies={
                 "deploy": iam.PolicyDocument(
                     statements=[
@@ -159,7 +161,7 @@ class GithubOidcDeployRole(Construct):
                 )
             },
         )
-        cdk.Validations.of(self.role).acknowledge(
+        cdk.Validations.of(role).acknowledge(
             cdk.Acknowledgment(
                 id=f"AwsSolutions-IAM5[Resource::{_nag_token(self.bootstrap_roles_arn)}]",
                 reason=(
@@ -169,7 +171,7 @@ class GithubOidcDeployRole(Construct):
                 ),
             )
         )
-        cdk.Validations.of(self.role).acknowledge(
+        cdk.Validations.of(role).acknowledge(
             cdk.Acknowledgment(
                 id=f"AwsSolutions-IAM5[Resource::{_nag_token(self.api_keys_arn)}]",
                 reason=(
@@ -179,6 +181,7 @@ class GithubOidcDeployRole(Construct):
                 ),
             )
         )
+        return role
 
 
 class GithubOidcStack(cdk.Stack):
@@ -200,12 +203,13 @@ class GithubOidcStack(cdk.Stack):
         )
         self.config = config
         self.deploy = GithubOidcDeployRole(self, "GithubDeploy", config=config)
-        cdk.CfnOutput(
-            self,
-            "DeployRoleArn",
-            value=self.deploy.role.role_arn,
-            description="Set as the GitHub variable AWS_DEPLOY_ROLE_ARN",
-        )
+        for environment, role in self.deploy.roles.items():
+            cdk.CfnOutput(
+                self,
+                f"DeployRoleArn{environment.capitalize()}",
+                value=role.role_arn,
+                description=f"Set as AWS_DEPLOY_ROLE_ARN of the GitHub environment '{environment}'",
+            )
         cdk.CfnOutput(
             self,
             "OidcProviderArn",

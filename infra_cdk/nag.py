@@ -8,6 +8,7 @@ acknowledgement follows the resource whatever the environment (tokens or literal
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import aws_cdk as cdk
@@ -26,18 +27,26 @@ def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
 
 
 def _render(value: Any) -> str:
+    """cdk-nag's ``flattenCfnReference`` (lib/utils/flatten-cfn-reference.js, 3.0.2)."""
+    if value is None:
+        return ""
     if isinstance(value, str):
-        return value
-    if isinstance(value, dict) and len(value) == 1:
-        ((key, arg),) = value.items()
-        if key == "Ref":
-            return f"<{arg}>"
-        if key == "Fn::GetAtt":
-            return f"<{arg[0]}.{arg[1]}>"
-        if key == "Fn::Join":
-            separator, parts = arg
+        return value.replace("${", "<").replace("}", ">")
+    if isinstance(value, dict):
+        if "Fn::Join" in value:
+            separator, parts = value["Fn::Join"]
             return str(separator).join(_render(part) for part in parts)
-    raise ValueError(f"cannot render {value!r} the way cdk-nag does")
+        if "Fn::Sub" in value:
+            return _render(value["Fn::Sub"])
+        if "Fn::GetAtt" in value:
+            resource, attribute = value["Fn::GetAtt"]
+            return f"<{_render(resource)}.{_render(attribute)}>"
+        if "Fn::ImportValue" in value:
+            return _render(value["Fn::ImportValue"])
+        if "Ref" in value:
+            return f"<{_render(value['Ref'])}>"
+    # cdk-nag's fallback: JSON.stringify (compact).
+    return json.dumps(value, separators=(",", ":"))
 
 
 def nag_resource(scope: IConstruct, arn: str) -> str:

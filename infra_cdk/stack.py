@@ -22,6 +22,7 @@ from infra_cdk.constructs.monitoring import Monitoring
 from infra_cdk.constructs.registry import DocumentRegistry
 from infra_cdk.constructs.secrets import UpstageSecret
 from infra_cdk.constructs.vector_store import DomainStore, IndexBootstrap, ServerlessStore, VectorStore
+from infra_cdk.quota import upstage_shares
 
 METRICS_NAMESPACE = "SolarRag"
 
@@ -33,9 +34,12 @@ class SolarRagStack(cdk.Stack):
         data_removal = cdk.RemovalPolicy.RETAIN if config.retain_data else cdk.RemovalPolicy.DESTROY
         log_removal = cdk.RemovalPolicy.RETAIN if config.retain_data else cdk.RemovalPolicy.DESTROY
 
-        self.layers = SharedLayers(self, "Layers", removal_policy=cdk.RemovalPolicy.RETAIN)
+        self.layers = SharedLayers(
+            self, "Layers", removal_policy=cdk.RemovalPolicy.RETAIN, architecture=config.architecture
+        )
         defaults = LambdaDefaults(
             layers=self.layers.all,
+            architecture=self.layers.architecture,
             log_retention=retention(config.log_retention_days),
             log_removal_policy=log_removal,
             snap_start=config.snap_start,
@@ -48,6 +52,7 @@ class SolarRagStack(cdk.Stack):
             prefix=config.prefix,
             config=config.ingestion,
             indexer_timeout=cdk.Duration.seconds(config.indexer.timeout_seconds),
+            cors_origins=config.api.cors_origins,
         )
         self.vector_store: VectorStore = (
             DomainStore(self, "VectorStore", config=config, removal=data_removal)
@@ -55,7 +60,13 @@ class SolarRagStack(cdk.Stack):
             else ServerlessStore(self, "VectorStore", config=config)
         )
 
-        def environment(service: str, **extra: Any) -> FunctionEnvironment:
+        shares = upstage_shares(config)
+        cors = {"CORS_ALLOWED_ORIGINS": ",".join(config.api.cors_origins)} if config.api.cors_origins else {}
+
+        def environment(service: str, *, http: bool = True, **extra: Any) -> FunctionEnvironment:
+            """``http``: served through API Gateway (CORS); a quota share if the function embeds."""
+            share = shares.get(service)
+            variables = {**(cors if http else {}), **(share.env() if share else {})}
             return FunctionEnvironment(
                 service_name=f"solar-rag-{service}",
                 metrics_namespace=METRICS_NAMESPACE,
@@ -64,6 +75,7 @@ class SolarRagStack(cdk.Stack):
                 opensearch_endpoint=self.vector_store.endpoint,
                 opensearch_target=self.vector_store.target,
                 opensearch_index=config.opensearch_index,
+                extra=variables,
                 **extra,
             )
 
@@ -90,7 +102,7 @@ class SolarRagStack(cdk.Stack):
             self,
             "IndexerFunction",
             code_name="indexer",
-            description="/v1/documents, /agent/knowledge and S3 events from the ingestion queue",
+            description="/v1/documents, /v1/uploads, /agent/knowledge and S3 events from the ingestion queue",
             sizing=config.indexer,
             environment=environment(
                 "indexer",
@@ -107,13 +119,14 @@ class SolarRagStack(cdk.Stack):
         self.vector_store.grant_write(self.indexer.role)
         self.registry.grant_read_write(self.indexer.role)
         self.ingestion.grant_object_read(self.indexer.role)
+        self.ingestion.grant_uploads(self.indexer.role)
         self.ingestion.connect(self.indexer.target)
 
         self.bootstrap = IndexBootstrap(
             self,
             "OpenSearchInit",
             store=self.vector_store,
-            environment=environment("opensearch-init"),
+            environment=environment("opensearch-init", http=False),
             defaults=defaults,
             bootstrap_version=self.layers.shared_hash[:16],
             dimensions=config.upstage.embedding_dimensions,
@@ -123,6 +136,7 @@ class SolarRagStack(cdk.Stack):
         self.api = RagApi(
             self,
             "Api",
+            name=f"{config.prefix}-api",
             stage_name=config.stage,
             targets={
                 "chat": self.chat.target,

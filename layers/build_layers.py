@@ -3,8 +3,10 @@
 Three kinds of artefacts, each cached under ``layers/build/<kind>-<hash>/`` and rebuilt only
 when its inputs change:
 
-- ``deps``: third-party runtime dependencies exported from ``uv.lock`` (no dev/cdk groups),
-  installed as manylinux x86_64 wheels for CPython 3.12 into ``python/``;
+- ``deps-<architecture>``: third-party runtime dependencies exported from ``uv.lock`` (no
+  dev/cdk groups), installed as manylinux wheels for the Lambda's CPU (``arm64`` →
+  ``aarch64-manylinux2014``, ``x86_64`` → ``x86_64-manylinux2014``) and CPython 3.12 into
+  ``python/``;
 - ``shared``: the ``solar_rag`` package (``layers/shared/solar_rag``) under ``python/``;
 - ``function-<name>``: the ``functions/<name>/`` directory (the handler module).
 
@@ -16,7 +18,7 @@ as they are.
 
 Standard library only: runs from the CDK app (``infra_cdk``), CI and the command line::
 
-    python layers/build_layers.py [--force] [--json]
+    python layers/build_layers.py [--architecture arm64|x86_64] [--force] [--json]
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ SHARED_PACKAGE = Path("layers") / "shared" / "solar_rag"
 FUNCTIONS_DIR = Path("functions")
 
 LAMBDA_PYTHON = "3.12"
-PYTHON_PLATFORM = "x86_64-manylinux2014"
+# Lambda architecture → the platform uv installs wheels for.
+PYTHON_PLATFORMS = {"arm64": "aarch64-manylinux2014", "x86_64": "x86_64-manylinux2014"}
+DEFAULT_ARCHITECTURE = "arm64"
 # In the Lambda Python runtime already; keeping them out of the layer saves ~32 MB unzipped.
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
 # Bump to invalidate every cached artefact when the build recipe itself changes.
@@ -99,14 +103,23 @@ def _tree_parts(root: Path) -> Iterable[tuple[str, bytes]]:
         yield path.relative_to(root).as_posix(), path.read_bytes()
 
 
-def deps_hash(repo_root: Path = REPO_ROOT) -> str:
+def python_platform(architecture: str) -> str:
+    try:
+        return PYTHON_PLATFORMS[architecture]
+    except KeyError:
+        raise BuildError(
+            f"unknown Lambda architecture {architecture!r}: expected one of {sorted(PYTHON_PLATFORMS)}"
+        ) from None
+
+
+def deps_hash(repo_root: Path = REPO_ROOT, *, architecture: str = DEFAULT_ARCHITECTURE) -> str:
     lock = repo_root / "uv.lock"
     if not lock.is_file():
         raise BuildError(f"{lock} is missing: the dependency layer is built from the lock file")
     return _hash(
         [
             ("uv.lock", lock.read_bytes()),
-            ("platform", PYTHON_PLATFORM.encode()),
+            ("platform", python_platform(architecture).encode()),
             ("excluded", ",".join(RUNTIME_PROVIDED).encode()),
         ]
     )
@@ -226,10 +239,15 @@ def _build(
 
 
 def build_deps(
-    repo_root: Path = REPO_ROOT, build_root: Path | None = None, *, force: bool = False
+    repo_root: Path = REPO_ROOT,
+    build_root: Path | None = None,
+    *,
+    force: bool = False,
+    architecture: str = DEFAULT_ARCHITECTURE,
 ) -> Artefact:
-    """Third-party runtime dependencies from ``uv.lock`` (``python/`` layer layout)."""
+    """Third-party runtime dependencies from ``uv.lock`` for one Lambda architecture."""
     root = build_root or repo_root / BUILD_DIR_NAME
+    platform = python_platform(architecture)
 
     def fill(staging: Path) -> None:
         requirements = staging / "requirements.txt"
@@ -262,7 +280,7 @@ def build_deps(
                 "--target",
                 str(target),
                 "--python-platform",
-                PYTHON_PLATFORM,
+                platform,
                 "--python-version",
                 LAMBDA_PYTHON,
                 "--only-binary",
@@ -278,7 +296,9 @@ def build_deps(
         requirements.rename(staging / "requirements.lock.txt")
         compile_tree(target, runtime_prefix="/opt/python")
 
-    return _build("deps", deps_hash(repo_root), root, force, fill)
+    # One cache entry per architecture: building one must not evict the other.
+    kind = f"deps-{architecture}"
+    return _build(kind, deps_hash(repo_root, architecture=architecture), root, force, fill)
 
 
 def build_shared(
@@ -347,8 +367,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="rebuild even if cached")
     parser.add_argument("--json", action="store_true", help="print sizes as JSON")
     parser.add_argument("--functions", nargs="*", default=["chat", "query", "indexer", "opensearch_init"])
+    parser.add_argument("--architecture", choices=sorted(PYTHON_PLATFORMS), default=DEFAULT_ARCHITECTURE)
     args = parser.parse_args(argv)
-    artefacts = [build_deps(force=args.force), build_shared(force=args.force)]
+    artefacts = [
+        build_deps(force=args.force, architecture=args.architecture),
+        build_shared(force=args.force),
+    ]
     artefacts += [
         build_function(name, force=args.force)
         for name in args.functions

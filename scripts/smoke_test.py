@@ -157,7 +157,17 @@ def _expect(response: Response, status: int, what: str) -> Any:
     detail = response.body.get("detail") if isinstance(response.body, dict) else None
     shown = detail if detail is not None else response.text[:300]
     hint = " (wrong or missing API key?)" if response.status == 403 else ""
+    if _placeholder_key(response):
+        hint = (" -- the Upstage key secret still holds the stack's placeholder: store the key "
+                "(aws secretsmanager put-secret-value --secret-id <UpstageSecretName output>) "
+                "and re-run the job")
     raise SmokeTestError(f"{what}: HTTP {response.status}, expected {status}{hint}: {shown}")
+
+
+def _placeholder_key(response: Response) -> bool:
+    """The functions' 503 for a secret that still holds the placeholder (the first deploy)."""
+    detail = response.body.get("detail") if isinstance(response.body, dict) else None
+    return response.status == 503 and isinstance(detail, str) and "placeholder" in detail
 
 
 def _log(message: str) -> None:
@@ -234,7 +244,7 @@ def check_query(
     for attempt in range(1, attempts + 1):
         last = attempt == attempts
         response = client.request("POST", "/v1/query", request)
-        if response.status in RETRYABLE_STATUSES and not last:
+        if response.status in RETRYABLE_STATUSES and not last and not _placeholder_key(response):
             time.sleep(delay)
             continue
         body = _expect(response, 200, "POST /v1/query")  # other errors are not worth retrying

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -38,7 +39,33 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/documents/{id+}", "indexer"),
     Route("DELETE", "/v1/documents/{id+}", "indexer"),
     Route("POST", "/agent/knowledge", "indexer"),
+    # Presigned S3 uploads for large files (the S3 pipeline indexes them).
+    Route("POST", "/v1/uploads", "indexer"),
 )
+CORS_METHODS = ("GET", "POST", "DELETE", "OPTIONS")
+CORS_HEADERS = ("Content-Type", "X-Api-Key", "Authorization")
+
+# The access log: API Gateway's standard fields plus what tells a slow or failing function
+# from a gateway problem (integration latency, status and error; the gateway's own error).
+ACCESS_LOG_FIELDS = {
+    "requestId": "$context.requestId",
+    "ip": "$context.identity.sourceIp",
+    "caller": "$context.identity.caller",
+    "user": "$context.identity.user",
+    "requestTime": "$context.requestTime",
+    "httpMethod": "$context.httpMethod",
+    "resourcePath": "$context.resourcePath",
+    "status": "$context.status",
+    "protocol": "$context.protocol",
+    "responseLength": "$context.responseLength",
+    "responseLatency": "$context.responseLatency",
+    "integrationLatency": "$context.integrationLatency",
+    "integrationStatus": "$context.integration.status",
+    "integrationError": "$context.integration.error",
+    "errorMessage": "$context.error.message",
+    "errorType": "$context.error.responseType",
+    "apiKeyId": "$context.identity.apiKeyId",
+}
 
 # API Gateway checks the body is a JSON object with at least one member; the application
 # validates the rest (and answers 422 with details).
@@ -55,6 +82,7 @@ class RagApi(Construct):
         scope: Construct,
         construct_id: str,
         *,
+        name: str,
         stage_name: str,
         targets: Mapping[FunctionKey, lambda_.IFunction],
         config: ApiConfig,
@@ -68,8 +96,8 @@ class RagApi(Construct):
         cors = (
             apigw.CorsOptions(
                 allow_origins=list(config.cors_origins),
-                allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
-                allow_headers=["Content-Type", "X-Api-Key", "Authorization"],
+                allow_methods=list(CORS_METHODS),
+                allow_headers=list(CORS_HEADERS),
                 max_age=cdk.Duration.hours(1),
             )
             if config.cors_origins
@@ -78,27 +106,19 @@ class RagApi(Construct):
         self.rest_api = apigw.RestApi(
             self,
             "RestApi",
+            rest_api_name=name,  # alarm dimensions (ApiName) tell the stages apart
             description="solar-rag: chat, retrieval-augmented query and document indexing",
             endpoint_types=[apigw.EndpointType.REGIONAL],
             api_key_source_type=apigw.ApiKeySourceType.HEADER,
             default_method_options=apigw.MethodOptions(api_key_required=True),
             default_cors_preflight_options=cors,
-            cloud_watch_role=True,
-            cloud_watch_role_removal_policy=cdk.RemovalPolicy.DESTROY,
+            # The account-level logging role is shared by every API of the account and region:
+            # it lives in its own stack (infra_cdk/api_gateway_account.py), not in each stage.
+            cloud_watch_role=False,
             deploy_options=apigw.StageOptions(
                 stage_name=stage_name,
                 access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
-                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
-                    caller=True,
-                    http_method=True,
-                    ip=True,
-                    protocol=True,
-                    request_time=True,
-                    resource_path=True,
-                    response_length=True,
-                    status=True,
-                    user=True,
-                ),
+                access_log_format=apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FIELDS)),
                 logging_level=apigw.MethodLoggingLevel.ERROR,
                 data_trace_enabled=False,  # never log bodies: they carry user content
                 metrics_enabled=True,
@@ -119,13 +139,6 @@ class RagApi(Construct):
             "AwsSolutions-COG4",
             "No end-user identity in this service: callers hold API keys (usage plan). A "
             "Cognito authorizer can be added in front when the API faces end users.",
-        )
-        acknowledge(
-            self.rest_api,
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-            "AmazonAPIGatewayPushToCloudWatchLogs]",
-            "The account-level API Gateway logging role needs exactly this AWS-managed policy "
-            "(CloudWatch Logs for execution logs); it is what CDK's cloudWatchRole creates.",
         )
         acknowledge(
             self.rest_api.deployment_stage,
@@ -173,15 +186,30 @@ class RagApi(Construct):
             "ApiKey", description="Default solar-rag API key (value: aws apigateway get-api-key)"
         )
         self.usage_plan.add_api_key(self.api_key)
-        if len(config.cors_origins) == 1:
-            # API Gateway's own errors (403 missing key, 429 throttled) need CORS headers too.
-            origin = config.cors_origins[0]
-            for response_type in (apigw.ResponseType.DEFAULT_4_XX, apigw.ResponseType.DEFAULT_5_XX):
-                self.rest_api.add_gateway_response(
-                    f"Cors{response_type.response_type}",
-                    type=response_type,
-                    response_headers={"Access-Control-Allow-Origin": f"'{origin}'"},
-                )
+        if config.cors_origins:
+            self._cors_on_gateway_errors(config.cors_origins)
+
+    def _cors_on_gateway_errors(self, origins: tuple[str, ...]) -> None:
+        """API Gateway's own errors (403 missing key, 429 throttled, 5XX integration failures)
+        need CORS headers too, or the browser hides them behind a CORS error.
+
+        One origin is named as such. With several, a gateway response cannot choose among
+        them, so it echoes the request's Origin: these bodies are fixed gateway messages
+        ("Forbidden", "Too Many Requests"), without credentials, so no origin learns more from
+        them than it would from its own failed request. The application's own answers allow
+        only the configured origins.
+        """
+        origin = f"'{origins[0]}'" if len(origins) == 1 else "method.request.header.Origin"
+        for response_type in (apigw.ResponseType.DEFAULT_4_XX, apigw.ResponseType.DEFAULT_5_XX):
+            self.rest_api.add_gateway_response(
+                f"Cors{response_type.response_type}",
+                type=response_type,
+                response_headers={
+                    "Access-Control-Allow-Origin": origin,
+                    "Vary": "'Origin'",
+                    "Access-Control-Allow-Headers": "'" + ",".join(CORS_HEADERS) + "'",
+                },
+            )
 
     @property
     def url(self) -> str:

@@ -12,7 +12,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra_cdk.config import RETENTION_DAYS, FunctionSizing, UpstageConfig
-from infra_cdk.constructs.layers import ARCHITECTURE, RUNTIME, function_code, handler_missing
+from infra_cdk.constructs.layers import RUNTIME, function_code, handler_missing
 from infra_cdk.nag import PYTHON_RUNTIME_REASON, XRAY_REASON, acknowledge
 
 
@@ -81,6 +81,7 @@ class LambdaDefaults:
     """What every function of the stack shares."""
 
     layers: Sequence[lambda_.ILayerVersion]
+    architecture: lambda_.Architecture
     log_retention: logs.RetentionDays
     log_removal_policy: cdk.RemovalPolicy
     snap_start: bool = False
@@ -107,7 +108,7 @@ def create_function(
     defaults: LambdaDefaults,
     snap_start: bool | None = None,
 ) -> RagFunction:
-    """A Python 3.12 x86_64 function running ``functions/<code_name>/handler.py:handler``.
+    """A Python 3.12 function running ``functions/<code_name>/handler.py:handler``.
 
     Own role (no managed policies: log writing is granted on its own log group), own log
     group with retention, JSON logs, X-Ray active tracing, the shared layers.
@@ -131,7 +132,7 @@ def create_function(
         construct_id,
         description=description,
         runtime=RUNTIME,
-        architecture=ARCHITECTURE,
+        architecture=defaults.architecture,
         handler="handler.handler",
         code=function_code(code_name),
         layers=list(defaults.layers),
@@ -143,6 +144,12 @@ def create_function(
         logging_format=lambda_.LoggingFormat.JSON,
         tracing=lambda_.Tracing.ACTIVE,
         snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if use_snap_start else None,
+        reserved_concurrent_executions=sizing.max_concurrency,
+        # SnapStart bills the snapshot cache of every published version while it exists:
+        # versions replaced by a deploy are deleted (CDK keeps them by default).
+        current_version_options=lambda_.VersionOptions(removal_policy=cdk.RemovalPolicy.DESTROY)
+        if use_snap_start
+        else None,
     )
     acknowledge(function, "AwsSolutions-L1", PYTHON_RUNTIME_REASON)
     acknowledge(role, "AwsSolutions-IAM5[Resource::*]", XRAY_REASON)

@@ -15,6 +15,19 @@ from infra_cdk.nag import acknowledge, acknowledge_wildcard_resource
 
 NOTIFIED_EVENTS = ("s3:ObjectCreated:*", "s3:ObjectRemoved:*")
 OBJECT_READ_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
+# Reserved key prefix where the indexer parks documents it could not finish within an HTTP
+# request (202 "queued"); the S3 pipeline indexes them and the indexer deletes them after.
+QUEUED_PREFIX = ".solar-rag/queued/"
+
+
+def stack_instance_suffix(scope: Construct) -> str:
+    """8 hex characters of this stack instance's id (``AWS::StackId`` ends in a UUID).
+
+    Names built with it stay fixed for the stack's life and differ after a ``cdk destroy``
+    and redeploy, so a retained bucket or domain never blocks the new one.
+    """
+    stack_uuid = cdk.Fn.select(2, cdk.Fn.split("/", cdk.Aws.STACK_ID))
+    return cdk.Fn.select(0, cdk.Fn.split("-", stack_uuid))
 
 
 class Ingestion(Construct):
@@ -22,9 +35,10 @@ class Ingestion(Construct):
 
     CDK's ``add_event_notification`` installs a helper Lambda whose role may call
     ``s3:PutBucketNotification`` on every bucket (``Resource: *``). Here the bucket gets a
-    deterministic name, the queue policy names that bucket ARN without referencing the bucket
-    resource, and the bucket depends on the queue policy: CloudFormation can then validate
-    the destination while creating the bucket, with no circular dependency.
+    name computed from the stack (prefix, account, stack instance id), the queue policy
+    names that bucket ARN without referencing the bucket resource, and the bucket depends on
+    the queue policy: CloudFormation can then validate the destination while creating the
+    bucket, with no circular dependency.
     """
 
     def __init__(
@@ -35,6 +49,7 @@ class Ingestion(Construct):
         prefix: str,
         config: IngestionConfig,
         indexer_timeout: cdk.Duration,
+        cors_origins: tuple[str, ...] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
@@ -84,7 +99,9 @@ class Ingestion(Construct):
             ),
         )
 
-        self.bucket_name = cdk.Fn.join("-", [f"{prefix}-documents", stack.account, stack.region])
+        self.bucket_name = cdk.Fn.join(
+            "-", [f"{prefix}-docs", stack.account, stack_instance_suffix(self)]
+        )
         bucket_arn = stack.format_arn(service="s3", region="", account="", resource=self.bucket_name)
         self.queue.add_to_resource_policy(
             iam.PolicyStatement(
@@ -119,6 +136,17 @@ class Ingestion(Construct):
                 )
             ],
             removal_policy=cdk.RemovalPolicy.RETAIN,
+            # Browsers upload large files straight to S3 with a presigned PUT (POST /v1/uploads).
+            cors=[
+                s3.CorsRule(
+                    allowed_methods=[s3.HttpMethods.PUT],
+                    allowed_origins=list(cors_origins),
+                    allowed_headers=["content-type", "content-length"],
+                    max_age=3600,
+                )
+            ]
+            if cors_origins
+            else None,
         )
         cfn_bucket = self.bucket.node.default_child
         assert isinstance(cfn_bucket, s3.CfnBucket)
@@ -138,11 +166,25 @@ class Ingestion(Construct):
         acknowledge_wildcard_resource(
             role,
             objects,
-            "Object keys are document ids chosen by uploaders: the indexer must read any "
-            "object of this one bucket (read-only actions).",
+            "Object keys are document ids chosen by uploaders: the indexer reads any object of "
+            "this one bucket and presigns uploads (PutObject) to any key of it; no deletes.",
         )
         iam.Grant.add_to_principal(
             grantee=role, actions=["s3:ListBucket"], resource_arns=[self.bucket.bucket_arn]
+        )
+
+    def grant_uploads(self, role: iam.IRole) -> None:
+        """PutObject on any key (presigned uploads: the key is the document id chosen by the
+        caller; queued documents), DeleteObject only under the reserved queued prefix."""
+        objects = self.bucket.arn_for_objects("*")
+        iam.Grant.add_to_principal(grantee=role, actions=["s3:PutObject"], resource_arns=[objects])
+        queued = self.bucket.arn_for_objects(f"{QUEUED_PREFIX}*")
+        iam.Grant.add_to_principal(grantee=role, actions=["s3:DeleteObject"], resource_arns=[queued])
+        acknowledge_wildcard_resource(
+            role,
+            queued,
+            "The indexer deletes the documents it queued once indexed: only under the reserved "
+            f"{QUEUED_PREFIX} prefix of this one bucket.",
         )
 
     def connect(self, indexer: lambda_.IFunction) -> event_sources.SqsEventSource:

@@ -24,8 +24,13 @@ from layers import build_layers
 
 # Named only because BundlingOptions requires an image; LocalBuild never lets CDK use it.
 UNUSED_DOCKER_IMAGE = "public.ecr.aws/docker/library/busybox:unused-local-bundling-only"
-ARCHITECTURE = lambda_.Architecture.X86_64
+ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
 RUNTIME = lambda_.Runtime.PYTHON_3_12
+
+
+def lambda_architecture(name: str) -> lambda_.Architecture:
+    """The Lambda architecture for a context value (validated in config)."""
+    return ARCHITECTURES[name]
 
 
 def _link_or_copy(src: str, dst: str) -> None:
@@ -85,7 +90,8 @@ def handler_missing(name: str, repo_root: Path = build_layers.REPO_ROOT) -> bool
 
 
 class SharedLayers(Construct):
-    """The third-party dependency layer and the ``solar_rag`` layer."""
+    """The third-party dependency layer (built for ``architecture``) and the ``solar_rag``
+    layer (pure Python, the same for both architectures)."""
 
     def __init__(
         self,
@@ -93,9 +99,11 @@ class SharedLayers(Construct):
         construct_id: str,
         *,
         removal_policy: cdk.RemovalPolicy,
+        architecture: str,
         repo_root: Path = build_layers.REPO_ROOT,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.architecture = lambda_architecture(architecture)
         self.shared_hash = build_layers.shared_hash(repo_root)
         shared_source = repo_root / build_layers.SHARED_PACKAGE
         self.dependencies = lambda_.LayerVersion(
@@ -104,11 +112,11 @@ class SharedLayers(Construct):
             description="Third-party runtime dependencies from uv.lock (boto3 from the runtime)",
             code=local_asset(
                 shared_source,
-                build_layers.deps_hash(repo_root),
-                lambda: build_layers.build_deps(repo_root),
+                build_layers.deps_hash(repo_root, architecture=architecture),
+                lambda: build_layers.build_deps(repo_root, architecture=architecture),
             ),
             compatible_runtimes=[RUNTIME],
-            compatible_architectures=[ARCHITECTURE],
+            compatible_architectures=[self.architecture],
             removal_policy=removal_policy,
         )
         self.shared = lambda_.LayerVersion(
@@ -121,7 +129,7 @@ class SharedLayers(Construct):
                 lambda: build_layers.build_shared(repo_root),
             ),
             compatible_runtimes=[RUNTIME],
-            compatible_architectures=[ARCHITECTURE],
+            compatible_architectures=[self.architecture],
             removal_policy=removal_policy,
         )
 

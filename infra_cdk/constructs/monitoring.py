@@ -8,6 +8,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
@@ -34,17 +35,12 @@ class Monitoring(Construct):
         alarm_topic_arn: str | None,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.prefix = prefix
         self.topic: sns.ITopic | None = None
         if alarm_topic_arn:
             self.topic = sns.Topic.from_topic_arn(self, "AlarmTopic", alarm_topic_arn)
         elif alarm_email:
-            topic = sns.Topic(
-                self,
-                "AlarmTopic",
-                display_name=f"{prefix} alarms",
-                master_key=kms.Alias.from_alias_name(self, "SnsKey", "alias/aws/sns"),
-                enforce_ssl=True,
-            )
+            topic = self._alarm_topic(prefix)
             topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
             self.topic = topic
 
@@ -128,6 +124,58 @@ class Monitoring(Construct):
         for row in dashboard_rows:
             self.dashboard.add_widgets(*row)
 
+    def _alarm_topic(self, prefix: str) -> sns.Topic:
+        """An encrypted topic CloudWatch alarms of this account can publish to.
+
+        CloudWatch cannot use the AWS-managed ``alias/aws/sns`` key (its policy cannot grant
+        the service), so the topic gets a customer-managed key that allows CloudWatch; and
+        ``enforce_ssl`` leaves a deny-only topic policy, so CloudWatch is allowed explicitly,
+        for this account's alarms of this stage only.
+        """
+        stack = cdk.Stack.of(self)
+        from_our_alarms = {
+            "StringEquals": {"aws:SourceAccount": stack.account},
+            "ArnLike": {"aws:SourceArn": self._alarm_arn_pattern()},
+        }
+        key = kms.Key(
+            self,
+            "AlarmTopicKey",
+            description=f"{prefix}: encrypts the alarm topic; CloudWatch alarms may use it",
+            enable_key_rotation=True,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+            pending_window=cdk.Duration.days(7),
+        )
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarms",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],  # in a key policy, "*" is this key
+                conditions=from_our_alarms,
+            )
+        )
+        topic = sns.Topic(
+            self,
+            "AlarmTopic",
+            display_name=f"{prefix} alarms",
+            master_key=key,
+            enforce_ssl=True,
+        )
+        topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarms",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[topic.topic_arn],
+                conditions=from_our_alarms,
+            )
+        )
+        return topic
+
+    def _alarm_arn_pattern(self) -> str:
+        stack = cdk.Stack.of(self)
+        return f"arn:{stack.partition}:cloudwatch:{stack.region}:{stack.account}:alarm:{self.prefix}-*"
+
     def _alarm(
         self,
         construct_id: str,
@@ -140,6 +188,7 @@ class Monitoring(Construct):
         alarm = cloudwatch.Alarm(
             self,
             construct_id,
+            alarm_name=f"{self.prefix}-{construct_id}",  # matched by the topic's SourceArn
             metric=metric,
             alarm_description=description,
             threshold=threshold,

@@ -30,18 +30,39 @@ from infra_cdk.constructs.functions import (
     create_function,
     retention,
 )
+from infra_cdk.constructs.ingestion import stack_instance_suffix
 from infra_cdk.nag import acknowledge, acknowledge_wildcard_resource
 
 Level = Literal["read", "write", "admin"]
 
-DOMAIN_ACTIONS: dict[Level, tuple[str, ...]] = {
-    "read": ("es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost"),
-    "write": ("es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut", "es:ESHttpDelete"),
-    "admin": ("es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPut", "es:ESHttpPost"),
+# Per level, the (HTTP verbs, URL paths under the domain) each role may use; "{alias}"
+# is the index alias, "{alias}*" also covers its versioned indices (rag-chunks-v1, ...).
+# Mirrors what solar_rag.adapters.opensearch sends: search and _msearch (query); _bulk,
+# _delete_by_query, _refresh, the index check (_mapping) and single documents (indexer);
+# index, alias and search pipeline management (init function only).
+DomainGrant = tuple[tuple[str, ...], tuple[str, ...]]
+DOMAIN_GRANTS: dict[Level, tuple[DomainGrant, ...]] = {
+    "read": (
+        (("es:ESHttpGet", "es:ESHttpPost"), ("{alias}/_search", "{alias}/_msearch")),
+    ),
+    "write": (
+        (("es:ESHttpPost",), ("{alias}/_bulk", "{alias}/_delete_by_query", "{alias}/_refresh")),
+        (("es:ESHttpGet",), ("{alias}/_mapping",)),
+        (("es:ESHttpGet", "es:ESHttpPut", "es:ESHttpPost", "es:ESHttpDelete"), ("{alias}/_doc/*",)),
+    ),
+    "admin": (
+        (
+            ("es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPut", "es:ESHttpPost"),
+            ("{alias}*", "_search/pipeline/{alias}*"),
+        ),
+    ),
 }
+# OpenSearch Serverless data access policy: no collection-level rights outside the init
+# function; document rights per role (ReadDocument covers _search/_msearch, WriteDocument
+# _bulk and deletes, DescribeIndex the index check).
 AOSS_COLLECTION_PERMISSIONS: dict[Level, tuple[str, ...]] = {
-    "read": ("aoss:DescribeCollectionItems",),
-    "write": ("aoss:DescribeCollectionItems",),
+    "read": (),
+    "write": (),
     "admin": (
         "aoss:CreateCollectionItems",
         "aoss:DescribeCollectionItems",
@@ -49,18 +70,18 @@ AOSS_COLLECTION_PERMISSIONS: dict[Level, tuple[str, ...]] = {
     ),
 }
 AOSS_INDEX_PERMISSIONS: dict[Level, tuple[str, ...]] = {
-    "read": ("aoss:DescribeIndex", "aoss:ReadDocument"),
+    "read": ("aoss:ReadDocument",),
     "write": ("aoss:DescribeIndex", "aoss:ReadDocument", "aoss:WriteDocument"),
     "admin": ("aoss:CreateIndex", "aoss:DescribeIndex", "aoss:UpdateIndex"),
 }
 
 
 DOMAIN_PATH_REASON: dict[Level, str] = {
-    "read": "OpenSearch HTTP permissions are per URL path under this one domain; search "
-    "requests address the index alias and _msearch paths (read-only verbs).",
-    "write": "OpenSearch HTTP permissions are per URL path under this one domain; indexing "
-    "uses the index alias, _bulk and delete-by-query paths.",
-    "admin": "Limited to this index's paths and its search pipeline under this one domain.",
+    "read": "",
+    "write": "Single-document paths of this index alias under this one domain (document ids "
+    "are chunk ids); bulk, delete-by-query and refresh are named exactly.",
+    "admin": "Limited to this index's paths and its search pipeline under this one domain: "
+    "the init function creates the versioned index, its alias and the pipeline.",
 }
 
 
@@ -146,7 +167,8 @@ class DomainStore(VectorStore):
         super().__init__(scope, construct_id, index=config.opensearch_index)
         stack = cdk.Stack.of(self)
         settings = config.domain
-        self.domain_name = config.prefix
+        # At most 28 characters; unique per stack instance (see stack_instance_suffix).
+        self.domain_name = cdk.Fn.join("-", [config.prefix[:19], stack_instance_suffix(self)])
         self.domain_arn = stack.format_arn(service="es", resource="domain", resource_name=self.domain_name)
         log_retention = retention(config.log_retention_days)
         log_groups = {
@@ -199,7 +221,7 @@ class DomainStore(VectorStore):
             encryption_at_rest=opensearch.EncryptionAtRestOptions(enabled=True),
             node_to_node_encryption=True,
             enforce_https=True,
-            tls_security_policy=opensearch.TLSSecurityPolicy.TLS_1_2,
+            tls_security_policy=opensearch.TLSSecurityPolicy.TLS_1_2_PFS,
             logging=opensearch.LoggingOptions(
                 app_log_enabled=True,
                 app_log_group=log_groups["App"],
@@ -247,19 +269,19 @@ class DomainStore(VectorStore):
         self.target = "domain"
         self.ready = self.domain
 
-    def _resources(self, level: Level) -> list[str]:
-        if level == "admin":
-            return [
-                f"{self.domain_arn}/{self.index}*",
-                f"{self.domain_arn}/_search/pipeline/{self.index}*",
-            ]
-        return [f"{self.domain_arn}/*"]
+    def _grants_of(self, level: Level) -> list[tuple[list[str], list[str]]]:
+        """(actions, resource ARNs) of a level, paths expanded for this domain and alias."""
+        return [
+            (list(actions), [f"{self.domain_arn}/{path.format(alias=self.index)}" for path in paths])
+            for actions, paths in DOMAIN_GRANTS[level]
+        ]
 
     def _grant_identity(self, level: Level, role: iam.IRole) -> None:
-        resources = self._resources(level)
-        iam.Grant.add_to_principal(grantee=role, actions=list(DOMAIN_ACTIONS[level]), resource_arns=resources)
-        for resource in resources:
-            acknowledge_wildcard_resource(role, resource, DOMAIN_PATH_REASON[level])
+        for actions, resources in self._grants_of(level):
+            iam.Grant.add_to_principal(grantee=role, actions=actions, resource_arns=resources)
+            for resource in resources:
+                if resource.endswith("*"):
+                    acknowledge_wildcard_resource(role, resource, DOMAIN_PATH_REASON[level])
 
     def _render_resource_policy(self) -> None:
         self._cfn_domain.access_policies = self._access_policy()
@@ -267,14 +289,15 @@ class DomainStore(VectorStore):
     def _access_policy(self) -> dict[str, Any]:
         statements = [
             {
-                "Sid": f"{level.capitalize()}Access",
+                "Sid": f"{level.capitalize()}Access{number}",
                 "Effect": "Allow",
                 "Principal": {"AWS": [role.role_arn for role in roles]},
-                "Action": list(DOMAIN_ACTIONS[level]),
-                "Resource": self._resources(level),
+                "Action": actions,
+                "Resource": resources,
             }
             for level, roles in self._grants.roles.items()
             if roles
+            for number, (actions, resources) in enumerate(self._grants_of(level))
         ]
         if not statements:
             raise ValueError("the domain access policy would be empty: grant at least one role")
@@ -356,21 +379,26 @@ class ServerlessStore(VectorStore):
             if not roles:
                 continue
             index_pattern = f"index/{self.collection_name}/{self.index}*"
+            rules: list[dict[str, Any]] = []
+            if AOSS_COLLECTION_PERMISSIONS[level]:
+                rules.append(
+                    {
+                        "ResourceType": "collection",
+                        "Resource": [f"collection/{self.collection_name}"],
+                        "Permission": list(AOSS_COLLECTION_PERMISSIONS[level]),
+                    }
+                )
+            rules.append(
+                {
+                    "ResourceType": "index",
+                    "Resource": [index_pattern],
+                    "Permission": list(AOSS_INDEX_PERMISSIONS[level]),
+                }
+            )
             items.append(
                 {
                     "Description": f"{level} access for the solar-rag functions",
-                    "Rules": [
-                        {
-                            "ResourceType": "collection",
-                            "Resource": [f"collection/{self.collection_name}"],
-                            "Permission": list(AOSS_COLLECTION_PERMISSIONS[level]),
-                        },
-                        {
-                            "ResourceType": "index",
-                            "Resource": [index_pattern],
-                            "Permission": list(AOSS_INDEX_PERMISSIONS[level]),
-                        },
-                    ],
+                    "Rules": rules,
                     "Principal": [role.role_arn for role in roles],
                 }
             )

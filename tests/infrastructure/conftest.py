@@ -15,11 +15,11 @@ os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 
 VARIANTS: dict[str, dict[str, str]] = {
     "dev": {},
-    "serverless": {"vector_store": "serverless"},
+    "serverless": {"vector_store": "serverless", "architecture": "x86_64"},
     "prod": {
         "stage": "prod",
         "alarm_email": "ops@example.com",
-        "cors_origins": "https://app.example.com",
+        "cors_origins": "https://app.example.com,https://admin.example.com",
         "account": "123456789012",
         "region": "ap-northeast-2",
     },

@@ -98,3 +98,23 @@ def methods(template: Template) -> dict[tuple[str, str], Mapping[str, Any]]:
         path = paths[ref["Ref"]] if "Ref" in ref else "/"
         found[(props["HttpMethod"], path)] = props
     return found
+
+
+def render(value: Any) -> str:
+    """An intrinsic value as readable text: ``Ref`` → ``<Id>``, ``Fn::GetAtt`` → ``<Id.Attr>``,
+    ``Fn::Join`` joined, any other function → ``<Fn::Name>``."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return json.dumps([render(v) for v in value])
+    if isinstance(value, dict) and len(value) == 1:
+        ((key, arg),) = value.items()
+        if key == "Ref":
+            return f"<{arg}>"
+        if key == "Fn::GetAtt":
+            return f"<{arg[0]}.{arg[1]}>"
+        if key == "Fn::Join":
+            separator, parts = arg
+            return str(separator).join(render(part) for part in parts)
+        return f"<{key}>"
+    return json.dumps(value)

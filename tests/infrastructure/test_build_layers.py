@@ -77,6 +77,14 @@ def test_hashes_ignore_bytecode_and_track_the_lock(repo: Path) -> None:
         bl.deps_hash(repo)
 
 
+def test_dependency_hash_includes_the_platform(repo: Path) -> None:
+    arm, x86 = bl.deps_hash(repo, architecture="arm64"), bl.deps_hash(repo, architecture="x86_64")
+    assert arm != x86
+    assert bl.deps_hash(repo) == arm  # arm64 (Graviton) by default
+    with pytest.raises(bl.BuildError, match="unknown Lambda architecture 'aarch64'"):
+        bl.deps_hash(repo, architecture="aarch64")
+
+
 def test_function_asset(repo: Path, tmp_path: Path) -> None:
     artefact = bl.build_function("demo", repo, tmp_path / "build")
     assert (artefact.path / "handler.py").is_file()
@@ -88,11 +96,13 @@ def test_function_asset(repo: Path, tmp_path: Path) -> None:
         bl.build_function("absent", repo, tmp_path / "build")
 
 
-def test_dependency_layer_from_the_real_lock() -> None:
-    """Built once into layers/build (cached afterwards; the synth uses the same build)."""
+@pytest.mark.parametrize(("architecture", "machine"), [("x86_64", "x86_64"), ("arm64", "aarch64")])
+def test_dependency_layer_from_the_real_lock(architecture: str, machine: str) -> None:
+    """Built once per architecture into layers/build (cached afterwards; synths use it)."""
     if shutil.which("uv") is None:
         pytest.skip("uv is not installed")
-    artefact = bl.build_deps()
+    artefact = bl.build_deps(architecture=architecture)
+    assert artefact.path.name.startswith(f"deps-{architecture}-")
     python = artefact.path / "python"
     for package in ("openai", "opensearchpy", "pydantic", "aws_lambda_powertools", "fastapi"):
         assert (python / package).is_dir(), package
@@ -100,7 +110,8 @@ def test_dependency_layer_from_the_real_lock() -> None:
         assert not (python / excluded).exists(), excluded
     assert not (python / "bin").exists()
     assert (python / "pydantic_core").is_dir()
-    assert any(p.name.endswith("x86_64-linux-gnu.so") for p in (python / "pydantic_core").iterdir())
+    extensions = [p.name for p in (python / "pydantic_core").iterdir() if p.name.endswith(".so")]
+    assert extensions and all(name.endswith(f"{machine}-linux-gnu.so") for name in extensions)
     lock = (artefact.path / "requirements.lock.txt").read_text()
     pins = {line.split("==")[0] for line in lock.splitlines() if "==" in line}
     assert "openai" in pins and not pins & {"boto3", "botocore", "s3transfer"}

@@ -23,6 +23,12 @@ def test_dev_defaults() -> None:
     assert c.ingestion.max_receive_count == 5 and c.ingestion.max_concurrency == 2
     assert c.api.cors_origins == ()
     assert c.account is None and c.region is None
+    assert c.architecture == "arm64"
+    assert (c.query.max_concurrency, c.indexer.max_concurrency) == (2, 3)
+
+
+def test_architecture_x86_64_for_machines_that_run_the_layer() -> None:
+    assert config({"architecture": "x86_64"}).architecture == "x86_64"
 
 
 def test_prod_and_command_line_strings() -> None:
@@ -66,6 +72,11 @@ def test_context_wins_over_environment_and_json_types_are_accepted() -> None:
         ({"cors_origins": "http://evil.example.com"}, "CORS"),
         ({"opensearch_zone_awareness": "true", "opensearch_data_nodes": "3"}, "even"),
         ({"opensearch_master_nodes": "3"}, "master_instance_type"),
+        ({"architecture": "aarch64"}, r"'architecture' must be one of \('arm64', 'x86_64'\)"),
+        ({"architecture": "x86"}, "architecture"),
+        ({"indexer_max_concurrency": "2"}, "must exceed ingestion_max_concurrency"),
+        ({"query_max_concurrency": "50", "upstage_requests_per_minute": "60"}, "less than one Upstage request"),
+        ({"upstage_query_share": "1.5"}, "upstage_query_share"),
     ],
 )
 def test_invalid_values_are_rejected(values: Mapping[str, object], message: str) -> None:

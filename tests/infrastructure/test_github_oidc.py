@@ -26,11 +26,8 @@ from infra_cdk.oidc_app import build_app  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 REPO = "octo-org/solar-rag"
-EXPECTED_SUBJECTS = [
-    f"repo:{REPO}:ref:refs/heads/main",
-    f"repo:{REPO}:environment:dev",
-    f"repo:{REPO}:environment:prod",
-]
+ENVIRONMENTS = ("dev", "prod")
+SESSION_SECONDS = 2 * 3600  # a first zone-aware domain takes 30-60 min, plus the rest
 PROVIDER_ARN = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
 
 Template = dict[str, Any]
@@ -68,8 +65,18 @@ def _only(template: Template, type_name: str) -> dict[str, Any]:
     return found[0]
 
 
-def _trust_statement(template: Template) -> dict[str, Any]:
-    statements = _only(template, "AWS::IAM::Role")["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+def _roles_by_environment(template: Template) -> dict[str, dict[str, Any]]:
+    """Each deploy role's properties, keyed by the one environment its trust policy names."""
+    roles: dict[str, dict[str, Any]] = {}
+    for role in _resources(template, "AWS::IAM::Role").values():
+        subject = _trust_statement(role)["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"]
+        assert isinstance(subject, str), f"one subject per role, not {subject!r}"
+        roles[subject.rsplit(":", 1)[1]] = role["Properties"]
+    return roles
+
+
+def _trust_statement(role: dict[str, Any]) -> dict[str, Any]:
+    statements = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert len(statements) == 1
     statement: dict[str, Any] = statements[0]
     return statement
@@ -90,51 +97,59 @@ def test_creates_the_github_oidc_provider(template: Template) -> None:
     assert not _resources(template, "Custom::AWSCDKOpenIdConnectProvider")
 
 
-def test_trust_policy_allows_only_the_repository_main_branch_and_environments(
-    template: Template,
-) -> None:
-    statement = _trust_statement(template)
-    assert statement["Effect"] == "Allow"
-    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+def test_one_role_per_environment_trusting_only_that_environment(template: Template) -> None:
+    roles = _resources(template, "AWS::IAM::Role")
+    assert len(roles) == len(ENVIRONMENTS)
     provider_id = next(iter(_resources(template, "AWS::IAM::OIDCProvider")))
-    assert statement["Principal"] == {"Federated": {"Ref": provider_id}}
-    assert statement["Condition"] == {
-        "StringEquals": {
-            "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
-            "token.actions.githubusercontent.com:sub": EXPECTED_SUBJECTS,
-        }
-    }
-    assert "*" not in json.dumps(statement["Condition"])
+    subjects = []
+    for role in roles.values():
+        statement = _trust_statement(role)
+        assert statement["Effect"] == "Allow"
+        assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+        assert statement["Principal"] == {"Federated": {"Ref": provider_id}}
+        assert set(statement["Condition"]) == {"StringEquals"}
+        condition = statement["Condition"]["StringEquals"]
+        assert condition["token.actions.githubusercontent.com:aud"] == "sts.amazonaws.com"
+        subjects.append(condition["token.actions.githubusercontent.com:sub"])
+        assert "*" not in json.dumps(statement["Condition"])
+    # No branch subject: only jobs in a GitHub environment (with its protection rules) get in.
+    assert sorted(subjects) == [f"repo:{REPO}:environment:{env}" for env in ENVIRONMENTS]
 
 
-def test_role_may_only_assume_cdk_bootstrap_roles_and_read_api_keys(template: Template) -> None:
-    role = _only(template, "AWS::IAM::Role")["Properties"]
-    assert role["MaxSessionDuration"] == 3600
-    assert "ManagedPolicyArns" not in role
+def test_each_role_may_only_assume_cdk_bootstrap_roles_and_read_api_keys(template: Template) -> None:
+    roles = _roles_by_environment(template)
+    assert set(roles) == set(ENVIRONMENTS)
     assert not _resources(template, "AWS::IAM::Policy")
     assert not _resources(template, "AWS::IAM::ManagedPolicy")
-    (policy,) = role["Policies"]
-    statements = {
-        s["Sid"]: (s["Effect"], s["Action"], _join(s["Resource"]))
-        for s in policy["PolicyDocument"]["Statement"]
-    }
-    assert statements == {
-        "AssumeCdkBootstrapRoles": (
-            "Allow",
-            "sts:AssumeRole",
-            "arn:<AWS::Partition>:iam::<AWS::AccountId>:role/cdk-hnb659fds-*",
-        ),
-        "ReadApiKeyForSmokeTest": (
-            "Allow",
-            "apigateway:GET",
-            "arn:<AWS::Partition>:apigateway:<AWS::Region>::/apikeys/*",
-        ),
-    }
+    for role in roles.values():
+        assert role["MaxSessionDuration"] == SESSION_SECONDS
+        assert "ManagedPolicyArns" not in role
+        (policy,) = role["Policies"]
+        statements = {
+            s["Sid"]: (s["Effect"], s["Action"], _join(s["Resource"]))
+            for s in policy["PolicyDocument"]["Statement"]
+        }
+        assert statements == {
+            "AssumeCdkBootstrapRoles": (
+                "Allow",
+                "sts:AssumeRole",
+                "arn:<AWS::Partition>:iam::<AWS::AccountId>:role/cdk-hnb659fds-*",
+            ),
+            "ReadApiKeyForSmokeTest": (
+                "Allow",
+                "apigateway:GET",
+                "arn:<AWS::Partition>:apigateway:<AWS::Region>::/apikeys/*",
+            ),
+        }
 
 
-def test_outputs_the_role_arn_for_the_github_variable(template: Template) -> None:
-    role_id = next(iter(_resources(template, "AWS::IAM::Role")))
-    assert template["Outputs"]["DeployRoleArn"]["Value"] == {"Fn::GetAtt": [role_id, "Arn"]}
+def test_outputs_each_role_arn_for_its_environment_variable(template: Template) -> None:
+    for role_id, role in _resources(template, "AWS::IAM::Role").items():
+        subject = _trust_statement(role)["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"]
+        env = subject.rsplit(":", 1)[1]
+        output = template["Outputs"][f"DeployRoleArn{env.capitalize()}"]
+        assert output["Value"] == {"Fn::GetAtt": [role_id, "Arn"]}
+        assert f"environment '{env}'" in output["Description"]
 
 
 def test_cfn_lint_accepts_the_template(synth_dir: Path, template: Template) -> None:
@@ -156,23 +171,23 @@ def test_cfn_lint_accepts_the_template(synth_dir: Path, template: Template) -> N
 def test_existing_provider_is_reused_instead_of_created(tmp_path: Path) -> None:
     template = _synth({CTX_REPO: REPO, CTX_PROVIDER_ARN: PROVIDER_ARN, CTX_QUALIFIER: "custom1"}, tmp_path)
     assert not _resources(template, "AWS::IAM::OIDCProvider")
-    statement = _trust_statement(template)
-    assert statement["Principal"] == {"Federated": PROVIDER_ARN}
-    role = _only(template, "AWS::IAM::Role")["Properties"]
-    resources = [_join(s["Resource"]) for s in role["Policies"][0]["PolicyDocument"]["Statement"]]
-    assert "arn:<AWS::Partition>:iam::<AWS::AccountId>:role/cdk-custom1-*" in resources
+    for role in _resources(template, "AWS::IAM::Role").values():
+        assert _trust_statement(role)["Principal"] == {"Federated": PROVIDER_ARN}
+        statements = role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        resources = [_join(s["Resource"]) for s in statements]
+        assert "arn:<AWS::Partition>:iam::<AWS::AccountId>:role/cdk-custom1-*" in resources
 
 
 def test_nag_is_wired_in_and_rejects_an_unacknowledged_wildcard(tmp_path: Path) -> None:
     app, stack = build_app(cdk.App(context={CTX_REPO: REPO}, outdir=str(tmp_path)))
-    stack.deploy.role.add_to_policy(iam.PolicyStatement(actions=["s3:*"], resources=["*"]))
+    stack.deploy.roles["dev"].add_to_policy(iam.PolicyStatement(actions=["s3:*"], resources=["*"]))
     with pytest.raises(Exception, match="AwsSolutions-IAM5"):
         app.synth()
 
 
 def test_immutable_subject_form_is_supported() -> None:
     config = GithubOidcConfig(repo="octo-org@123/solar-rag@456")
-    assert config.subjects[0] == "repo:octo-org@123/solar-rag@456:ref:refs/heads/main"
+    assert config.subject("prod") == "repo:octo-org@123/solar-rag@456:environment:prod"
 
 
 @pytest.mark.parametrize(
@@ -189,8 +204,8 @@ def test_wildcard_or_malformed_repository_is_rejected(repo: str) -> None:
     [
         ("provider_arn", "arn:aws:iam::123456789012:oidc-provider/example.com"),
         ("qualifier", "far-too-long-qualifier"),
-        ("branch", "*"),
         ("environments", ()),
+        ("environments", ("dev", "de*")),
     ],
 )
 def test_invalid_options_are_rejected(field: str, value: Any) -> None:

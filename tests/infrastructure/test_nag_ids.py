@@ -36,3 +36,11 @@ def test_attributes_render_as_logical_id_dot_attribute(stacks: tuple[cdk.Stack, 
     rendered = nag_resource(agnostic, bucket.arn_for_objects("*"))
     assert rendered.startswith("Resource::<B") and rendered.endswith(".Arn>/*")
     assert nag_resource(agnostic, "*") == "Resource::*"
+
+
+def test_other_functions_render_as_compact_json_like_cdk_nag(stacks: tuple[cdk.Stack, cdk.Stack]) -> None:
+    """cdk-nag falls back to JSON.stringify for Fn::Select and friends (stack-unique names)."""
+    agnostic, _ = stacks
+    suffix = cdk.Fn.select(0, cdk.Fn.split("-", cdk.Aws.STACK_ID))
+    rendered = nag_resource(agnostic, cdk.Fn.join("", ["arn:x:", suffix, "/*"]))
+    assert rendered == 'Resource::arn:x:{"Fn::Select":[0,{"Fn::Split":["-",{"Ref":"AWS::StackId"}]}]}/*'

@@ -33,6 +33,7 @@ class FakeRag:
     delay: float = 0.0
     delete_status: int = 204
     query_statuses: list[int] = field(default_factory=list)  # consumed first, then answers
+    query_error: str = "query failed"  # the detail of those answers
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -84,7 +85,7 @@ class _Handler(BaseHTTPRequestHandler):
                 results.append({"id": doc["id"], "status": "indexed", "chunks": 1})
             self._send(200, {"documents": results})
         elif self.path == "/prod/v1/query" and rag.query_statuses:
-            self._send(rag.query_statuses.pop(0), {"detail": "query failed"})
+            self._send(rag.query_statuses.pop(0), {"detail": rag.query_error})
         elif self.path == "/prod/v1/query":
             filters = body.get("filters") or {}
             hits = [
@@ -273,6 +274,17 @@ def test_query_retries_transient_errors_only(rag: FakeRag, base_url: str) -> Non
     rag.log.clear()
     with pytest.raises(st.SmokeTestError, match="POST /v1/query: HTTP 422, expected 200: query failed"):
         st.run(_client(base_url), "11", query_attempts=3, retry_delay=0.0)
+    assert [p for _, p, _ in rag.log].count("/prod/v1/query") == 1
+
+
+def test_placeholder_key_is_reported_plainly_and_not_retried(rag: FakeRag, base_url: str) -> None:
+    """The first deploy: the stack's secret holds a placeholder until the key is stored."""
+    rag.query_statuses = [503, 503, 503]
+    rag.query_error = ("the secret 'solar-rag-dev/upstage-api-key' (UPSTAGE_SECRET_ID) still holds "
+                       "the placeholder the stack created: set the Upstage key with ...")
+    with pytest.raises(st.SmokeTestError, match=r"HTTP 503, expected 200 -- the Upstage key secret "
+                       r"still holds the stack's placeholder: store the key \(aws secretsmanager"):
+        st.check_query(_client(base_url), "anything", None, attempts=3, delay=0.0)
     assert [p for _, p, _ in rag.log].count("/prod/v1/query") == 1
 
 

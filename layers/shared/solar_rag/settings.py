@@ -61,11 +61,19 @@ class Settings(BaseSettings):
     max_object_bytes: int = Field(50 * 1024 * 1024, ge=1024)
     max_query_chars: int = Field(4000, ge=16)
 
+    # Browsers: comma-separated origins answered with CORS headers (the CDK stack sets it
+    # from its `cors_origins` context); empty = no CORS.
+    cors_allowed_origins: str = ""
+
     @model_validator(mode="after")
     def _overlap_below_size(self) -> Settings:
         if self.chunk_overlap_tokens >= self.chunk_size_tokens:
             raise ValueError("CHUNK_OVERLAP_TOKENS must be smaller than CHUNK_SIZE_TOKENS")
         return self
+
+    @property
+    def cors_origins(self) -> tuple[str, ...]:
+        return tuple(o.strip() for o in self.cors_allowed_origins.split(",") if o.strip())
 
     @property
     def uses_upstage(self) -> bool:

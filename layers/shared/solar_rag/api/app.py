@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from fastapi import APIRouter, FastAPI
 
 from solar_rag.api.allow import AllowedMethods
+from solar_rag.api.cors import configured_origins, install_cors
 from solar_rag.api.errors import install_error_handlers
 from solar_rag.api.limits import BodySizeLimit
 from solar_rag.api.schemas import ErrorOut
@@ -48,6 +49,7 @@ def create_app(
     *,
     routers: Iterable[str] = ROUTER_NAMES,
     max_request_bytes: int = 10 * 1024 * 1024,
+    cors_origins: Sequence[str] | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="Solar RAG API",
@@ -61,4 +63,5 @@ def create_app(
         app.include_router(_router(name))
     app.add_middleware(AllowedMethods, routes=lambda: app.routes)
     app.add_middleware(BodySizeLimit, max_bytes=max_request_bytes)
+    install_cors(app, configured_origins() if cors_origins is None else cors_origins)
     return app
