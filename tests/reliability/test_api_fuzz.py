@@ -33,7 +33,10 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis.core.failures import FailureGroup
 from solar_rag.api.app import create_app
 from solar_rag.composition import Container
+from solar_rag.ports import PresignedUpload
+from solar_rag.services.intake import UploadService
 from solar_rag.settings import Settings
+from solar_rag.text.files import SUPPORTED_EXTENSIONS
 
 from tests.fakes.memory import FakeChatModel
 from tests.reliability.conftest import Recorder, env_int
@@ -57,9 +60,38 @@ class Tally:
     valid_refused: Counter[str] = field(default_factory=Counter)
 
 
+class MemoryBucket:
+    """The documents bucket for ``POST /v1/uploads`` (locally a documented 501): the fuzzer
+    exercises the route as deployed."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def read(self, key: str, *, max_bytes: int) -> tuple[bytes, dict[str, str]]:
+        return self.objects[key], {}
+
+    def read_optional(self, key: str, *, max_bytes: int) -> bytes | None:
+        return self.objects.get(key)
+
+    def exists(self, key: str) -> bool:
+        return key in self.objects
+
+    def put(self, key: str, data: bytes, *, content_type: str) -> None:
+        self.objects[key] = data
+
+    def delete(self, key: str) -> None:
+        self.objects.pop(key, None)
+
+    def presign_upload(self, key: str, *, max_bytes: int, expires_in: int,
+                       content_type: str | None = None) -> PresignedUpload:
+        return PresignedUpload("https://bucket.s3.amazonaws.com/", {"key": key}, expires_in, 1, max_bytes)
+
+
 def build_app(data_dir: Path) -> tuple[FastAPI, Container]:
     settings = Settings(_env_file=None, rag_data_dir=data_dir, embedding_dimensions=64)
     container = Container(settings, chat_model=FakeChatModel(reply="Blue [1], also see [7]."))
+    container.__dict__["upload_service"] = UploadService(
+        MemoryBucket(), supported_extensions=SUPPORTED_EXTENSIONS, max_object_bytes=1024 * 1024)
     return create_app(lambda: container, max_request_bytes=MAX_REQUEST_BYTES), container
 
 

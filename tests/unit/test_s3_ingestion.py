@@ -541,3 +541,11 @@ def test_a_queued_document_with_a_retryable_failure_goes_back_to_the_queue(world
     with pytest.raises(VectorStoreError):
         handle(world, events.created(key, sequencer=seq()))
     assert key in world.objects.objects  # kept for the redelivery
+
+
+def test_an_upload_for_an_id_with_a_lone_surrogate_is_refused(world: World) -> None:
+    from solar_rag.services.intake import UploadService
+
+    uploads = UploadService(world.objects, supported_extensions=SUPPORTED_EXTENSIONS, max_object_bytes=MAX_BYTES)
+    with pytest.raises(InvalidInput, match="U\\+D800"):
+        uploads.presign("odd\ud800.md")

@@ -227,7 +227,7 @@ class UploadService:
         problem = document_id_problem(key)
         if problem is not None:
             raise InvalidInput(problem)
-        if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        if len(key.encode("utf-8")) > MAX_KEY_BYTES:  # the grammar has no lone surrogates
             raise InvalidInput(f"the document id must be at most {MAX_KEY_BYTES} bytes of UTF-8 "
                                "(an S3 key)")
         if is_reserved(key):
