@@ -72,6 +72,10 @@ Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=64), _Ke
 FilterValue = MetadataValue | Annotated[list[MetadataValue], Field(min_length=1, max_length=100)]
 
 
+STREAM_DESCRIPTION = ("Answer with Server-Sent Events (`text/event-stream`) as the answer is "
+                      "written, instead of one JSON body")
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -97,6 +101,7 @@ class ChatIn(Strict):
     messages: Annotated[list[Message], Field(min_length=1, max_length=100)]
     temperature: Annotated[StrictFloat, Field(ge=0.0, le=2.0)] | None = None
     max_tokens: MaxTokens | None = None
+    stream: Annotated[bool, Field(strict=True, description=STREAM_DESCRIPTION)] = False
 
 
 class ChatOut(BaseModel):
@@ -191,6 +196,7 @@ class SearchOut(BaseModel):
 class QueryIn(SearchIn):
     history: Annotated[list[Message], Field(max_length=50)] = Field(default_factory=list)
     temperature: Annotated[StrictFloat, Field(ge=0.0, le=2.0)] | None = None
+    stream: Annotated[bool, Field(strict=True, description=STREAM_DESCRIPTION)] = False
 
 
 class CitationOut(BaseModel):
