@@ -14,7 +14,7 @@ ASSETS = {"index.html": "text/html; charset=utf-8",
           "playground.js": "text/javascript; charset=utf-8",
           "playground.css": "text/css; charset=utf-8"}
 _HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'self'; connect-src *; img-src 'self' data:; "
+            "Content-Security-Policy": "default-src 'self'; connect-src 'self'; img-src 'self' data:; "
                                        "frame-ancestors 'none'"}
 
 
