@@ -181,6 +181,8 @@ class FakeUpstage:
         self.stream_break_after: int | None = None
         """When set, streamed answers stop after this many content chunks: the connection is
         closed without ``finish_reason`` or ``[DONE]`` (a stream broken off upstream)."""
+        self.ignore_include_usage = False
+        """Send no usage chunk even when asked (Upstage does not document ``include_usage``)."""
 
         self.requests: list[RecordedRequest] = []
         self.faults: deque[Fault] = deque()
@@ -655,7 +657,8 @@ def _chat_reply(fake: FakeUpstage, body: Mapping[str, Any], messages: list[dict[
         options = body.get("stream_options")
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                  "total_tokens": prompt_tokens + completion_tokens} \
-            if isinstance(options, dict) and options.get("include_usage") is True else None
+            if isinstance(options, dict) and options.get("include_usage") is True \
+            and not fake.ignore_include_usage else None
         return _Reply(200, None, stream=_sse_chunks(fake, completion_id, created, model, content,
                                                     finish, usage))
     return _Reply(200, {
