@@ -5,7 +5,6 @@ used as its README shows with only ``base_url`` changed, against the app served 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -160,7 +159,11 @@ def test_a_stream_broken_off_upstream_raises_in_the_client(client: OpenAI, upsta
     stream = client.chat.completions.create(
         model="solar-rag", messages=[{"role": "user", "content": "paid leave?"}], stream=True)
     received: list[str] = []
-    with pytest.raises(openai.APIError, match="Upstage answer stream ended without finishing"):
+
+    def read() -> None:
         for chunk in stream:
             received.extend(c.delta.content or "" for c in chunk.choices)
+
+    with pytest.raises(openai.APIError, match="Upstage answer stream ended without finishing"):
+        read()
     assert "".join(received) == "Leave Employees get "
