@@ -169,7 +169,8 @@ function showPassage(index) {
   if (!source) return;
   state.activeIndex = index;
   $("passage-title").textContent = `[${index}] ${source.title || source.document_id}`;
-  $("passage-doc").textContent = `${source.document_id}${source.source ? " · " + source.source : ""} · score ${source.score.toFixed(3)}`;
+  const origin = source.source && source.source !== source.document_id ? ` · ${source.source}` : "";
+  $("passage-doc").textContent = `${source.document_id}${origin} · score ${source.score.toFixed(3)}`;
   $("passage-text").textContent = source.text;
   $("passage").hidden = false;
   renderAnswer();
