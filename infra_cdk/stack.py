@@ -7,7 +7,7 @@ from typing import Any
 import aws_cdk as cdk
 from constructs import Construct
 
-from infra_cdk.config import DeployConfig
+from infra_cdk.config import DeployConfig, FunctionSizing
 from infra_cdk.constructs.api import RagApi
 from infra_cdk.constructs.functions import (
     FunctionEnvironment,
@@ -17,10 +17,16 @@ from infra_cdk.constructs.functions import (
     retention,
 )
 from infra_cdk.constructs.ingestion import Ingestion
-from infra_cdk.constructs.layers import SharedLayers
+from infra_cdk.constructs.layers import ARCHITECTURE, SharedLayers
 from infra_cdk.constructs.monitoring import Monitoring
 from infra_cdk.constructs.registry import DocumentRegistry
 from infra_cdk.constructs.secrets import UpstageSecret
+from infra_cdk.constructs.streaming import (
+    STREAM_HANDLER,
+    STREAM_TIMEOUT_SECONDS,
+    web_adapter_environment,
+    web_adapter_layer,
+)
 from infra_cdk.constructs.vector_store import DomainStore, IndexBootstrap, ServerlessStore, VectorStore
 
 METRICS_NAMESPACE = "SolarRag"
@@ -86,6 +92,20 @@ class SolarRagStack(cdk.Stack):
             environment=environment("query", upstage_secret_id=secret_id),
             defaults=defaults,
         )
+        # Streams answers (API Gateway response streaming through the Lambda Web Adapter).
+        stream_timeout = STREAM_TIMEOUT_SECONDS
+        self.stream = create_function(
+            self,
+            "StreamFunction",
+            code_name="stream",
+            description="POST /v1/query, /v1/chat, /v1/chat/completions, GET /v1/models (streamed)",
+            sizing=FunctionSizing(memory_mb=config.query.memory_mb, timeout_seconds=stream_timeout),
+            environment=environment("stream", upstage_secret_id=secret_id,
+                                    extra=web_adapter_environment(stream_timeout)),
+            defaults=defaults,
+            handler=STREAM_HANDLER,
+            extra_layers=[web_adapter_layer(self, "WebAdapterLayer", ARCHITECTURE)],
+        )
         self.indexer = create_function(
             self,
             "IndexerFunction",
@@ -101,9 +121,10 @@ class SolarRagStack(cdk.Stack):
             ),
             defaults=defaults,
         )
-        for fn in (self.chat, self.query, self.indexer):
+        for fn in (self.chat, self.query, self.stream, self.indexer):
             self.secret.grant_read(fn.role)
         self.vector_store.grant_read(self.query.role)
+        self.vector_store.grant_read(self.stream.role)
         self.vector_store.grant_write(self.indexer.role)
         self.registry.grant_read_write(self.indexer.role)
         self.ingestion.grant_object_read(self.indexer.role)
@@ -128,6 +149,7 @@ class SolarRagStack(cdk.Stack):
                 "chat": self.chat.target,
                 "query": self.query.target,
                 "indexer": self.indexer.target,
+                "stream": self.stream.target,
             },
             config=config.api,
             log_retention=retention(config.log_retention_days),
@@ -137,6 +159,7 @@ class SolarRagStack(cdk.Stack):
             "Chat": self.chat,
             "Query": self.query,
             "Indexer": self.indexer,
+            "Stream": self.stream,
         }
         self.monitoring = Monitoring(
             self,

@@ -13,9 +13,10 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra_cdk.config import ApiConfig
+from infra_cdk.constructs.streaming import streaming_integration
 from infra_cdk.nag import acknowledge
 
-FunctionKey = Literal["chat", "query", "indexer"]
+FunctionKey = Literal["chat", "query", "indexer", "stream"]
 
 
 @dataclass(frozen=True)
@@ -23,12 +24,21 @@ class Route:
     method: str
     path: str
     function: FunctionKey
+    public: bool = False
+    """No API key: static pages only (the playground); every API call needs the key."""
 
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/health", "chat"),
-    Route("POST", "/v1/chat", "chat"),
-    Route("POST", "/v1/query", "query"),
+    # Answers that may stream ("stream": true; OpenAI-compatible): the streaming function.
+    Route("POST", "/v1/chat", "stream"),
+    Route("POST", "/v1/query", "stream"),
+    Route("POST", "/v1/chat/completions", "stream"),
+    Route("GET", "/v1/models", "stream"),
+    Route("GET", "/", "chat", public=True),
+    Route("GET", "/playground", "chat", public=True),
+    Route("GET", "/playground/{name}", "chat", public=True),
+    Route("POST", "/v1/files", "indexer"),
     Route("POST", "/v1/search", "query"),
     Route("POST", "/v1/embeddings", "query"),
     Route("POST", "/agent/query", "query"),
@@ -145,7 +155,8 @@ class RagApi(Construct):
             "JsonObjectBody", content_type="application/json", schema=BODY_SCHEMA
         )
         integrations = {
-            key: apigw.LambdaIntegration(function, proxy=True, allow_test_invoke=False)
+            key: streaming_integration(function) if key == "stream"
+            else apigw.LambdaIntegration(function, proxy=True, allow_test_invoke=False)
             for key, function in targets.items()
         }
         self.methods: dict[tuple[str, str], apigw.Method] = {}
@@ -154,7 +165,7 @@ class RagApi(Construct):
             self.methods[(route.method, route.path)] = resource.add_method(
                 route.method,
                 integrations[route.function],
-                api_key_required=True,
+                api_key_required=not route.public,
                 request_validator=self.validator,
                 request_models={"application/json": self.body_model} if route.method == "POST" else None,
                 request_parameters=_parameters(route),
@@ -189,7 +200,7 @@ class RagApi(Construct):
 
     def _resource(self, path: str) -> apigw.IResource:
         resource: apigw.IResource = self.rest_api.root
-        for part in path.strip("/").split("/"):
+        for part in filter(None, path.strip("/").split("/")):
             resource = resource.get_resource(part) or resource.add_resource(part)
         return resource
 
@@ -197,6 +208,8 @@ class RagApi(Construct):
 def _parameters(route: Route) -> dict[str, bool] | None:
     if "{id+}" in route.path:
         return {"method.request.path.id": True}
+    if "{name}" in route.path:
+        return {"method.request.path.name": True}
     if route.method == "GET" and route.path == "/v1/documents":
         return {
             "method.request.querystring.limit": False,
