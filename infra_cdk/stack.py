@@ -17,6 +17,7 @@ from infra_cdk.constructs.functions import (
     retention,
 )
 from infra_cdk.constructs.ingestion import Ingestion
+from infra_cdk.constructs.key_authorizer import KeyAuthorizer
 from infra_cdk.constructs.layers import ARCHITECTURE, SharedLayers
 from infra_cdk.constructs.monitoring import Monitoring
 from infra_cdk.constructs.registry import DocumentRegistry
@@ -141,9 +142,20 @@ class SolarRagStack(cdk.Stack):
         )
         self.vector_store.finalize()  # every grant is made: render the resource-side policy
 
+        self.key_authorizer = KeyAuthorizer(
+            self,
+            "KeyAuthorizer",
+            defaults=defaults,
+            environment=FunctionEnvironment(
+                service_name="solar-rag-key-authorizer",
+                metrics_namespace=METRICS_NAMESPACE,
+                log_level=config.log_level,
+            ),
+        )
         self.api = RagApi(
             self,
             "Api",
+            authorizer=self.key_authorizer.authorizer,
             stage_name=config.stage,
             targets={
                 "chat": self.chat.target,

@@ -70,7 +70,10 @@ class RagApi(Construct):
         config: ApiConfig,
         log_retention: logs.RetentionDays,
         log_removal_policy: cdk.RemovalPolicy,
+        authorizer: apigw.IAuthorizer | None = None,
     ) -> None:
+        """``authorizer``: API keys come from it (``x-api-key`` or a bearer token) instead
+        of the ``x-api-key`` header alone."""
         super().__init__(scope, construct_id)
         self.access_logs = logs.LogGroup(
             self, "AccessLogs", retention=log_retention, removal_policy=log_removal_policy
@@ -90,7 +93,8 @@ class RagApi(Construct):
             "RestApi",
             description="solar-rag: chat, retrieval-augmented query and document indexing",
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            api_key_source_type=apigw.ApiKeySourceType.HEADER,
+            api_key_source_type=apigw.ApiKeySourceType.AUTHORIZER if authorizer
+            else apigw.ApiKeySourceType.HEADER,
             default_method_options=apigw.MethodOptions(api_key_required=True),
             default_cors_preflight_options=cors,
             cloud_watch_role=True,
@@ -166,6 +170,9 @@ class RagApi(Construct):
                 route.method,
                 integrations[route.function],
                 api_key_required=not route.public,
+                authorizer=None if route.public else authorizer,
+                authorization_type=apigw.AuthorizationType.NONE if route.public or not authorizer
+                else apigw.AuthorizationType.CUSTOM,
                 request_validator=self.validator,
                 request_models={"application/json": self.body_model} if route.method == "POST" else None,
                 request_parameters=_parameters(route),

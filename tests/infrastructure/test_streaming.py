@@ -122,3 +122,25 @@ def test_shared_layer_ships_the_playground(tmp_path: Path) -> None:
     artefact = build_layers.build_shared(build_root=tmp_path)
     static = artefact.path / "python" / "solar_rag" / "api" / "static"
     assert {p.name for p in static.iterdir()} == {"index.html", "playground.js", "playground.css"}
+
+
+@ALL
+def test_api_keys_come_from_the_bearer_authorizer(synths: dict[str, Synth], variant: str) -> None:
+    synth = synths[variant]
+    (api,) = synth.of_type("AWS::ApiGateway::RestApi").values()
+    assert api["Properties"]["ApiKeySourceType"] == "AUTHORIZER"
+    ((authorizer_id, authorizer),) = synth.of_type("AWS::ApiGateway::Authorizer").items()
+    assert authorizer["Properties"]["Type"] == "REQUEST"
+    assert authorizer["Properties"]["AuthorizerResultTtlInSeconds"] == 0
+    function = synth.logical_id(synth.stack.key_authorizer.function.function.node.default_child)
+    assert mentions(authorizer["Properties"]["AuthorizerUri"], function)
+    props = synth.resources[function]["Properties"]
+    assert "Layers" not in props and "SnapStart" not in props
+    for (verb, path), method in methods(synth.template).items():
+        if verb == "OPTIONS" or path in {"/", "/playground", "/playground/{name}"}:
+            assert method["AuthorizationType"] == "NONE", (verb, path)
+            assert "AuthorizerId" not in method
+        else:
+            assert method["AuthorizationType"] == "CUSTOM", (verb, path)
+            assert method["AuthorizerId"] == {"Ref": authorizer_id}, (verb, path)
+            assert method["ApiKeyRequired"] is True
