@@ -156,7 +156,7 @@ def _expect(response: Response, status: int, what: str) -> Any:
         return response.body
     detail = response.body.get("detail") if isinstance(response.body, dict) else None
     shown = detail if detail is not None else response.text[:300]
-    hint = " (wrong or missing API key?)" if response.status == 403 else ""
+    hint = " (wrong or missing API key?)" if response.status in (401, 403) else ""
     raise SmokeTestError(f"{what}: HTTP {response.status}, expected {status}{hint}: {shown}")
 
 
