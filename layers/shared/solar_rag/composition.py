@@ -72,6 +72,7 @@ class Container:
         self.instrumented = instrumented
         self.lease_seconds = lease_seconds
         self._secret_source = secret_source
+        self._injected_chat_model = chat_model
         if chat_model is not None:
             self.__dict__["chat_model"] = chat_model
         if embedder is not None:
@@ -322,7 +323,11 @@ class Container:
         from solar_rag.services.streaming import StreamingAnswers
 
         chat_model: StreamingChatModel | None = None
-        if self.provider == "upstage":
+        if self._injected_chat_model is not None:  # tests: streamed in one piece
+            from solar_rag.services.streaming import OnePieceStreamingChatModel
+
+            chat_model = OnePieceStreamingChatModel(self._injected_chat_model)
+        elif self.provider == "upstage":
             from solar_rag.adapters.upstage_stream import UpstageStreamingChatModel
             from solar_rag.services.stream_redaction import RedactingStreamingChatModel
 

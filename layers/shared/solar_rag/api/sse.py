@@ -70,8 +70,15 @@ def response(body: Iterator[bytes]) -> StreamingResponse:
     return StreamingResponse(body, media_type=MEDIA_TYPE, headers=HEADERS)
 
 
+EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "One Server-Sent Event; `data` is a JSON object",
+    "properties": {"event": {"type": "string", "enum": ["citations", "delta", "done", "error"]},
+                   "data": {"type": "string", "contentMediaType": "application/json"}},
+    "required": ["event", "data"],
+}
 STREAM_RESPONSE_DOC: dict[int | str, dict[str, Any]] = {
-    200: {"content": {MEDIA_TYPE: {"schema": {"type": "string"}}},
+    200: {"content": {MEDIA_TYPE: {"schema": EVENT_SCHEMA}},
           "description": "With `\"stream\": true`: Server-Sent Events `citations`, `delta`..., "
                          "then `done` (or `error`); see the README"},
 }

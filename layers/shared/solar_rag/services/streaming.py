@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from solar_rag.domain import Answer, ChatCompletion, ChatMessage, Filters, SearchHit, SearchMode, Usage
 from solar_rag.errors import NotConfigured
-from solar_rag.ports import AnswerGenerator, ChatDelta, ChatStreamPart, StreamingChatModel
+from solar_rag.ports import AnswerGenerator, ChatDelta, ChatModel, ChatStreamPart, StreamingChatModel
 from solar_rag.services.chat import validate_messages
 from solar_rag.services.citations import check_citations
 from solar_rag.services.prompt import NOT_FOUND_ANSWER, build_messages
@@ -121,3 +121,20 @@ def _chat_events(parts: Iterator[ChatStreamPart]) -> Iterator[StreamEvent]:
 
 def _as_answer(completion: ChatCompletion) -> Answer:
     return Answer(completion.text, (), completion.model, completion.usage)
+
+
+class OnePieceStreamingChatModel:
+    """A ``ChatModel`` as a ``StreamingChatModel``: the whole answer as one piece (models that
+    cannot stream, e.g. test doubles)."""
+
+    def __init__(self, inner: ChatModel) -> None:
+        self._inner = inner
+
+    @property
+    def model(self) -> str:
+        return self._inner.model
+
+    def stream(self, messages: Sequence[ChatMessage], *, temperature: float | None = None,
+               max_tokens: int | None = None) -> Iterator[ChatStreamPart]:
+        completion = self._inner.complete(messages, temperature=temperature, max_tokens=max_tokens)
+        return iter((ChatDelta(completion.text), completion))

@@ -23,7 +23,8 @@ router = APIRouter(tags=["documents"])
 class FileIn(Strict):
     filename: Annotated[str, Field(min_length=1, max_length=1024, description=(
         "The file's name; its extension chooses the parser"))]
-    data_base64: Annotated[str, Field(min_length=1, description="The file's bytes, base64")]
+    data_base64: Annotated[str, Field(min_length=4, pattern=r"^[A-Za-z0-9+/]+={0,2}$",
+                                      description="The file's bytes, base64")]
     id: Annotated[str, Field(min_length=1, max_length=1024, description=(
         "The document id (default: the file name)"))] | None = None
     metadata: Metadata = Field(default_factory=dict)
