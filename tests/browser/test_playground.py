@@ -80,9 +80,9 @@ def test_index_ask_stream_and_open_a_citation(browser: Browser, served: str, ups
     browser.wait_for(lambda: _row_status(browser, "travel.txt") == "indexed", what="travel.txt indexed")
     assert "travel.txt: indexed" in browser.text("#doc-message")
 
-    # Ask; the answer arrives word by word (40 ms apart) and is seen growing in the page.
+    # Ask; the answer arrives word by word (80 ms apart) and is seen growing in the page.
     upstage.chat_script = lambda _messages: ANSWER
-    upstage.stream_token_delay = 0.04
+    upstage.stream_token_delay = 0.08
     try:
         browser.type("#question", "How much paid leave do employees get, and how are trains booked?")
         browser.click("#ask-button")
