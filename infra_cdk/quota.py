@@ -10,8 +10,10 @@ busy at once, the sum stays within the quota:
 ``max_concurrency`` is enforced by Lambda (reserved concurrency); the indexer's SQS event
 source is capped below it (``ingestion_max_concurrency``). The query function embeds
 questions (query model) and, through ``POST /v1/embeddings``, may embed passages too, so it
-shares the passage model's quota with the indexer: one split covers both models. The chat
-function embeds nothing and gets no share.
+shares the passage model's quota with the indexer: one split covers both models. The
+streaming function (``/v1/query`` and ``/v1/chat`` streamed) embeds questions too: it has the
+query function's concurrency and half of its part. The chat function embeds nothing and gets
+no share.
 """
 
 from __future__ import annotations
@@ -35,10 +37,13 @@ class Share:
 
 
 def upstage_shares(config: DeployConfig) -> dict[str, Share]:
-    """``{"query": Share, "indexer": Share}`` for this configuration."""
+    """``{"query": Share, "stream": Share, "indexer": Share}`` for this configuration."""
     upstage = config.upstage
-    fractions = {"query": upstage.query_share, "indexer": 1.0 - upstage.query_share}
-    sizings = {"query": config.query, "indexer": config.indexer}
+    # The streaming function answers /v1/query and /v1/chat with the query function's sizing:
+    # the two split the questions' part of the quota.
+    fractions = {"query": upstage.query_share / 2, "stream": upstage.query_share / 2,
+                 "indexer": 1.0 - upstage.query_share}
+    sizings = {"query": config.query, "stream": config.query, "indexer": config.indexer}
     shares = {}
     for name, fraction in fractions.items():
         concurrency = sizings[name].max_concurrency

@@ -7,7 +7,7 @@ from typing import Any
 import aws_cdk as cdk
 from constructs import Construct
 
-from infra_cdk.config import DeployConfig
+from infra_cdk.config import DeployConfig, FunctionSizing
 from infra_cdk.constructs.api import RagApi
 from infra_cdk.constructs.functions import (
     FunctionEnvironment,
@@ -17,10 +17,17 @@ from infra_cdk.constructs.functions import (
     retention,
 )
 from infra_cdk.constructs.ingestion import Ingestion
+from infra_cdk.constructs.key_authorizer import KeyAuthorizer
 from infra_cdk.constructs.layers import SharedLayers
 from infra_cdk.constructs.monitoring import Monitoring
 from infra_cdk.constructs.registry import DocumentRegistry
 from infra_cdk.constructs.secrets import UpstageSecret
+from infra_cdk.constructs.streaming import (
+    STREAM_HANDLER,
+    STREAM_TIMEOUT_SECONDS,
+    web_adapter_environment,
+    web_adapter_layer,
+)
 from infra_cdk.constructs.vector_store import DomainStore, IndexBootstrap, ServerlessStore, VectorStore
 from infra_cdk.quota import upstage_shares
 
@@ -98,6 +105,21 @@ class SolarRagStack(cdk.Stack):
             environment=environment("query", upstage_secret_id=secret_id),
             defaults=defaults,
         )
+        # Streams answers (API Gateway response streaming through the Lambda Web Adapter).
+        stream_timeout = STREAM_TIMEOUT_SECONDS
+        self.stream = create_function(
+            self,
+            "StreamFunction",
+            code_name="stream",
+            description="POST /v1/query, /v1/chat, /v1/chat/completions, GET /v1/models (streamed)",
+            sizing=FunctionSizing(memory_mb=config.query.memory_mb, timeout_seconds=stream_timeout,
+                                  max_concurrency=config.query.max_concurrency),
+            environment=environment("stream", upstage_secret_id=secret_id,
+                                    extra=web_adapter_environment(stream_timeout)),
+            defaults=defaults,
+            handler=STREAM_HANDLER,
+            extra_layers=[web_adapter_layer(self, "WebAdapterLayer", self.layers.architecture)],
+        )
         self.indexer = create_function(
             self,
             "IndexerFunction",
@@ -113,9 +135,10 @@ class SolarRagStack(cdk.Stack):
             ),
             defaults=defaults,
         )
-        for fn in (self.chat, self.query, self.indexer):
+        for fn in (self.chat, self.query, self.stream, self.indexer):
             self.secret.grant_read(fn.role)
         self.vector_store.grant_read(self.query.role)
+        self.vector_store.grant_read(self.stream.role)
         self.vector_store.grant_write(self.indexer.role)
         self.registry.grant_read_write(self.indexer.role)
         self.ingestion.grant_object_read(self.indexer.role)
@@ -133,15 +156,27 @@ class SolarRagStack(cdk.Stack):
         )
         self.vector_store.finalize()  # every grant is made: render the resource-side policy
 
+        self.key_authorizer = KeyAuthorizer(
+            self,
+            "KeyAuthorizer",
+            defaults=defaults,
+            environment=FunctionEnvironment(
+                service_name="solar-rag-key-authorizer",
+                metrics_namespace=METRICS_NAMESPACE,
+                log_level=config.log_level,
+            ),
+        )
         self.api = RagApi(
             self,
             "Api",
             name=f"{config.prefix}-api",
+            authorizer=self.key_authorizer.authorizer,
             stage_name=config.stage,
             targets={
                 "chat": self.chat.target,
                 "query": self.query.target,
                 "indexer": self.indexer.target,
+                "stream": self.stream.target,
             },
             config=config.api,
             log_retention=retention(config.log_retention_days),
@@ -151,6 +186,7 @@ class SolarRagStack(cdk.Stack):
             "Chat": self.chat,
             "Query": self.query,
             "Indexer": self.indexer,
+            "Stream": self.stream,
         }
         self.monitoring = Monitoring(
             self,

@@ -119,13 +119,18 @@ class ApiClient:
         self._api_key = api_key
         self.timeout = timeout
 
-    def request(self, method: str, path: str, body: Any = None) -> Response:
+    def request(self, method: str, path: str, body: Any = None, *, auth: str = "x-api-key",
+                accept: str = "application/json") -> Response:
+        """``auth``: ``x-api-key``, ``bearer`` (``Authorization: Bearer``) or ``none``."""
         data = None if body is None else json.dumps(body).encode("utf-8")
         request = urllib.request.Request(  # noqa: S310 - the URL comes from our own stack outputs
             self.base_url + path, data=data, method=method
         )
-        request.add_header("x-api-key", self._api_key)
-        request.add_header("accept", "application/json")
+        if auth == "x-api-key":
+            request.add_header("x-api-key", self._api_key)
+        elif auth == "bearer":
+            request.add_header("authorization", f"Bearer {self._api_key}")
+        request.add_header("accept", accept)
         if data is not None:
             request.add_header("content-type", "application/json")
         try:
@@ -156,7 +161,7 @@ def _expect(response: Response, status: int, what: str) -> Any:
         return response.body
     detail = response.body.get("detail") if isinstance(response.body, dict) else None
     shown = detail if detail is not None else response.text[:300]
-    hint = " (wrong or missing API key?)" if response.status == 403 else ""
+    hint = " (wrong or missing API key?)" if response.status in (401, 403) else ""
     if _placeholder_key(response):
         hint = (" -- the Upstage key secret still holds the stack's placeholder: store the key "
                 "(aws secretsmanager put-secret-value --secret-id <UpstageSecretName output>) "
@@ -260,6 +265,51 @@ def check_query(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def sse_events(text: str) -> list[tuple[str, Any]]:
+    events = []
+    for frame in text.replace("\r\n", "\n").split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in frame.split("\n") if ": " in line)
+        if "data" in fields:
+            events.append((fields.get("event", "message"), json.loads(fields["data"])))
+    return events
+
+
+def check_streaming(client: ApiClient, question: str, doc_id: str, filters: dict[str, str]) -> None:
+    """The routes served by the streaming function (Lambda Web Adapter, STREAM integration):
+    a streamed /v1/query, the OpenAI-compatible endpoint with a bearer key, and the public
+    playground page."""
+    response = client.request("POST", "/v1/query", {"query": question, "filters": filters, "stream": True},
+                              accept="text/event-stream")
+    if response.status != 200:
+        _expect(response, 200, "POST /v1/query (stream)")
+    try:
+        events = sse_events(response.text)
+    except (ValueError, json.JSONDecodeError) as exc:
+        raise SmokeTestError(
+            f"POST /v1/query (stream): not Server-Sent Events: {response.text[:300]}") from exc
+    names = [name for name, _ in events]
+    if not names or names[0] != "citations" or names[-1] != "done":
+        raise SmokeTestError(f"POST /v1/query (stream): events {names[:5]}...{names[-2:]}")
+    answer = check_answer(events[-1][1], doc_id)
+    _log(f"ok   POST /v1/query (stream): {len(names)} events: {answer[:80]!r}")
+
+    body = _expect(client.request("POST", "/v1/chat/completions", {
+        "model": "solar-rag", "messages": [{"role": "user", "content": question}], "filters": filters,
+    }, auth="bearer"), 200, "POST /v1/chat/completions (Authorization: Bearer)")
+    try:
+        content = body["choices"][0]["message"]["content"]
+    except (KeyError, IndexError, TypeError) as exc:
+        raise SmokeTestError(
+            f"POST /v1/chat/completions: not a completion: {json.dumps(body)[:300]}") from exc
+    check_answer({"answer": content, "citations": body.get("citations")}, doc_id)
+    _log("ok   POST /v1/chat/completions with a bearer key: cited")
+
+    page = client.request("GET", "/playground", auth="none", accept="text/html")
+    if page.status != 200 or "Solar RAG playground" not in page.text:
+        raise SmokeTestError(f"GET /playground without a key: HTTP {page.status}: {page.text[:200]}")
+    _log("ok   GET /playground without a key")
+
+
 def delete_document(client: ApiClient, doc_id: str) -> None:
     path = "/v1/documents/" + urllib.parse.quote(doc_id, safe="")
     response = client.request("DELETE", path)
@@ -274,6 +324,7 @@ def run(
     read_only: bool = False,
     query_attempts: int = 6,
     retry_delay: float = 5.0,
+    streaming: bool = False,
 ) -> None:
     check_health(client, delay=retry_delay)
     if read_only:
@@ -295,6 +346,9 @@ def run(
             attempts=query_attempts,
             delay=retry_delay,
         )
+        if streaming:
+            check_streaming(client, f"What is the deployment codeword of smoke test {run_id}?",
+                            doc_id, {"smoke_run": run_id})
     except SmokeTestError:
         try:  # still remove the test document; report the original failure
             delete_document(client, doc_id)
@@ -320,6 +374,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--retry-delay", type=float, default=5.0, help="seconds between retries")
     parser.add_argument("--run-id", default=None, help="default: GITHUB_RUN_ID-GITHUB_RUN_ATTEMPT")
     parser.add_argument("--read-only", action="store_true", help="health and one query only")
+    parser.add_argument("--streaming", action="store_true",
+                        help="also a streamed query, /v1/chat/completions with a bearer key, "
+                             "the playground")
     return parser.parse_args(argv)
 
 
@@ -337,6 +394,7 @@ def main(argv: list[str] | None = None) -> int:
             client,
             args.run_id or _default_run_id(),
             read_only=args.read_only,
+            streaming=args.streaming,
             query_attempts=args.query_attempts,
             retry_delay=args.retry_delay,
         )

@@ -2,4 +2,4 @@
 
 from solar_rag.lambda_runtime import indexer_function
 
-handler = indexer_function(routers=("health", "documents"))
+handler = indexer_function(routers=("health", "documents", "files"))

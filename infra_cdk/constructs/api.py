@@ -14,9 +14,10 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra_cdk.config import ApiConfig
+from infra_cdk.constructs.streaming import streaming_integration
 from infra_cdk.nag import acknowledge
 
-FunctionKey = Literal["chat", "query", "indexer"]
+FunctionKey = Literal["chat", "query", "indexer", "stream"]
 
 
 @dataclass(frozen=True)
@@ -24,12 +25,21 @@ class Route:
     method: str
     path: str
     function: FunctionKey
+    public: bool = False
+    """No API key: static pages only (the playground); every API call needs the key."""
 
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/health", "chat"),
-    Route("POST", "/v1/chat", "chat"),
-    Route("POST", "/v1/query", "query"),
+    # Answers that may stream ("stream": true; OpenAI-compatible): the streaming function.
+    Route("POST", "/v1/chat", "stream"),
+    Route("POST", "/v1/query", "stream"),
+    Route("POST", "/v1/chat/completions", "stream"),
+    Route("GET", "/v1/models", "stream"),
+    Route("GET", "/", "chat", public=True),
+    Route("GET", "/playground", "chat", public=True),
+    Route("GET", "/playground/{name}", "chat", public=True),
+    Route("POST", "/v1/files", "indexer"),
     Route("POST", "/v1/search", "query"),
     Route("POST", "/v1/embeddings", "query"),
     Route("POST", "/agent/query", "query"),
@@ -88,7 +98,10 @@ class RagApi(Construct):
         config: ApiConfig,
         log_retention: logs.RetentionDays,
         log_removal_policy: cdk.RemovalPolicy,
+        authorizer: apigw.IAuthorizer | None = None,
     ) -> None:
+        """``authorizer``: API keys come from it (``x-api-key`` or a bearer token) instead
+        of the ``x-api-key`` header alone."""
         super().__init__(scope, construct_id)
         self.access_logs = logs.LogGroup(
             self, "AccessLogs", retention=log_retention, removal_policy=log_removal_policy
@@ -109,7 +122,8 @@ class RagApi(Construct):
             rest_api_name=name,  # alarm dimensions (ApiName) tell the stages apart
             description="solar-rag: chat, retrieval-augmented query and document indexing",
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            api_key_source_type=apigw.ApiKeySourceType.HEADER,
+            api_key_source_type=apigw.ApiKeySourceType.AUTHORIZER if authorizer
+            else apigw.ApiKeySourceType.HEADER,
             default_method_options=apigw.MethodOptions(api_key_required=True),
             default_cors_preflight_options=cors,
             # The account-level logging role is shared by every API of the account and region:
@@ -158,7 +172,8 @@ class RagApi(Construct):
             "JsonObjectBody", content_type="application/json", schema=BODY_SCHEMA
         )
         integrations = {
-            key: apigw.LambdaIntegration(function, proxy=True, allow_test_invoke=False)
+            key: streaming_integration(function) if key == "stream"
+            else apigw.LambdaIntegration(function, proxy=True, allow_test_invoke=False)
             for key, function in targets.items()
         }
         self.methods: dict[tuple[str, str], apigw.Method] = {}
@@ -167,7 +182,10 @@ class RagApi(Construct):
             self.methods[(route.method, route.path)] = resource.add_method(
                 route.method,
                 integrations[route.function],
-                api_key_required=True,
+                api_key_required=not route.public,
+                authorizer=None if route.public else authorizer,
+                authorization_type=apigw.AuthorizationType.NONE if route.public or not authorizer
+                else apigw.AuthorizationType.CUSTOM,
                 request_validator=self.validator,
                 request_models={"application/json": self.body_model} if route.method == "POST" else None,
                 request_parameters=_parameters(route),
@@ -217,7 +235,7 @@ class RagApi(Construct):
 
     def _resource(self, path: str) -> apigw.IResource:
         resource: apigw.IResource = self.rest_api.root
-        for part in path.strip("/").split("/"):
+        for part in filter(None, path.strip("/").split("/")):
             resource = resource.get_resource(part) or resource.add_resource(part)
         return resource
 
@@ -225,6 +243,8 @@ class RagApi(Construct):
 def _parameters(route: Route) -> dict[str, bool] | None:
     if "{id+}" in route.path:
         return {"method.request.path.id": True}
+    if "{name}" in route.path:
+        return {"method.request.path.name": True}
     if route.method == "GET" and route.path == "/v1/documents":
         return {
             "method.request.querystring.limit": False,

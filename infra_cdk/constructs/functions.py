@@ -107,6 +107,8 @@ def create_function(
     environment: FunctionEnvironment,
     defaults: LambdaDefaults,
     snap_start: bool | None = None,
+    handler: str = "handler.handler",
+    extra_layers: Sequence[lambda_.ILayerVersion] = (),
 ) -> RagFunction:
     """A Python 3.12 function running ``functions/<code_name>/handler.py:handler``.
 
@@ -133,9 +135,9 @@ def create_function(
         description=description,
         runtime=RUNTIME,
         architecture=defaults.architecture,
-        handler="handler.handler",
+        handler=handler,
         code=function_code(code_name),
-        layers=list(defaults.layers),
+        layers=[*defaults.layers, *extra_layers],
         memory_size=sizing.memory_mb,
         timeout=cdk.Duration.seconds(sizing.timeout_seconds),
         environment=environment.to_env(),

@@ -110,6 +110,40 @@ def test_chat_stream(fake: FakeUpstage) -> None:
     assert text == "FAKE: stream this please"
 
 
+def test_chat_stream_usage_chunk_word_pieces_and_delay(fake: FakeUpstage) -> None:
+    client = openai.OpenAI(api_key="k", base_url=fake.base_url, max_retries=0, timeout=5)
+    fake.stream_token_delay = 0.05
+    started = time.monotonic()
+    chunks = list(client.chat.completions.create(
+        model="solar-pro3", messages=[{"role": "user", "content": "one two three"}],
+        stream=True, stream_options={"include_usage": True}))
+    elapsed = time.monotonic() - started
+    pieces = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+    assert pieces == ["FAKE: ", "one ", "two ", "three"]
+    assert elapsed >= 4 * 0.05
+    assert chunks[-2].choices[0].finish_reason == "stop" and chunks[-2].usage is None
+    assert chunks[-1].choices == [] and chunks[-1].usage is not None
+    assert chunks[-1].usage.completion_tokens == 5  # ceil(len("FAKE: one two three") / 4)
+
+
+def test_chat_stream_options_are_checked_like_openai(fake: FakeUpstage) -> None:
+    client = openai.OpenAI(api_key="k", base_url=fake.base_url, max_retries=0, timeout=5)
+    messages: Any = [{"role": "user", "content": "x"}]
+    with pytest.raises(openai.BadRequestError, match="only allowed when 'stream' is enabled"):
+        client.chat.completions.create(model="m", messages=messages,
+                                       stream_options={"include_usage": True})
+    with pytest.raises(openai.BadRequestError, match="'stream' must be a boolean"):
+        client.chat.completions.create(model="m", messages=messages, extra_body={"stream": "yes"})
+
+
+def test_chat_stream_can_break_off(fake: FakeUpstage) -> None:
+    client = openai.OpenAI(api_key="k", base_url=fake.base_url, max_retries=0, timeout=5)
+    fake.stream_break_after = 1
+    chunks = list(client.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "a b c"}], stream=True))
+    assert [c.choices[0].finish_reason for c in chunks] == [None, None]  # no finish, no [DONE]
+
+
 def test_chaos_is_seeded_and_counted(fake: FakeUpstage) -> None:
     def run() -> list[int | None]:
         fake.reset()

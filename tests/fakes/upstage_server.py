@@ -176,6 +176,13 @@ class FakeUpstage:
         self.timeout_delay = 2.0
         """Delay of random ``timeout`` faults; keep it above the client timeout."""
         self.chaos_retry_after = 0.05
+        self.stream_token_delay = 0.0
+        """Seconds between the content chunks of a streamed chat answer (one word per chunk)."""
+        self.stream_break_after: int | None = None
+        """When set, streamed answers stop after this many content chunks: the connection is
+        closed without ``finish_reason`` or ``[DONE]`` (a stream broken off upstream)."""
+        self.ignore_include_usage = False
+        """Send no usage chunk even when asked (Upstage does not document ``include_usage``)."""
 
         self.requests: list[RecordedRequest] = []
         self.faults: deque[Fault] = deque()
@@ -530,7 +537,9 @@ def _handler_for(fake: FakeUpstage) -> type[BaseHTTPRequestHandler]:
         def _send(self, reply: _Reply) -> None:
             if reply.stream is not None:
                 self.send_response(reply.status)
-                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+                self.send_header("Cache-Control", "no-cache")
+                self.send_header("x-request-id", f"req-fake-{next(fake._ids)}")
                 self.send_header("Connection", "close")
                 self.end_headers()
                 self.close_connection = True
@@ -594,6 +603,17 @@ def _chat_messages(body: Mapping[str, Any]) -> tuple[list[dict[str, Any]], int]:
     max_tokens = body.get("max_tokens")
     if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
         raise _BadRequest("'max_tokens' must be a positive integer")
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise _BadRequest("'stream' must be a boolean")
+    options = body.get("stream_options")
+    if options is not None:
+        # As OpenAI: stream_options only with stream enabled, include_usage a boolean.
+        if stream is not True:
+            raise _BadRequest("The 'stream_options' parameter is only allowed when 'stream' is "
+                              "enabled.", "invalid_value")
+        if not isinstance(options, dict) or not isinstance(options.get("include_usage", False), bool):
+            raise _BadRequest("'stream_options.include_usage' must be a boolean")
     # Framing overhead as documented for Solar tokenizers: 5 per message + 4.
     tokens = sum(estimate_tokens(m["content"]) + 5 for m in messages) + 4
     return messages, tokens
@@ -634,8 +654,13 @@ def _chat_reply(fake: FakeUpstage, body: Mapping[str, Any], messages: list[dict[
     completion_id = f"chatcmpl-fake-{next(fake._ids)}"
     created = int(time.time())
     if body.get("stream") is True:
-        return _Reply(200, None, stream=_sse_chunks(completion_id, created, model, content,
-                                                    finish))
+        options = body.get("stream_options")
+        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                 "total_tokens": prompt_tokens + completion_tokens} \
+            if isinstance(options, dict) and options.get("include_usage") is True \
+            and not fake.ignore_include_usage else None
+        return _Reply(200, None, stream=_sse_chunks(fake, completion_id, created, model, content,
+                                                    finish, usage))
     return _Reply(200, {
         "id": completion_id,
         "object": "chat.completion",
@@ -656,16 +681,32 @@ def _chat_reply(fake: FakeUpstage, body: Mapping[str, Any], messages: list[dict[
     })
 
 
-def _sse_chunks(completion_id: str, created: int, model: str, content: str,
-                finish: str) -> Iterable[bytes]:
-    def event(delta: dict[str, Any], finish_reason: str | None) -> bytes:
-        chunk = {"id": completion_id, "object": "chat.completion.chunk", "created": created,
-                 "model": model,
-                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
+_WORD = re.compile(r"\S+\s*|\s+")
+
+
+def _sse_chunks(fake: FakeUpstage, completion_id: str, created: int, model: str, content: str,
+                finish: str, usage: dict[str, int] | None) -> Iterable[bytes]:
+    """OpenAI's stream: a role chunk, one chunk per word (``stream_token_delay`` apart), a
+    chunk with ``finish_reason``, with ``include_usage`` a chunk with empty ``choices`` and the
+    usage (every other chunk then has ``"usage": null``), then ``data: [DONE]``."""
+    def event(choices: list[dict[str, Any]], with_usage: dict[str, int] | None = None) -> bytes:
+        chunk: dict[str, Any] = {"id": completion_id, "object": "chat.completion.chunk",
+                                 "created": created, "model": model, "system_fingerprint": None,
+                                 "choices": choices}
+        if usage is not None:
+            chunk["usage"] = with_usage
         return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n".encode()
 
-    yield event({"role": "assistant", "content": ""}, None)
-    for start in range(0, len(content), 16):
-        yield event({"content": content[start:start + 16]}, None)
-    yield event({}, finish)
+    def choice(delta: dict[str, Any], finish_reason: str | None) -> list[dict[str, Any]]:
+        return [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]
+
+    yield event(choice({"role": "assistant", "content": ""}, None))
+    for number, word in enumerate(_WORD.findall(content)):
+        if fake.stream_break_after is not None and number >= fake.stream_break_after:
+            return
+        fake._sleep(fake.stream_token_delay)
+        yield event(choice({"content": word}, None))
+    yield event(choice({}, finish))
+    if usage is not None:
+        yield event([], usage)
     yield b"data: [DONE]\n\n"

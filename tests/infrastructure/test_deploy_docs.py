@@ -57,8 +57,8 @@ def test_memory_timeouts_and_concurrency_as_configured(text: str) -> None:
 
 
 def test_rate_share_table_matches_the_arithmetic(text: str) -> None:
-    rows = re.findall(r"^\| (dev|prod) \| (query|indexer) \| (\d+) \| (\d+) \| (\d+) \| (\d+) \|$", text, re.MULTILINE)
-    assert len(rows) == 4
+    rows = re.findall(r"^\| (dev|prod) \| (query|stream|indexer) \| (\d+) \| (\d+) \| (\d+) \| (\d+) \|$", text, re.MULTILINE)
+    assert len(rows) == 6
     for stage, function, concurrency, rpm, tpm, total in rows:
         cfg = config(stage)
         share = upstage_shares(cfg)[function]

@@ -23,8 +23,14 @@ WILDCARD_RESOURCE_ALLOWED = frozenset({"xray:PutTraceSegments", "xray:PutTelemet
 
 EXPECTED_ROUTES = {
     ("GET", "/v1/health"): "chat",
-    ("POST", "/v1/chat"): "chat",
-    ("POST", "/v1/query"): "query",
+    ("GET", "/"): "chat",
+    ("GET", "/playground"): "chat",
+    ("GET", "/playground/{name}"): "chat",
+    ("POST", "/v1/chat"): "stream",
+    ("POST", "/v1/query"): "stream",
+    ("POST", "/v1/chat/completions"): "stream",
+    ("GET", "/v1/models"): "stream",
+    ("POST", "/v1/files"): "indexer",
     ("POST", "/v1/search"): "query",
     ("POST", "/v1/embeddings"): "query",
     ("POST", "/agent/query"): "query",
@@ -37,6 +43,9 @@ EXPECTED_ROUTES = {
 }
 # conftest's variants: the serverless one is synthesized for x86_64, the others for arm64.
 ARCHITECTURE = {"dev": "arm64", "serverless": "x86_64", "prod": "arm64"}
+
+
+PUBLIC_PAGES = {"/", "/playground", "/playground/{name}"}
 
 
 def fn_id(synth: Synth, name: str) -> str:
@@ -79,10 +88,11 @@ def test_each_route_reaches_its_function(synths: dict[str, Synth], variant: str)
     for key, function in EXPECTED_ROUTES.items():
         integration = routed[key]["Integration"]
         assert integration["Type"] == "AWS_PROXY", key
+        assert integration.get("ResponseTransferMode") == ("STREAM" if function == "stream" else None)
         assert integration["IntegrationHttpMethod"] == "POST", key
         expected = target_id(synth, function)
         assert mentions(integration["Uri"], expected), (key, expected)
-        for other in {"chat", "query", "indexer"} - {function}:
+        for other in {"chat", "query", "indexer", "stream"} - {function}:
             assert not mentions(integration["Uri"], target_id(synth, other)), (key, other)
 
 
@@ -91,6 +101,9 @@ def test_every_method_requires_an_api_key(synths: dict[str, Synth], variant: str
     for (verb, path), props in methods(synths[variant].template).items():
         if verb == "OPTIONS":  # CORS preflight: browsers never send the key
             assert props.get("ApiKeyRequired") in (None, False)
+            continue
+        if path in PUBLIC_PAGES:  # the playground's static page asks for the key
+            assert props["ApiKeyRequired"] is False, (verb, path)
             continue
         assert props["ApiKeyRequired"] is True, (verb, path)
 
@@ -370,7 +383,8 @@ def test_domain_settings_and_access_policy(dev: Synth) -> None:
     # Only role ARNs (no "*", no account root): no anonymous access.
     assert all(set(p) == {"Fn::GetAtt"} and p["Fn::GetAtt"][1] == "Arn" for p in principals)
     roles = {p["Fn::GetAtt"][0] for p in principals}
-    assert roles == {role_id(dev, "query"), role_id(dev, "indexer"), init_role_id(dev)}
+    assert roles == {role_id(dev, "query"), role_id(dev, "stream"), role_id(dev, "indexer"),
+                     init_role_id(dev)}
     assert role_id(dev, "chat") not in roles
 
 
@@ -430,7 +444,7 @@ def test_alarms(dev: Synth, prod: Synth) -> None:
         by_metric.setdefault(alarm["Properties"]["MetricName"], []).append(alarm["Properties"])
     (dlq,) = by_metric["ApproximateNumberOfMessagesVisible"]
     assert dlq["Threshold"] == 0 and dlq["ComparisonOperator"] == "GreaterThanThreshold"
-    assert len(by_metric["Errors"]) == 3 and len(by_metric["Throttles"]) == 3
+    assert len(by_metric["Errors"]) == 4 and len(by_metric["Throttles"]) == 4
     (latency,) = by_metric["Latency"]
     assert latency["ExtendedStatistic"] == "p95"
     assert len(by_metric["5XXError"]) == 1

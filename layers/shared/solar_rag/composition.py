@@ -22,6 +22,7 @@ from solar_rag.ports import (
     DocumentRegistry,
     Embedder,
     SecretSource,
+    StreamingChatModel,
     VectorStore,
 )
 from solar_rag.settings import Settings
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from solar_rag.services.query import QueryService
     from solar_rag.services.s3_ingestion import S3Ingestion
     from solar_rag.services.search import SearchService
+    from solar_rag.services.streaming import StreamingAnswers
 
 LOCAL_DB_FILE = "rag.sqlite3"
 
@@ -70,6 +72,7 @@ class Container:
         self.instrumented = instrumented
         self.lease_seconds = lease_seconds
         self._secret_source = secret_source
+        self._injected_chat_model = chat_model
         if chat_model is not None:
             self.__dict__["chat_model"] = chat_model
         if embedder is not None:
@@ -311,6 +314,30 @@ class Container:
                 "stack has: locally, index files with POST /v1/documents or `rag index`")
         return UploadService(self.object_store, supported_extensions=SUPPORTED_EXTENSIONS,
                              max_object_bytes=self.settings.max_object_bytes)
+
+    @cached_property
+    def streaming_answers(self) -> StreamingAnswers:
+        """Streamed ``/v1/query`` and ``/v1/chat`` answers (Solar's own stream; offline: the
+        extractive answer in one piece)."""
+        from solar_rag.api.schemas import MAX_MESSAGE_CHARS
+        from solar_rag.services.streaming import StreamingAnswers
+
+        chat_model: StreamingChatModel | None = None
+        if self._injected_chat_model is not None:  # tests: streamed in one piece
+            from solar_rag.services.streaming import OnePieceStreamingChatModel
+
+            chat_model = OnePieceStreamingChatModel(self._injected_chat_model)
+        elif self.provider == "upstage":
+            from solar_rag.adapters.upstage_stream import UpstageStreamingChatModel
+            from solar_rag.services.stream_redaction import RedactingStreamingChatModel
+
+            chat_model = RedactingStreamingChatModel(
+                UpstageStreamingChatModel(self.upstage_client), self.current_upstage_key)
+        model = self.settings.upstage_chat_model if self.provider == "upstage" else "offline-extractive"
+        return StreamingAnswers(search=self.search_service, generator=self.answer_generator,
+                                chat_model=chat_model, model=model,
+                                max_tokens=self.settings.chat_max_tokens,
+                                max_chat_chars=MAX_MESSAGE_CHARS * 4)
 
     def use_lease_seconds(self, seconds: float) -> None:
         """Lock leases from now on (learned from the Lambda timeout after the registry may

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -211,3 +211,34 @@ class ObjectStore(ObjectSource, Protocol):
 
 class SecretSource(Protocol):
     def get(self, name: str) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChatDelta:
+    """A piece of an answer being generated."""
+
+    text: str
+
+
+ChatStreamPart = ChatDelta | ChatCompletion
+"""A streamed completion: ``ChatDelta`` pieces, then one ``ChatCompletion`` with the whole
+text, the model that served it and the usage."""
+
+
+class StreamingChatModel(Protocol):
+    """An LLM that streams its answer.
+
+    ``stream`` connects (with retries) before it returns, so that failing to start raises
+    there; errors while reading the stream are raised by the iterator.
+    """
+
+    @property
+    def model(self) -> str: ...
+
+    def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+    ) -> Iterator[ChatStreamPart]: ...

@@ -13,12 +13,15 @@ from solar_rag.api.limits import BodySizeLimit
 from solar_rag.api.schemas import ErrorOut
 from solar_rag.composition import Container
 
-ROUTER_NAMES = ("health", "chat", "query", "documents")
+ROUTER_NAMES = ("health", "chat", "query", "documents", "files", "openai", "playground")
 ROUTER_SERVICES: dict[str, tuple[str, ...]] = {
     "health": (),
     "chat": ("chat_service",),
     "query": ("query_service",),
     "documents": ("document_intake", "document_catalog", "upload_service"),
+    "files": ("document_intake",),
+    "openai": ("query_service", "chat_service", "streaming_answers"),
+    "playground": (),
 }
 """The container's services each router calls (built at a Lambda function's init)."""
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
@@ -39,6 +42,12 @@ def _router(name: str) -> APIRouter:
         from solar_rag.api.routers.query import router
     elif name == "documents":
         from solar_rag.api.routers.documents import router
+    elif name == "files":
+        from solar_rag.api.routers.files import router
+    elif name == "openai":
+        from solar_rag.api.routers.openai_compat import router
+    elif name == "playground":
+        from solar_rag.api.routers.playground import router
     else:
         raise ValueError(f"unknown router {name!r}")
     return router

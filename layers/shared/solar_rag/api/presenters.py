@@ -19,13 +19,15 @@ def search_result(hit: SearchHit) -> schemas.SearchResultOut:
                                    source=chunk.source, metadata=dict(chunk.metadata))
 
 
+def citation_out(index: int, hit: SearchHit) -> schemas.CitationOut:
+    chunk = hit.chunk
+    return schemas.CitationOut(index=index, document_id=chunk.document_id,
+                               chunk_id=chunk.chunk_id, title=chunk.title, source=chunk.source,
+                               text=chunk.text, score=hit.score)
+
+
 def answer_out(answer: Answer) -> schemas.QueryOut:
-    citations = [
-        schemas.CitationOut(index=c.index, document_id=c.hit.chunk.document_id,
-                            chunk_id=c.hit.chunk.chunk_id, title=c.hit.chunk.title,
-                            source=c.hit.chunk.source, text=c.hit.chunk.text, score=c.hit.score)
-        for c in answer.citations
-    ]
+    citations = [citation_out(c.index, c.hit) for c in answer.citations]
     return schemas.QueryOut(answer=answer.text, citations=citations, model=answer.model,
                             usage=usage_out(answer.usage))
 

@@ -100,6 +100,8 @@ DocumentId = Annotated[str, Field(min_length=1, max_length=MAX_DOCUMENT_ID_CHARS
                                   json_schema_extra={"pattern": ID_PATTERN,
                                                      "allOf": [NOT_BLANK_SCHEMA]}),
                        AfterValidator(_document_id)]
+STREAM_DESCRIPTION = ("Answer with Server-Sent Events (`text/event-stream`) as the answer is "
+                      "written, instead of one JSON body")
 
 
 class Strict(BaseModel):
@@ -127,6 +129,7 @@ class ChatIn(Strict):
     messages: Annotated[list[Message], Field(min_length=1, max_length=100)]
     temperature: Annotated[StrictFloat, Field(ge=0.0, le=2.0)] | None = None
     max_tokens: MaxTokens | None = None
+    stream: Annotated[bool, Field(strict=True, description=STREAM_DESCRIPTION)] = False
 
 
 class ChatOut(BaseModel):
@@ -223,6 +226,7 @@ class SearchOut(BaseModel):
 class QueryIn(SearchIn):
     history: Annotated[list[Message], Field(max_length=50)] = Field(default_factory=list)
     temperature: Annotated[StrictFloat, Field(ge=0.0, le=2.0)] | None = None
+    stream: Annotated[bool, Field(strict=True, description=STREAM_DESCRIPTION)] = False
 
 
 class CitationOut(BaseModel):

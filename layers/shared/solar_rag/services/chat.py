@@ -23,12 +23,17 @@ class ChatService:
         temperature: float | None = None,
         max_tokens: int | None = None,
     ) -> ChatCompletion:
-        if not messages:
-            raise InvalidInput("messages must not be empty")
-        if len(messages) > MAX_MESSAGES:
-            raise InvalidInput(f"at most {MAX_MESSAGES} messages are accepted")
-        if not any(m.role == "user" and m.content.strip() for m in messages):
-            raise InvalidInput("messages must contain a non-empty user message")
-        if sum(len(m.content) for m in messages) > self._max_chars:
-            raise InvalidInput(f"messages are longer than {self._max_chars} characters in total")
+        validate_messages(messages, max_chars=self._max_chars)
         return self._chat_model.complete(messages, temperature=temperature, max_tokens=max_tokens)
+
+
+def validate_messages(messages: Sequence[ChatMessage], *, max_chars: int) -> None:
+    """What every conversation sent to the model must satisfy (streamed or not)."""
+    if not messages:
+        raise InvalidInput("messages must not be empty")
+    if len(messages) > MAX_MESSAGES:
+        raise InvalidInput(f"at most {MAX_MESSAGES} messages are accepted")
+    if not any(m.role == "user" and m.content.strip() for m in messages):
+        raise InvalidInput("messages must contain a non-empty user message")
+    if sum(len(m.content) for m in messages) > max_chars:
+        raise InvalidInput(f"messages are longer than {max_chars} characters in total")

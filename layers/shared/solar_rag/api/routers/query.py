@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
+from fastapi.responses import StreamingResponse
 
 from solar_rag.api.dependencies import get_container
 from solar_rag.api.presenters import answer_out, search_result
@@ -15,6 +16,8 @@ from solar_rag.api.schemas import (
     SearchIn,
     SearchOut,
 )
+from solar_rag.api.sse import STREAM_RESPONSE_DOC
+from solar_rag.api.streaming import stream_query
 from solar_rag.composition import Container
 from solar_rag.domain import ChatMessage, EmbeddingKind, Filters
 
@@ -29,8 +32,10 @@ def search(body: SearchIn, container: ContainerDep) -> SearchOut:
     return SearchOut(results=[search_result(hit) for hit in hits])
 
 
-@router.post("/v1/query", response_model=QueryOut)
-def query(body: QueryIn, container: ContainerDep) -> QueryOut:
+@router.post("/v1/query", response_model=QueryOut, responses=STREAM_RESPONSE_DOC)
+def query(body: QueryIn, container: ContainerDep) -> QueryOut | StreamingResponse:
+    if body.stream:
+        return stream_query(body, container)
     answer = container.query_service.ask(
         body.query, top_k=body.top_k, mode=body.mode, filters=_filters(body),
         history=[ChatMessage(m.role, m.content) for m in body.history],
@@ -39,8 +44,9 @@ def query(body: QueryIn, container: ContainerDep) -> QueryOut:
     return answer_out(answer)
 
 
-@router.post("/agent/query", response_model=QueryOut, summary="Alias of POST /v1/query")
-def agent_query(body: QueryIn, container: ContainerDep) -> QueryOut:
+@router.post("/agent/query", response_model=QueryOut, summary="Alias of POST /v1/query",
+             responses=STREAM_RESPONSE_DOC)
+def agent_query(body: QueryIn, container: ContainerDep) -> QueryOut | StreamingResponse:
     return query(body, container)
 
 
