@@ -73,7 +73,8 @@ class SolarRagStack(cdk.Stack):
         def environment(service: str, *, http: bool = True, **extra: Any) -> FunctionEnvironment:
             """``http``: served through API Gateway (CORS); a quota share if the function embeds."""
             share = shares.get(service)
-            variables = {**(cors if http else {}), **(share.env() if share else {})}
+            variables = {**(cors if http else {}), **(share.env() if share else {}),
+                         **extra.pop("extra", {})}
             return FunctionEnvironment(
                 service_name=f"solar-rag-{service}",
                 metrics_namespace=METRICS_NAMESPACE,

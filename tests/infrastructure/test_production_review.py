@@ -154,6 +154,7 @@ def _aoss_permissions(synth: Synth) -> dict[str, dict[str, set[str]]]:
 def test_serverless_data_access_policy_per_role(serverless: Synth) -> None:
     permissions = _aoss_permissions(serverless)
     assert permissions[role_id(serverless, "query")] == {"index": {"aoss:ReadDocument"}}
+    assert permissions[role_id(serverless, "stream")] == {"index": {"aoss:ReadDocument"}}
     assert permissions[role_id(serverless, "indexer")] == {
         "index": {"aoss:ReadDocument", "aoss:WriteDocument", "aoss:DescribeIndex"}
     }
@@ -162,7 +163,8 @@ def test_serverless_data_access_policy_per_role(serverless: Synth) -> None:
     assert not init["index"] & {"aoss:DeleteIndex", "aoss:WriteDocument"}
     assert role_id(serverless, "chat") not in permissions
     assert set(permissions) == {
-        role_id(serverless, "query"), role_id(serverless, "indexer"), init_role_id(serverless)
+        role_id(serverless, "query"), role_id(serverless, "stream"), role_id(serverless, "indexer"),
+        init_role_id(serverless)
     }
 
 
