@@ -12,6 +12,14 @@ Token counts of atoms are computed once and summed (exact for :func:`estimate_to
 which is additive across whitespace); with any other counter every emitted chunk is
 re-counted as a whole, so a counter that is not additive can shrink a chunk but never let one
 exceed the budget.
+
+Speed: a section of normalised text (whitespace only spaces and newlines) whose sentences
+all fit the budget, cut with :func:`estimate_tokens`, takes a fast path that finds the atoms
+with one ``re.split`` and counts them with C-level ``map``s instead of a Python loop per
+atom; every other section (another counter, tabs or other whitespace, an oversized sentence)
+takes the general path. Both produce exactly the same atoms, which a golden test over the
+benchmark corpus and property tests against the pre-speed-up chunker guard: a change of
+chunks would re-embed every document.
 """
 
 from __future__ import annotations
@@ -19,9 +27,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import accumulate, compress, repeat
+from operator import add, sub
 
 from solar_rag.domain import Chunk, ParsedDocument, Section, SourceDocument, chunk_id_for
-from solar_rag.text.tokens import CJK_CHARS, estimate_tokens
+from solar_rag.text.tokens import CJK_CHARS, LATIN_RUN, estimate_tokens
 
 TokenCounter = Callable[[str], int]
 
@@ -39,6 +49,30 @@ _BREAK = re.compile(
 _GROUP_LEVEL = {"para": PARAGRAPH, "line": LINE, "sent": SENTENCE, "cjk": SENTENCE,
                 "cjk_ascii": SENTENCE}
 _WORD = re.compile(r"\S+")
+
+# The fast path's break pattern, for a section whose only whitespace is spaces and newlines,
+# with no space before a newline: the same matches as _BREAK there (same spans, found at the
+# same positions), but every match starts with a character of a small literal class, so the
+# regex engine skips all other characters (letters and spaces, most of the text) in C; the
+# lookbehinds then recheck that character. (A break starting with spaces, before a newline,
+# cannot occur in such a section.) One capturing group, the whole break, for ``re.split``;
+# its level follows from its newlines: none sentence, one line, two or more paragraph.
+_SPLIT = re.compile(
+    r"([\n.?!…。｡．？！](?:"
+    r"(?<=\n) *\n[ \n]*"  # para
+    r"|(?<=\n) *"  # line
+    rf"|(?<=[.?!…])[.?!…]*[{_CLOSERS}]* +"  # sent
+    rf"|(?<=[。｡．？！])[。｡．？！]*[{_CLOSERS}]* *"  # cjk
+    rf"|(?<={CJK_CHARS}[.?!])[.?!]*[{_CLOSERS}]* *"  # cjk_ascii
+    r"))"
+)
+_LEVEL_OF_NEWLINES = (SENTENCE, LINE, PARAGRAPH)
+# Every character str.isspace() (and so str.split() and the regex class \s) takes for
+# whitespace, except the space and the newline (a unit test checks it against str.isspace).
+ODD_SPACE = re.compile("[\t\x0b\x0c\r\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f"
+                       "\u205f\u3000]")
+# estimate_tokens of a Latin run of n letters, minus n: (2n + 6) // 7 - n.
+_LATIN_DELTA = tuple((2 * n + 6) // 7 - n for n in range(4096))
 
 
 def _largest_fitting(fits: Callable[[int], bool], lo: int, hi: int, guess: int) -> int:
@@ -130,6 +164,10 @@ class Chunker:
         return tokens
 
     def _atoms(self, text: str, begin: int, end: int) -> _Atoms:
+        if self._additive:
+            fast = self._fast_atoms(text, begin, end)
+            if fast is not None:
+                return fast
         atoms = _Atoms()
         position, level = begin, PARAGRAPH
         for match in _BREAK.finditer(text, begin, end):
@@ -142,6 +180,61 @@ class Chunker:
             position = gap_end
         self._add(atoms, text, position, end, level)
         return atoms
+
+    def _fast_atoms(self, text: str, begin: int, end: int) -> _Atoms | None:
+        """The atoms of text[begin:end] as the general path finds them, or None when the
+        section needs the general path: whitespace other than spaces and newlines (the token
+        count below relies on it), a space before a newline (see _SPLIT), a first character
+        whose break depends on the text before the section (the CJK lookbehind), or a
+        sentence over the budget (to be split)."""
+        section = text[begin:end]
+        if (" \n" in section or ODD_SPACE.search(section)
+                or (begin and section[:1] in (".", "?", "!"))):
+            return None
+        parts = _SPLIT.split(section)
+        pieces, breaks = parts[::2], parts[1::2]
+        # The text of each atom is its piece and its break (punctuation stays with the
+        # sentence; the break's whitespace is stripped). No piece but the first starts with
+        # whitespace: every break ends by taking all the whitespace that follows it, or just
+        # before a newline where the next break starts.
+        raw = [*map(add, pieces, breaks), pieces[-1]]
+        stripped = list(map(str.strip, raw))
+        # Atoms hold no newline (every newline is inside a break) and no whitespace but
+        # spaces: estimate_tokens is the non-space characters, plus for each Latin run of
+        # n letters (2n + 6) // 7 - n.
+        tokens = list(map(sub, map(len, stripped), map(str.count, stripped, repeat(" "))))
+        if LATIN_RUN.search(section):
+            try:
+                deltas = map(sum, map(map, repeat(_LATIN_DELTA.__getitem__),
+                                      map(map, repeat(len), map(LATIN_RUN.findall, stripped))))
+                tokens = list(map(add, tokens, deltas))
+            except IndexError:  # a Latin run of thousands of letters: over any budget
+                return None
+        if max(tokens) > self.size:
+            return None
+        newlines = list(map(str.count, breaks, repeat("\n")))
+        gaps = [0, *newlines]  # tokens between an atom and the previous one: the newlines
+        levels = [PARAGRAPH, *map(_LEVEL_OF_NEWLINES.__getitem__, map(min, newlines, repeat(2)))]
+        starts = list(accumulate(map(len, parts), initial=begin))[::2]
+        starts[0] += len(raw[0]) - len(raw[0].lstrip())
+        if "" in stripped:  # a piece of only whitespace: not an atom; its break is merged
+            last = len(stripped) - 1
+            for i, atom in enumerate(stripped):
+                if not atom and i < last:
+                    gaps[i + 1] += gaps[i]
+                    levels[i + 1] = max(levels[i + 1], levels[i])
+            keep = list(map(bool, stripped))
+            stripped = list(compress(stripped, keep))
+            if not stripped:
+                return _Atoms()
+            tokens = list(compress(tokens, keep))
+            gaps = list(compress(gaps, keep))
+            levels = list(compress(levels, keep))
+            starts = list(compress(starts, keep))
+            gaps[0] = 0
+        cum_end = list(accumulate(map(add, gaps, tokens)))
+        return _Atoms(starts=starts, ends=list(map(add, starts, map(len, stripped))), levels=levels,
+                      cum_start=list(map(sub, cum_end, tokens)), cum_end=cum_end)
 
     def _add(self, atoms: _Atoms, text: str, start: int, end: int, level: int) -> bool:
         """Append the atom(s) of text[start:end]; False when it is only whitespace."""
