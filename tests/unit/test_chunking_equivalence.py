@@ -34,6 +34,16 @@ clean_strategy = st.lists(
     min_size=1, max_size=200,
 ).map(lambda pairs: "".join(word + sep for word, sep in pairs).strip() or "x")
 
+# ASCII only (the fast path costs ASCII sections with bytes operations): Latin runs of every
+# length around the multiples of 7 the estimate rounds at.
+ascii_strategy = st.lists(
+    st.tuples(st.one_of(st.sampled_from(["a", "Dr.", "e.g.", "3.14", "x1y", "(a)", "[1]", "--"]),
+                        st.text(alphabet="abcXYZ", min_size=1, max_size=30)),
+              st.sampled_from([" ", " ", " ", ". ", "? ", "!", ".", "?", "\n", "\n\n",
+                               ".\n\n", "\" ", ".) ", "...", "", "  "])),
+    min_size=1, max_size=150,
+).map(lambda pairs: "".join(word + sep for word, sep in pairs))
+
 
 def counter_by_characters(text: str) -> int:
     return len(text)
@@ -84,7 +94,8 @@ def test_same_chunks_as_the_reference_on_adversarial_text(
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(texts=st.lists(clean_strategy, min_size=1, max_size=3), size=sizes, ratio=overlap_ratios)
+@given(texts=st.lists(st.one_of(clean_strategy, ascii_strategy), min_size=1, max_size=3),
+       size=sizes, ratio=overlap_ratios)
 def test_same_chunks_as_the_reference_on_normalised_text(texts: list[str], size: int,
                                                            ratio: float) -> None:
     parsed = parsed_from(texts, ["H"] * len(texts), "\n\n")
@@ -92,7 +103,7 @@ def test_same_chunks_as_the_reference_on_normalised_text(texts: list[str], size:
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(text=st.one_of(text_strategy, clean_strategy), prefix=st.sampled_from(["", "中", "a", "\n"]),
+@given(text=st.one_of(text_strategy, clean_strategy, ascii_strategy), prefix=st.sampled_from(["", "中", "a", "\n"]),
        size=sizes)
 def test_fast_atoms_are_the_general_atoms(text: str, prefix: str, size: int) -> None:
     full = prefix + text
@@ -109,8 +120,14 @@ def test_token_estimate_is_unchanged(text: str) -> None:
     assert estimate_tokens(text) == chunking_v1.estimate_tokens(text)
 
 
-def test_normalised_sections_take_the_fast_path() -> None:
+@pytest.mark.parametrize("text", ["Plain ASCII prose. Is it? Yes!\n\nAbc defghij klmnopqrstu.",
+                                  "Non-ASCII prose: naïve café. 검색합니다. 日本語。"])
+def test_normalised_sections_take_the_fast_path(text: str) -> None:
     """Otherwise the tests above would only compare the general path with itself."""
+    assert Chunker(400, 60)._fast_atoms(text, 0, len(text)) is not None
+
+
+def test_fast_path_atoms_of_mixed_text() -> None:
     text = ("Retrieval finds passages first. Then the model answers! 검색합니다. 日本語。次\n\n"
             "Second paragraph (with 2048 tokens?) ends here.\nA line.")
     atoms = Chunker(400, 60)._fast_atoms(text, 0, len(text))

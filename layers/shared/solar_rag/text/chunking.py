@@ -73,6 +73,14 @@ ODD_SPACE = re.compile("[\t\x0b\x0c\r\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\
                        "\u205f\u3000]")
 # estimate_tokens of a Latin run of n letters, minus n: (2n + 6) // 7 - n.
 _LATIN_DELTA = tuple((2 * n + 6) // 7 - n for n in range(4096))
+# ASCII text, costed in C: letters become L and spaces "_"; then every run of letters becomes
+# as many "#" as its tokens ((2n + 6) // 7: two per 7 letters, then one for 1-3 more letters,
+# two for 4-6) padded with "_" to its length (replacing whole blocks of 7 first, left to right,
+# then the rest, longest first). Every character but "_" is then one token.
+_ASCII_COST = bytes.maketrans(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz ", b"L" * 52 + b"_")
+_RUN_COSTS = ((b"LLLLLLL", b"##_____"), (b"LLLLLL", b"##____"), (b"LLLLL", b"##___"),
+              (b"LLLL", b"##__"), (b"LLL", b"#__"), (b"LL", b"#_"), (b"L", b"#"))
 
 
 def _largest_fitting(fits: Callable[[int], bool], lo: int, hi: int, guess: int) -> int:
@@ -199,24 +207,31 @@ class Chunker:
         # before a newline where the next break starts.
         raw = [*map(add, pieces, breaks), pieces[-1]]
         stripped = list(map(str.strip, raw))
+        starts = list(accumulate(map(len, parts), initial=0))[::2]  # in the section
+        starts[0] += len(raw[0]) - len(raw[0].lstrip())
         # Atoms hold no newline (every newline is inside a break) and no whitespace but
         # spaces: estimate_tokens is the non-space characters, plus for each Latin run of
         # n letters (2n + 6) // 7 - n.
-        tokens = list(map(sub, map(len, stripped), map(str.count, stripped, repeat(" "))))
-        if LATIN_RUN.search(section):
-            try:
-                deltas = map(sum, map(map, repeat(_LATIN_DELTA.__getitem__),
-                                      map(map, repeat(len), map(LATIN_RUN.findall, stripped))))
-                tokens = list(map(add, tokens, deltas))
-            except IndexError:  # a Latin run of thousands of letters: over any budget
-                return None
+        if section.isascii():
+            costs = section.encode("ascii").translate(_ASCII_COST)
+            for run, cost in _RUN_COSTS:
+                costs = costs.replace(run, cost)
+            tokens = list(map(sub, map(len, stripped), map(
+                costs.count, repeat(b"_"), starts, map(add, starts, map(len, stripped)))))
+        else:
+            tokens = list(map(sub, map(len, stripped), map(str.count, stripped, repeat(" "))))
+            if LATIN_RUN.search(section):
+                try:
+                    deltas = map(sum, map(map, repeat(_LATIN_DELTA.__getitem__), map(
+                        map, repeat(len), map(LATIN_RUN.findall, stripped))))
+                    tokens = list(map(add, tokens, deltas))
+                except IndexError:  # a Latin run of thousands of letters: over any budget
+                    return None
         if max(tokens) > self.size:
             return None
         newlines = list(map(str.count, breaks, repeat("\n")))
         gaps = [0, *newlines]  # tokens between an atom and the previous one: the newlines
         levels = [PARAGRAPH, *map(_LEVEL_OF_NEWLINES.__getitem__, map(min, newlines, repeat(2)))]
-        starts = list(accumulate(map(len, parts), initial=begin))[::2]
-        starts[0] += len(raw[0]) - len(raw[0].lstrip())
         if "" in stripped:  # a piece of only whitespace: not an atom; its break is merged
             last = len(stripped) - 1
             for i, atom in enumerate(stripped):
@@ -233,6 +248,8 @@ class Chunker:
             starts = list(compress(starts, keep))
             gaps[0] = 0
         cum_end = list(accumulate(map(add, gaps, tokens)))
+        if begin:
+            starts = list(map(add, starts, repeat(begin)))
         return _Atoms(starts=starts, ends=list(map(add, starts, map(len, stripped))), levels=levels,
                       cum_start=list(map(sub, cum_end, tokens)), cum_end=cum_end)
 
