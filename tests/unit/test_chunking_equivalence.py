@@ -40,7 +40,7 @@ ascii_strategy = st.lists(
     st.tuples(st.one_of(st.sampled_from(["a", "Dr.", "e.g.", "3.14", "x1y", "(a)", "[1]", "--"]),
                         st.text(alphabet="abcXYZ", min_size=1, max_size=30)),
               st.sampled_from([" ", " ", " ", ". ", "? ", "!", ".", "?", "\n", "\n\n",
-                               ".\n\n", "\" ", ".) ", "...", "", "  "])),
+                               ".\n\n", "\" ", ".) ", "...", "", "  ", "\t", "\r\n", "\x0c", " \n"])),
     min_size=1, max_size=150,
 ).map(lambda pairs: "".join(word + sep for word, sep in pairs))
 

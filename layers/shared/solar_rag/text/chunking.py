@@ -73,14 +73,15 @@ ODD_SPACE = re.compile("[\t\x0b\x0c\r\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\
                        "\u205f\u3000]")
 # estimate_tokens of a Latin run of n letters, minus n: (2n + 6) // 7 - n.
 _LATIN_DELTA = tuple((2 * n + 6) // 7 - n for n in range(4096))
-# ASCII text, costed in C: letters become L and spaces "_"; then every run of letters becomes
-# as many "#" as its tokens ((2n + 6) // 7: two per 7 letters, then one for 1-3 more letters,
-# two for 4-6) padded with "_" to its length (replacing whole blocks of 7 first, left to right,
-# then the rest, longest first). Every character but "_" is then one token.
+# ASCII text, costed in C: letters become L, spaces "_" and the other ASCII whitespace "\t"
+# (the general path's business). Then a run of n letters becomes "#" and "_" where the "#"
+# (and any L left) count its (2n + 6) // 7 tokens: each block of 7 letters from the run's
+# start is 2 tokens, a rest of 1-3 letters 1, of 4-6 letters 2 ("LLL" and "LL" count 1, "L"
+# stays and counts 1). Every character but "_" is then one token.
 _ASCII_COST = bytes.maketrans(
-    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz ", b"L" * 52 + b"_")
-_RUN_COSTS = ((b"LLLLLLL", b"##_____"), (b"LLLLLL", b"##____"), (b"LLLLL", b"##___"),
-              (b"LLLL", b"##__"), (b"LLL", b"#__"), (b"LL", b"#_"), (b"L", b"#"))
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz \x0b\x0c\r\x1c\x1d\x1e\x1f",
+    b"L" * 52 + b"_" + b"\t" * 7)
+_RUN_COSTS = ((b"LLLLLLL", b"##_____"), (b"LLL", b"#__"), (b"LL", b"#_"))
 
 
 def _largest_fitting(fits: Callable[[int], bool], lo: int, hi: int, guess: int) -> int:
@@ -141,6 +142,8 @@ class Chunker:
         text = parsed.text
         sections = parsed.sections or (Section(heading=None, text=text, start=0),)
         chunks: list[Chunk] = []
+        # chunk_id_for(doc.id, version, index) without hashing the id again for every chunk
+        id_prefix = chunk_id_for(doc.id, version, 0).removesuffix("00000")
         for section in sections:
             end = section.start + len(section.text)
             if text[section.start:end] != section.text:
@@ -149,7 +152,7 @@ class Chunker:
                 index = len(chunks)
                 chunks.append(Chunk(
                     document_id=doc.id,
-                    chunk_id=chunk_id_for(doc.id, version, index),
+                    chunk_id=f"{id_prefix}{index:05d}",
                     index=index,
                     text=text[start:stop],
                     title=parsed.title,
@@ -196,8 +199,16 @@ class Chunker:
         whose break depends on the text before the section (the CJK lookbehind), or a
         sentence over the budget (to be split)."""
         section = text[begin:end]
-        if (" \n" in section or ODD_SPACE.search(section)
-                or (begin and section[:1] in (".", "?", "!"))):
+        if " \n" in section or (begin and section[:1] in (".", "?", "!")):
+            return None
+        costs: bytes | None = None
+        if section.isascii():
+            costs = section.encode("ascii").translate(_ASCII_COST)
+            if b"\t" in costs:
+                return None
+            for run, cost in _RUN_COSTS:
+                costs = costs.replace(run, cost)
+        elif ODD_SPACE.search(section):
             return None
         parts = _SPLIT.split(section)
         pieces, breaks = parts[::2], parts[1::2]
@@ -212,10 +223,7 @@ class Chunker:
         # Atoms hold no newline (every newline is inside a break) and no whitespace but
         # spaces: estimate_tokens is the non-space characters, plus for each Latin run of
         # n letters (2n + 6) // 7 - n.
-        if section.isascii():
-            costs = section.encode("ascii").translate(_ASCII_COST)
-            for run, cost in _RUN_COSTS:
-                costs = costs.replace(run, cost)
+        if costs is not None:
             tokens = list(map(sub, map(len, stripped), map(
                 costs.count, repeat(b"_"), starts, map(add, starts, map(len, stripped)))))
         else:
