@@ -212,27 +212,28 @@ class Chunker:
             return None
         parts = _SPLIT.split(section)
         pieces, breaks = parts[::2], parts[1::2]
-        # The text of each atom is its piece and its break (punctuation stays with the
-        # sentence; the break's whitespace is stripped). No piece but the first starts with
-        # whitespace: every break ends by taking all the whitespace that follows it, or just
-        # before a newline where the next break starts.
-        raw = [*map(add, pieces, breaks), pieces[-1]]
-        stripped = list(map(str.strip, raw))
-        starts = list(accumulate(map(len, parts), initial=0))[::2]  # in the section
-        starts[0] += len(raw[0]) - len(raw[0].lstrip())
+        # Atom i is piece i and the punctuation that starts break i (its whitespace is not
+        # part of the atom). No piece but the first starts with whitespace: every break ends
+        # by taking all the whitespace that follows it, or just before a newline, where the
+        # next break starts. Positions are in the section until the end.
+        offsets = list(accumulate(map(len, parts), initial=0))
+        starts = offsets[::2]
+        starts[0] += len(pieces[0]) - len(pieces[0].lstrip())
+        ends = [*map(add, offsets[1::2], map(len, map(str.rstrip, breaks))),
+                offsets[-2] + len(pieces[-1].rstrip())]
+        lengths = list(map(sub, ends, starts))
         # Atoms hold no newline (every newline is inside a break) and no whitespace but
         # spaces: estimate_tokens is the non-space characters, plus for each Latin run of
         # n letters (2n + 6) // 7 - n.
         if costs is not None:
-            tokens = list(map(sub, map(len, stripped), map(
-                costs.count, repeat(b"_"), starts, map(add, starts, map(len, stripped)))))
+            tokens = list(map(sub, lengths, map(costs.count, repeat(b"_"), starts, ends)))
         else:
-            tokens = list(map(sub, map(len, stripped), map(str.count, stripped, repeat(" "))))
+            tokens = list(map(sub, lengths, map(section.count, repeat(" "), starts, ends)))
             if LATIN_RUN.search(section):
+                runs = map(LATIN_RUN.findall, repeat(section), starts, ends)
                 try:
-                    deltas = map(sum, map(map, repeat(_LATIN_DELTA.__getitem__), map(
-                        map, repeat(len), map(LATIN_RUN.findall, stripped))))
-                    tokens = list(map(add, tokens, deltas))
+                    tokens = list(map(add, tokens, map(sum, map(
+                        map, repeat(_LATIN_DELTA.__getitem__), map(map, repeat(len), runs)))))
                 except IndexError:  # a Latin run of thousands of letters: over any budget
                     return None
         if max(tokens) > self.size:
@@ -240,25 +241,26 @@ class Chunker:
         newlines = list(map(str.count, breaks, repeat("\n")))
         gaps = [0, *newlines]  # tokens between an atom and the previous one: the newlines
         levels = [PARAGRAPH, *map(_LEVEL_OF_NEWLINES.__getitem__, map(min, newlines, repeat(2)))]
-        if "" in stripped:  # a piece of only whitespace: not an atom; its break is merged
-            last = len(stripped) - 1
-            for i, atom in enumerate(stripped):
-                if not atom and i < last:
+        if min(lengths) <= 0:  # a piece of only whitespace: not an atom; its break is merged
+            keep = [length > 0 for length in lengths]
+            last = len(keep) - 1
+            for i, kept in enumerate(keep):
+                if not kept and i < last:
                     gaps[i + 1] += gaps[i]
                     levels[i + 1] = max(levels[i + 1], levels[i])
-            keep = list(map(bool, stripped))
-            stripped = list(compress(stripped, keep))
-            if not stripped:
+            starts = list(compress(starts, keep))
+            if not starts:
                 return _Atoms()
+            ends = list(compress(ends, keep))
             tokens = list(compress(tokens, keep))
             gaps = list(compress(gaps, keep))
             levels = list(compress(levels, keep))
-            starts = list(compress(starts, keep))
             gaps[0] = 0
         cum_end = list(accumulate(map(add, gaps, tokens)))
         if begin:
             starts = list(map(add, starts, repeat(begin)))
-        return _Atoms(starts=starts, ends=list(map(add, starts, map(len, stripped))), levels=levels,
+            ends = list(map(add, ends, repeat(begin)))
+        return _Atoms(starts=starts, ends=ends, levels=levels,
                       cum_start=list(map(sub, cum_end, tokens)), cum_end=cum_end)
 
     def _add(self, atoms: _Atoms, text: str, start: int, end: int, level: int) -> bool:
