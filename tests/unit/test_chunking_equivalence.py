@@ -8,7 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from solar_rag.domain import Chunk, ParsedDocument, Section, SourceDocument
-from solar_rag.text.chunking import ODD_SPACE, Chunker
+from solar_rag.text.atoms import ODD_SPACE, fast_atoms
+from solar_rag.text.chunking import Chunker
 from solar_rag.text.tokens import estimate_tokens
 
 from tests.reference import chunking_v1
@@ -107,7 +108,7 @@ def test_same_chunks_as_the_reference_on_normalised_text(texts: list[str], size:
        size=sizes)
 def test_fast_atoms_are_the_general_atoms(text: str, prefix: str, size: int) -> None:
     full = prefix + text
-    fast = Chunker(size, 0)._fast_atoms(full, len(prefix), len(full))
+    fast = fast_atoms(full, len(prefix), len(full), size)
     # The same estimate behind a different function object takes the general path.
     general = Chunker(size, 0, lambda t: estimate_tokens(t))._atoms(full, len(prefix), len(full))
     if fast is not None:
@@ -124,13 +125,13 @@ def test_token_estimate_is_unchanged(text: str) -> None:
                                   "Non-ASCII prose: naïve café. 검색합니다. 日本語。"])
 def test_normalised_sections_take_the_fast_path(text: str) -> None:
     """Otherwise the tests above would only compare the general path with itself."""
-    assert Chunker(400, 60)._fast_atoms(text, 0, len(text)) is not None
+    assert fast_atoms(text, 0, len(text), 400) is not None
 
 
 def test_fast_path_atoms_of_mixed_text() -> None:
     text = ("Retrieval finds passages first. Then the model answers! 검색합니다. 日本語。次\n\n"
             "Second paragraph (with 2048 tokens?) ends here.\nA line.")
-    atoms = Chunker(400, 60)._fast_atoms(text, 0, len(text))
+    atoms = fast_atoms(text, 0, len(text), 400)
     assert atoms is not None
     assert [text[s:e] for s, e in zip(atoms.starts, atoms.ends, strict=True)] == [
         "Retrieval finds passages first.", "Then the model answers!", "검색합니다.", "日本語。",
@@ -146,7 +147,7 @@ def test_fast_path_atoms_of_mixed_text() -> None:
     ("word " * 300, 0),        # a sentence over the budget: split by the general path
 ])
 def test_fast_path_declines_what_it_cannot_do_exactly(text: str, begin: int) -> None:
-    assert Chunker(100, 10)._fast_atoms(text, begin, len(text)) is None
+    assert fast_atoms(text, begin, len(text), 100) is None
 
 
 def test_odd_space_is_every_whitespace_but_space_and_newline() -> None:

@@ -13,75 +13,46 @@ which is additive across whitespace); with any other counter every emitted chunk
 re-counted as a whole, so a counter that is not additive can shrink a chunk but never let one
 exceed the budget.
 
-Speed: a section of normalised text (whitespace only spaces and newlines) whose sentences
-all fit the budget, cut with :func:`estimate_tokens`, takes a fast path that finds the atoms
-with one ``re.split`` and counts them with C-level ``map``s instead of a Python loop per
-atom; every other section (another counter, tabs or other whitespace, an oversized sentence)
-takes the general path. Both produce exactly the same atoms, which a golden test over the
-benchmark corpus and property tests against the pre-speed-up chunker guard: a change of
-chunks would re-embed every document.
+Speed: a section of normalised text whose sentences all fit the budget, cut with
+:func:`estimate_tokens`, gets its atoms from :func:`solar_rag.text.atoms.fast_atoms` (no
+Python code per atom); every other section takes the general path below (``_atoms``). Both
+find exactly the same atoms: a change of chunks would re-embed every document.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from itertools import accumulate, compress, repeat
-from operator import add, sub
 
 from solar_rag.domain import Chunk, ParsedDocument, Section, SourceDocument, chunk_id_for
-from solar_rag.text.tokens import CJK_CHARS, LATIN_RUN, estimate_tokens
+from solar_rag.text.atoms import (
+    CHARACTER,
+    CLOSERS,
+    LINE,
+    PARAGRAPH,
+    SENTENCE,
+    WORD,
+    Atoms,
+    fast_atoms,
+)
+from solar_rag.text.tokens import CJK_CHARS, estimate_tokens
 
 TokenCounter = Callable[[str], int]
 
-PARAGRAPH, LINE, SENTENCE, WORD, CHARACTER = 4, 3, 2, 1, 0
 _MIN_FILL = 0.5  # a chunk may end at a weaker boundary rather than stay under half full
 
-_CLOSERS = "\"'”’)\\]」』》〉"
+# solar_rag.text.atoms._SPLIT finds the same breaks faster in normalised text: change both
+# together (tests/unit/test_chunking_equivalence.py compares them).
 _BREAK = re.compile(
     r"(?P<para>\n[^\S\n]*\n\s*)"
     r"|(?P<line>[^\S\n]*\n[^\S\n]*)"
-    rf"|[.?!…]+[{_CLOSERS}]*(?P<sent>[^\S\n]+)"  # English and Korean (다. 요.) sentence ends
-    rf"|[。｡．？！]+[{_CLOSERS}]*(?P<cjk>[^\S\n]*)"  # CJK full stops need no space after
-    rf"|(?<={CJK_CHARS})[.?!]+[{_CLOSERS}]*(?P<cjk_ascii>[^\S\n]*)"  # after NFKC: 何?次
+    rf"|[.?!…]+[{CLOSERS}]*(?P<sent>[^\S\n]+)"  # English and Korean (다. 요.) sentence ends
+    rf"|[。｡．？！]+[{CLOSERS}]*(?P<cjk>[^\S\n]*)"  # CJK full stops need no space after
+    rf"|(?<={CJK_CHARS})[.?!]+[{CLOSERS}]*(?P<cjk_ascii>[^\S\n]*)"  # after NFKC: 何?次
 )
 _GROUP_LEVEL = {"para": PARAGRAPH, "line": LINE, "sent": SENTENCE, "cjk": SENTENCE,
                 "cjk_ascii": SENTENCE}
 _WORD = re.compile(r"\S+")
-
-# The fast path's break pattern, for a section whose only whitespace is spaces and newlines,
-# with no space before a newline: the same matches as _BREAK there (same spans, found at the
-# same positions), but every match starts with a character of a small literal class, so the
-# regex engine skips all other characters (letters and spaces, most of the text) in C; the
-# lookbehinds then recheck that character. (A break starting with spaces, before a newline,
-# cannot occur in such a section.) One capturing group, the whole break, for ``re.split``;
-# its level follows from its newlines: none sentence, one line, two or more paragraph.
-_SPLIT = re.compile(
-    r"([\n.?!…。｡．？！](?:"
-    r"(?<=\n) *\n[ \n]*"  # para
-    r"|(?<=\n) *"  # line
-    rf"|(?<=[.?!…])[.?!…]*[{_CLOSERS}]* +"  # sent
-    rf"|(?<=[。｡．？！])[。｡．？！]*[{_CLOSERS}]* *"  # cjk
-    rf"|(?<={CJK_CHARS}[.?!])[.?!]*[{_CLOSERS}]* *"  # cjk_ascii
-    r"))"
-)
-_LEVEL_OF_NEWLINES = (SENTENCE, LINE, PARAGRAPH)
-# Every character str.isspace() (and so str.split() and the regex class \s) takes for
-# whitespace, except the space and the newline (a unit test checks it against str.isspace).
-ODD_SPACE = re.compile("[\t\x0b\x0c\r\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f"
-                       "\u205f\u3000]")
-# estimate_tokens of a Latin run of n letters, minus n: (2n + 6) // 7 - n.
-_LATIN_DELTA = tuple((2 * n + 6) // 7 - n for n in range(4096))
-# ASCII text, costed in C: letters become L, spaces "_" and the other ASCII whitespace "\t"
-# (the general path's business). Then a run of n letters becomes "#" and "_" where the "#"
-# (and any L left) count its (2n + 6) // 7 tokens: each block of 7 letters from the run's
-# start is 2 tokens, a rest of 1-3 letters 1, of 4-6 letters 2 ("LLL" and "LL" count 1, "L"
-# stays and counts 1). Every character but "_" is then one token.
-_ASCII_COST = bytes.maketrans(
-    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz \x0b\x0c\r\x1c\x1d\x1e\x1f",
-    b"L" * 52 + b"_" + b"\t" * 7)
-_RUN_COSTS = ((b"LLLLLLL", b"##_____"), (b"LLL", b"#__"), (b"LL", b"#_"))
 
 
 def _largest_fitting(fits: Callable[[int], bool], lo: int, hi: int, guess: int) -> int:
@@ -107,17 +78,6 @@ def _largest_fitting(fits: Callable[[int], bool], lo: int, hi: int, guess: int) 
         else:
             bad = middle
     return good
-
-
-@dataclass(slots=True)
-class _Atoms:
-    """Parallel arrays describing the atoms of one section (positions in the full text)."""
-
-    starts: list[int] = field(default_factory=list)
-    ends: list[int] = field(default_factory=list)
-    levels: list[int] = field(default_factory=list)  # strength of the boundary before it
-    cum_start: list[int] = field(default_factory=list)  # tokens from section start to atom
-    cum_end: list[int] = field(default_factory=list)  # ... to its end
 
 
 class Chunker:
@@ -174,12 +134,12 @@ class Chunker:
                 self._gap_tokens[gap] = tokens
         return tokens
 
-    def _atoms(self, text: str, begin: int, end: int) -> _Atoms:
+    def _atoms(self, text: str, begin: int, end: int) -> Atoms:
         if self._additive:
-            fast = self._fast_atoms(text, begin, end)
+            fast = fast_atoms(text, begin, end, self.size)
             if fast is not None:
                 return fast
-        atoms = _Atoms()
+        atoms = Atoms()
         position, level = begin, PARAGRAPH
         for match in _BREAK.finditer(text, begin, end):
             group = match.lastgroup or "sent"
@@ -192,78 +152,7 @@ class Chunker:
         self._add(atoms, text, position, end, level)
         return atoms
 
-    def _fast_atoms(self, text: str, begin: int, end: int) -> _Atoms | None:
-        """The atoms of text[begin:end] as the general path finds them, or None when the
-        section needs the general path: whitespace other than spaces and newlines (the token
-        count below relies on it), a space before a newline (see _SPLIT), a first character
-        whose break depends on the text before the section (the CJK lookbehind), or a
-        sentence over the budget (to be split)."""
-        section = text[begin:end]
-        if " \n" in section or (begin and section[:1] in (".", "?", "!")):
-            return None
-        costs: bytes | None = None
-        if section.isascii():
-            costs = section.encode("ascii").translate(_ASCII_COST)
-            if b"\t" in costs:
-                return None
-            for run, cost in _RUN_COSTS:
-                costs = costs.replace(run, cost)
-        elif ODD_SPACE.search(section):
-            return None
-        parts = _SPLIT.split(section)
-        pieces, breaks = parts[::2], parts[1::2]
-        # Atom i is piece i and the punctuation that starts break i (its whitespace is not
-        # part of the atom). No piece but the first starts with whitespace: every break ends
-        # by taking all the whitespace that follows it, or just before a newline, where the
-        # next break starts. Positions are in the section until the end.
-        offsets = list(accumulate(map(len, parts), initial=0))
-        starts = offsets[::2]
-        starts[0] += len(pieces[0]) - len(pieces[0].lstrip())
-        ends = [*map(add, offsets[1::2], map(len, map(str.rstrip, breaks))),
-                offsets[-2] + len(pieces[-1].rstrip())]
-        lengths = list(map(sub, ends, starts))
-        # Atoms hold no newline (every newline is inside a break) and no whitespace but
-        # spaces: estimate_tokens is the non-space characters, plus for each Latin run of
-        # n letters (2n + 6) // 7 - n.
-        if costs is not None:
-            tokens = list(map(sub, lengths, map(costs.count, repeat(b"_"), starts, ends)))
-        else:
-            tokens = list(map(sub, lengths, map(section.count, repeat(" "), starts, ends)))
-            if LATIN_RUN.search(section):
-                runs = map(LATIN_RUN.findall, repeat(section), starts, ends)
-                try:
-                    tokens = list(map(add, tokens, map(sum, map(
-                        map, repeat(_LATIN_DELTA.__getitem__), map(map, repeat(len), runs)))))
-                except IndexError:  # a Latin run of thousands of letters: over any budget
-                    return None
-        if max(tokens) > self.size:
-            return None
-        newlines = list(map(str.count, breaks, repeat("\n")))
-        gaps = [0, *newlines]  # tokens between an atom and the previous one: the newlines
-        levels = [PARAGRAPH, *map(_LEVEL_OF_NEWLINES.__getitem__, map(min, newlines, repeat(2)))]
-        if min(lengths) <= 0:  # a piece of only whitespace: not an atom; its break is merged
-            keep = [length > 0 for length in lengths]
-            last = len(keep) - 1
-            for i, kept in enumerate(keep):
-                if not kept and i < last:
-                    gaps[i + 1] += gaps[i]
-                    levels[i + 1] = max(levels[i + 1], levels[i])
-            starts = list(compress(starts, keep))
-            if not starts:
-                return _Atoms()
-            ends = list(compress(ends, keep))
-            tokens = list(compress(tokens, keep))
-            gaps = list(compress(gaps, keep))
-            levels = list(compress(levels, keep))
-            gaps[0] = 0
-        cum_end = list(accumulate(map(add, gaps, tokens)))
-        if begin:
-            starts = list(map(add, starts, repeat(begin)))
-            ends = list(map(add, ends, repeat(begin)))
-        return _Atoms(starts=starts, ends=ends, levels=levels,
-                      cum_start=list(map(sub, cum_end, tokens)), cum_end=cum_end)
-
-    def _add(self, atoms: _Atoms, text: str, start: int, end: int, level: int) -> bool:
+    def _add(self, atoms: Atoms, text: str, start: int, end: int, level: int) -> bool:
         """Append the atom(s) of text[start:end]; False when it is only whitespace."""
         raw = text[start:end]
         stripped = raw.strip()
@@ -281,7 +170,7 @@ class Chunker:
                              level if piece_start == start else piece_level)
         return True
 
-    def _append(self, atoms: _Atoms, text: str, start: int, end: int, tokens: int,
+    def _append(self, atoms: Atoms, text: str, start: int, end: int, tokens: int,
                 level: int) -> None:
         before = atoms.cum_end[-1] + self._gap(text[atoms.ends[-1]:start]) if atoms.ends else 0
         atoms.starts.append(start)
@@ -370,7 +259,7 @@ class Chunker:
             first = last + 1
         return spans
 
-    def _best_end(self, atoms: _Atoms, first: int, last: int, base: int) -> int:
+    def _best_end(self, atoms: Atoms, first: int, last: int, base: int) -> int:
         """Index of the chunk's last atom: the strongest boundary that fills it enough."""
         if last + 1 >= len(atoms.starts):
             return last
@@ -383,7 +272,7 @@ class Chunker:
                     return k
         return last
 
-    def _overlap_head(self, text: str, atoms: _Atoms, chunk_start: int, first: int,
+    def _overlap_head(self, text: str, atoms: Atoms, chunk_start: int, first: int,
                       last: int) -> tuple[int, int] | None:
         """Where the next chunk starts inside this one, and the tokens before its new atoms."""
         if self.overlap == 0:
