@@ -4,12 +4,15 @@ fast path's atoms against the general path's (see the golden test for the bench 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from solar_rag.domain import Chunk, ParsedDocument, Section, SourceDocument
 from solar_rag.text.atoms import ODD_SPACE, fast_atoms
 from solar_rag.text.chunking import Chunker
+from solar_rag.text.parsers import parse_document
 from solar_rag.text.tokens import estimate_tokens
 
 from tests.reference import chunking_v1
@@ -17,7 +20,8 @@ from tests.reference.chunking_v1 import ReferenceChunker
 
 WORDS = ["the", "a", "Retrieval", "naïve", "Ærø", "e.g.", "Dr.", "3.14", "2048", "x" * 9,
          "y" * 40, "한국어", "문서를", "검색합니다", "가" * 25, "日本語", "テスト", "中文", "🙂",
-         "—", "(a)", "[1]", "«q»", "Ωμέγα", "Привет", "ﾃｽﾄ", "abc123def", "ab-cd", "ǅ"]
+         "—", "(a)", "[1]", "«q»", "Ωμέγα", "Привет", "ﾃｽﾄ", "abc123def", "ab-cd", "ǅ",
+         "snake_case", "_", "#", "__x__", "a_b#c"]
 SEPARATORS = [" ", " ", " ", " ", ". ", "? ", "! ", "… ", "다. ", "요. ", "。", "？", "！", "．",
               "｡", ".", "?", "!", "…", "...", "?!", "\"", ".\" ", ".) ", "」 ", "?」", "。」",
               ".’ ", "\n", "\n\n", "\n\n\n", " \n", "\n ", " \n\n ", "\n \n", "! \n", ".\n",
@@ -38,8 +42,10 @@ clean_strategy = st.lists(
 # ASCII only (the fast path costs ASCII sections with bytes operations): Latin runs of every
 # length around the multiples of 7 the estimate rounds at.
 ascii_strategy = st.lists(
-    st.tuples(st.one_of(st.sampled_from(["a", "Dr.", "e.g.", "3.14", "x1y", "(a)", "[1]", "--"]),
-                        st.text(alphabet="abcXYZ", min_size=1, max_size=30)),
+    st.tuples(st.one_of(st.sampled_from(["a", "Dr.", "e.g.", "3.14", "x1y", "(a)", "[1]", "--",
+                                         "snake_case", "_", "#", "L", "__init__", "a#b", "'q'"]),
+                        st.text(alphabet="abcXYZ_#L", min_size=1, max_size=30),
+                        st.text(alphabet=st.characters(max_codepoint=127), max_size=12)),
               st.sampled_from([" ", " ", " ", ". ", "? ", "!", ".", "?", "\n", "\n\n",
                                ".\n\n", "\" ", ".) ", "...", "", "  ", "\t", "\r\n", "\x0c", " \n"])),
     min_size=1, max_size=150,
@@ -154,3 +160,20 @@ def test_odd_space_is_every_whitespace_but_space_and_newline() -> None:
     odd = [c for c in map(chr, range(0x110000)) if c.isspace() and c not in " \n"]
     matched = [c for c in map(chr, range(0x110000)) if ODD_SPACE.match(c)]
     assert matched == odd
+
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+REAL_DOCUMENTS = sorted([REPOSITORY / "README.md", REPOSITORY / "bench" / "README.md",
+                         *(REPOSITORY / "docs").glob("*.md")])
+
+
+@pytest.mark.parametrize(("size", "overlap"), [(400, 60), (100, 20), (30, 5), (8, 2)])
+def test_same_chunks_as_the_reference_on_this_repositorys_documents(size: int, overlap: int) -> None:
+    """Real Markdown (code, tables, lists, URLs, snake_case, non-ASCII punctuation)."""
+    assert len(REAL_DOCUMENTS) > 3
+    for path in REAL_DOCUMENTS:
+        doc = SourceDocument(id=path.name, text=path.read_text(encoding="utf-8"),
+                             content_type="text/markdown")
+        parsed = parse_document(doc)
+        assert (Chunker(size, overlap).chunk(doc, parsed, "v")
+                == ReferenceChunker(size, overlap).chunk(doc, parsed, "v")), path

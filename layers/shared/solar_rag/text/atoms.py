@@ -59,14 +59,15 @@ ODD_SPACE = re.compile("[\t\x0b\x0c\r\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\
                        "\u205f\u3000]")
 # estimate_tokens of a Latin run of n letters, minus n: (2n + 6) // 7 - n.
 _LATIN_DELTA = tuple((2 * n + 6) // 7 - n for n in range(4096))
-# ASCII text, costed in C: letters become L, spaces "_" and the other ASCII whitespace "\t"
-# (the general path's business). Then a run of n letters becomes "#" and "_" where the "#"
+# ASCII text, costed in C: letters become L, spaces "_", an underscore of the text "#" (one
+# token, like any other symbol) and the other ASCII whitespace "\t" (the general path's
+# business). Then a run of n letters becomes "#" and "_" where the "#"
 # (and any L left) count its (2n + 6) // 7 tokens: each block of 7 letters from the run's
 # start is 2 tokens, a rest of 1-3 letters 1, of 4-6 letters 2 ("LLL" and "LL" count 1, "L"
 # stays and counts 1). Every character but "_" is then one token.
 _ASCII_COST = bytes.maketrans(
-    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz \x0b\x0c\r\x1c\x1d\x1e\x1f",
-    b"L" * 52 + b"_" + b"\t" * 7)
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz _\x0b\x0c\r\x1c\x1d\x1e\x1f",
+    b"L" * 52 + b"_#" + b"\t" * 7)
 _RUN_COSTS = ((b"LLLLLLL", b"##_____"), (b"LLL", b"#__"), (b"LL", b"#_"))
 
 
