@@ -12,29 +12,43 @@ Token counts of atoms are computed once and summed (exact for :func:`estimate_to
 which is additive across whitespace); with any other counter every emitted chunk is
 re-counted as a whole, so a counter that is not additive can shrink a chunk but never let one
 exceed the budget.
+
+Speed: a section of normalised text whose sentences all fit the budget, cut with
+:func:`estimate_tokens`, gets its atoms from :func:`solar_rag.text.atoms.fast_atoms` (no
+Python code per atom); every other section takes the general path below (``_atoms``). Both
+find exactly the same atoms: a change of chunks would re-embed every document.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from solar_rag.domain import Chunk, ParsedDocument, Section, SourceDocument, chunk_id_for
+from solar_rag.text.atoms import (
+    CHARACTER,
+    CLOSERS,
+    LINE,
+    PARAGRAPH,
+    SENTENCE,
+    WORD,
+    Atoms,
+    fast_atoms,
+)
 from solar_rag.text.tokens import CJK_CHARS, estimate_tokens
 
 TokenCounter = Callable[[str], int]
 
-PARAGRAPH, LINE, SENTENCE, WORD, CHARACTER = 4, 3, 2, 1, 0
 _MIN_FILL = 0.5  # a chunk may end at a weaker boundary rather than stay under half full
 
-_CLOSERS = "\"'”’)\\]」』》〉"
+# solar_rag.text.atoms._SPLIT finds the same breaks faster in normalised text: change both
+# together (tests/unit/test_chunking_equivalence.py compares them).
 _BREAK = re.compile(
     r"(?P<para>\n[^\S\n]*\n\s*)"
     r"|(?P<line>[^\S\n]*\n[^\S\n]*)"
-    rf"|[.?!…]+[{_CLOSERS}]*(?P<sent>[^\S\n]+)"  # English and Korean (다. 요.) sentence ends
-    rf"|[。｡．？！]+[{_CLOSERS}]*(?P<cjk>[^\S\n]*)"  # CJK full stops need no space after
-    rf"|(?<={CJK_CHARS})[.?!]+[{_CLOSERS}]*(?P<cjk_ascii>[^\S\n]*)"  # after NFKC: 何?次
+    rf"|[.?!…]+[{CLOSERS}]*(?P<sent>[^\S\n]+)"  # English and Korean (다. 요.) sentence ends
+    rf"|[。｡．？！]+[{CLOSERS}]*(?P<cjk>[^\S\n]*)"  # CJK full stops need no space after
+    rf"|(?<={CJK_CHARS})[.?!]+[{CLOSERS}]*(?P<cjk_ascii>[^\S\n]*)"  # after NFKC: 何?次
 )
 _GROUP_LEVEL = {"para": PARAGRAPH, "line": LINE, "sent": SENTENCE, "cjk": SENTENCE,
                 "cjk_ascii": SENTENCE}
@@ -66,17 +80,6 @@ def _largest_fitting(fits: Callable[[int], bool], lo: int, hi: int, guess: int) 
     return good
 
 
-@dataclass(slots=True)
-class _Atoms:
-    """Parallel arrays describing the atoms of one section (positions in the full text)."""
-
-    starts: list[int] = field(default_factory=list)
-    ends: list[int] = field(default_factory=list)
-    levels: list[int] = field(default_factory=list)  # strength of the boundary before it
-    cum_start: list[int] = field(default_factory=list)  # tokens from section start to atom
-    cum_end: list[int] = field(default_factory=list)  # ... to its end
-
-
 class Chunker:
     """Splits parsed documents into chunks of at most ``size_tokens`` tokens."""
 
@@ -99,6 +102,8 @@ class Chunker:
         text = parsed.text
         sections = parsed.sections or (Section(heading=None, text=text, start=0),)
         chunks: list[Chunk] = []
+        # chunk_id_for(doc.id, version, index) without hashing the id again for every chunk
+        id_prefix = chunk_id_for(doc.id, version, 0).removesuffix("00000")
         for section in sections:
             end = section.start + len(section.text)
             if text[section.start:end] != section.text:
@@ -107,7 +112,7 @@ class Chunker:
                 index = len(chunks)
                 chunks.append(Chunk(
                     document_id=doc.id,
-                    chunk_id=chunk_id_for(doc.id, version, index),
+                    chunk_id=f"{id_prefix}{index:05d}",
                     index=index,
                     text=text[start:stop],
                     title=parsed.title,
@@ -129,8 +134,12 @@ class Chunker:
                 self._gap_tokens[gap] = tokens
         return tokens
 
-    def _atoms(self, text: str, begin: int, end: int) -> _Atoms:
-        atoms = _Atoms()
+    def _atoms(self, text: str, begin: int, end: int) -> Atoms:
+        if self._additive:
+            fast = fast_atoms(text, begin, end, self.size)
+            if fast is not None:
+                return fast
+        atoms = Atoms()
         position, level = begin, PARAGRAPH
         for match in _BREAK.finditer(text, begin, end):
             group = match.lastgroup or "sent"
@@ -143,7 +152,7 @@ class Chunker:
         self._add(atoms, text, position, end, level)
         return atoms
 
-    def _add(self, atoms: _Atoms, text: str, start: int, end: int, level: int) -> bool:
+    def _add(self, atoms: Atoms, text: str, start: int, end: int, level: int) -> bool:
         """Append the atom(s) of text[start:end]; False when it is only whitespace."""
         raw = text[start:end]
         stripped = raw.strip()
@@ -161,7 +170,7 @@ class Chunker:
                              level if piece_start == start else piece_level)
         return True
 
-    def _append(self, atoms: _Atoms, text: str, start: int, end: int, tokens: int,
+    def _append(self, atoms: Atoms, text: str, start: int, end: int, tokens: int,
                 level: int) -> None:
         before = atoms.cum_end[-1] + self._gap(text[atoms.ends[-1]:start]) if atoms.ends else 0
         atoms.starts.append(start)
@@ -250,7 +259,7 @@ class Chunker:
             first = last + 1
         return spans
 
-    def _best_end(self, atoms: _Atoms, first: int, last: int, base: int) -> int:
+    def _best_end(self, atoms: Atoms, first: int, last: int, base: int) -> int:
         """Index of the chunk's last atom: the strongest boundary that fills it enough."""
         if last + 1 >= len(atoms.starts):
             return last
@@ -263,7 +272,7 @@ class Chunker:
                     return k
         return last
 
-    def _overlap_head(self, text: str, atoms: _Atoms, chunk_start: int, first: int,
+    def _overlap_head(self, text: str, atoms: Atoms, chunk_start: int, first: int,
                       last: int) -> tuple[int, int] | None:
         """Where the next chunk starts inside this one, and the tokens before its new atoms."""
         if self.overlap == 0:

@@ -44,14 +44,14 @@ _CJK_CLASS = (
     "\U00020000-\U0003134f"  # CJK extensions B-G
 )
 CJK_CHARS = f"[{_CJK_CLASS}]"
-_LATIN_RUN = re.compile(r"[A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f]+")
+LATIN_RUN = re.compile(r"[A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f]+")
 
 
 def estimate_tokens(text: str) -> int:
     """Conservative estimate of the number of Solar tokens in ``text`` (see module doc)."""
     if not text:
         return 0
-    lengths = list(map(len, _LATIN_RUN.findall(text)))
+    lengths = list(map(len, LATIN_RUN.findall(text)))
     # ceil(n / 3.5) == ceil(2n / 7) == (2n + 6) // 7
     latin_tokens = sum((2 * n + 6) // 7 for n in lengths)
     # Every non-space character outside a Latin run is one token (CJK, digits, symbols,
