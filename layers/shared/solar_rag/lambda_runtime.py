@@ -240,8 +240,7 @@ def _remember_timeout(context: Any) -> None:
 # --- init-time imports ---------------------------------------------------------------------------
 
 FunctionRole = Literal["chat", "query", "indexer"]
-_OBSERVABILITY = ("aws_lambda_powertools.logging", "aws_lambda_powertools.metrics",
-                  "aws_lambda_powertools.tracing")
+_OBSERVABILITY = ("aws_lambda_powertools.logging", "aws_lambda_powertools.metrics")
 
 
 def modules_for(role: FunctionRole, current: Settings) -> list[str]:
@@ -303,9 +302,9 @@ class _Function:
         self._decorated = None
 
     def _decorate(self) -> Handler:
-        log, metrics, tracer = observability.logger(), observability.metrics(), observability.tracer()
-        handler: Handler = tracer.capture_lambda_handler(self._dispatch, capture_response=False)
-        handler = metrics.log_metrics(handler, capture_cold_start_metric=True)
+        # No Powertools Tracer: the function's active tracing records the invocation.
+        log, metrics = observability.logger(), observability.metrics()
+        handler: Handler = metrics.log_metrics(self._dispatch, capture_cold_start_metric=True)
         decorated: Handler = log.inject_lambda_context(
             handler, log_event=False, correlation_id_path=self._correlation_id_path, clear_state=True)
         return decorated
