@@ -58,6 +58,8 @@ UPSTAGE_KEY = "up_deploytier_6c1f0a9e2b7d4c3a8e5f1b90"
 REAL_UPSTAGE_URL = "https://api.upstage.ai/v1"
 API_KEY_VALUE = events.API_KEY
 GATEWAY_TIMEOUT_MS = 29_000  # REST API default integration timeout
+GATEWAY_MAX_BODY_BYTES = 10 * 1024 * 1024  # REST API payload quota
+LAMBDA_MAX_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024  # synchronous invocation request and response
 PROXY = "AWS_PROXY"
 
 
@@ -522,6 +524,12 @@ class Deployed:
         event["pathParameters"] = params or None
         event["requestContext"]["resourcePath"] = route.resource_path
         event["requestContext"]["path"] = f"/{self.stage_name}{path}"
+        raw_body = event.get("body") or ""
+        if len(raw_body.encode("utf-8")) > GATEWAY_MAX_BODY_BYTES:
+            return _gateway(413, {"message": "Request Too Long"})
+        if len(json.dumps(event).encode("utf-8")) > LAMBDA_MAX_SYNC_PAYLOAD_BYTES:
+            # Lambda refuses the invocation (RequestEntityTooLarge): the code never runs.
+            return _gateway(502, {"message": "Internal server error"}, route.function)
         process = self.function(route.function)
         invocation = process.invoke(event)
         if invocation.error is not None:
@@ -533,7 +541,8 @@ class Deployed:
         if invocation.duration_ms > route.timeout_ms:
             return _gateway(504, {"message": "Endpoint request timed out"}, route.function, invocation)
         payload = invocation.payload
-        if not isinstance(payload, dict) or "statusCode" not in payload:
+        too_large = len(json.dumps(payload).encode("utf-8")) > LAMBDA_MAX_SYNC_PAYLOAD_BYTES
+        if too_large or not isinstance(payload, dict) or "statusCode" not in payload:
             return _gateway(502, {"message": "Internal server error"}, route.function, invocation)
         headers_out = {k.lower(): str(v) for k, v in (payload.get("headers") or {}).items()}
         for key, values in (payload.get("multiValueHeaders") or {}).items():

@@ -133,3 +133,14 @@ def test_serverless_collection_variant(deploy: Callable[[Variant], Deployed], va
     signed = [r.headers.get("authorization", "") for r in deployed.opensearch.requests]
     assert signed and all("/aoss/aws4_request" in h for h in signed), signed[:2]
     assert json.dumps(env).count("127.0.0.1") >= 2  # collection endpoint and Upstage fake
+
+
+def test_platform_payload_limits(deployed: Deployed) -> None:
+    """Above 10 MB API Gateway refuses the body; above 6 MB of event Lambda refuses the
+    invocation and the client gets a bare gateway 502 (the function never runs)."""
+    invocations = len(deployed.function("indexer").invocations)
+    over_gateway = {"documents": [{"text": "x" * (10 * 1024 * 1024 + 1)}]}
+    assert deployed.http("POST", "/v1/documents", over_gateway).status == 413
+    over_lambda = deployed.http("POST", "/v1/documents", {"documents": [{"text": "x" * (6 * 1024 * 1024)}]})
+    assert (over_lambda.status, over_lambda.gateway) == (502, True)
+    assert len(deployed.function("indexer").invocations) == invocations
