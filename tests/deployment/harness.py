@@ -45,7 +45,7 @@ from moto.server import ThreadedMotoServer
 
 from tests.deployment.lambda_process import FunctionConfig, FunctionError, FunctionProcess, Invocation
 from tests.deployment.runtime_env import BareRuntime, bare_runtime
-from tests.deployment.template import CloudAssembly, Resolver, Unresolved, start_synth, wait_synth
+from tests.deployment.template import CloudAssembly, Resolver, SynthJob, Unresolved
 from tests.fakes import events
 from tests.fakes.opensearch_stub import OpenSearchStub
 from tests.fakes.upstage_server import FakeUpstage
@@ -70,7 +70,7 @@ class DeploymentEnvironment:
 
     def __init__(self, workdir: Path, variants: tuple[Variant, ...] = ("domain", "serverless")) -> None:
         self.workdir = workdir
-        self._synths = {v: start_synth(workdir / f"cdk-{v}.out", VARIANTS[v]) for v in variants}
+        self._synths = {v: SynthJob(v, VARIANTS[v]) for v in variants}
         self._assemblies: dict[Variant, CloudAssembly] = {}
         self._lock = threading.Lock()
         self.runtime: BareRuntime = bare_runtime()
@@ -85,8 +85,8 @@ class DeploymentEnvironment:
         with self._lock:
             if variant not in self._assemblies:
                 if variant not in self._synths:
-                    self._synths[variant] = start_synth(self.workdir / f"cdk-{variant}.out", VARIANTS[variant])
-                self._assemblies[variant] = wait_synth(self._synths[variant], self.workdir / f"cdk-{variant}.out")
+                    self._synths[variant] = SynthJob(variant, VARIANTS[variant])
+                self._assemblies[variant] = self._synths[variant].result()
             return self._assemblies[variant]
 
     def staged(self, source: Path) -> Path:
@@ -125,9 +125,8 @@ class DeploymentEnvironment:
         return Deployed(self, variant)
 
     def close(self) -> None:
-        for process in self._synths.values():
-            if process.poll() is None:
-                process.kill()
+        for job in self._synths.values():
+            job.cancel()
         self.upstage.stop()
         self.opensearch.stop()
         self.moto.stop()
@@ -623,9 +622,10 @@ class Deployed:
                              "partial": "ReportBatchItemFailures" in props.get("FunctionResponseTypes", [])})
         return mappings
 
-    def deliver_notifications(self, *, max_batches: int = 50) -> list[Batch]:
+    def deliver_notifications(self, *, max_batches: int = 50, strict: bool = True) -> list[Batch]:
         """Poll each event source queue as Lambda does until it is empty; failed messages stay
-        invisible for the queue's visibility timeout (redelivered later by SQS, not here)."""
+        invisible for the queue's visibility timeout (redelivered later by SQS, not here).
+        ``strict``: a function error raises; otherwise the whole batch counts as failed."""
         batches: list[Batch] = []
         for mapping in self.event_source_mappings():
             queue = mapping["queue"]
@@ -637,10 +637,12 @@ class Deployed:
                 process = self.function(mapping["function"])
                 invocation = process.invoke(event)
                 ids = [m["MessageId"] for m in messages]
-                if invocation.error is not None:
-                    raise FunctionError(mapping["function"], invocation.error, process.log_tail())
                 failed: list[str] = []
-                if mapping["partial"] and isinstance(invocation.payload, dict):
+                if invocation.error is not None:
+                    if strict:
+                        raise FunctionError(mapping["function"], invocation.error, process.log_tail())
+                    failed = list(ids)
+                elif mapping["partial"] and isinstance(invocation.payload, dict):
                     failed = [str(f["itemIdentifier"]) for f in invocation.payload.get("batchItemFailures", [])]
                 for message in messages:
                     if message["MessageId"] not in failed:

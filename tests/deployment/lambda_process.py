@@ -125,8 +125,9 @@ class FunctionProcess:
     """The execution environments of one function, one at a time."""
 
     def __init__(self, config: FunctionConfig, runtime: BareRuntime, scratch: Path, logs: Path,
-                 extra_env: Mapping[str, str]) -> None:
+                 extra_env: Mapping[str, str], prelude: str | None = None) -> None:
         self.config = config
+        self.prelude = prelude
         self.runtime = runtime
         self.scratch = scratch
         self.log_path = logs / f"{config.logical_id}.log"
@@ -146,7 +147,8 @@ class FunctionProcess:
         request_read, request_write = os.pipe()
         response_read, response_write = os.pipe()
         env = lambda_environment(self.config, self.scratch, self.extra_env)
-        settings = {"layers": [str(p) for p in self.config.layer_dirs], "writable": [str(self.scratch)]}
+        settings = {"layers": [str(p) for p in self.config.layer_dirs], "writable": [str(self.scratch)],
+                    "prelude": self.prelude}
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
         try:
             self._process = subprocess.Popen(

@@ -1,6 +1,6 @@
 """A synthesized CDK app as the deployment tier sees it: template, assets, intrinsics.
 
-``synthesize`` runs the real CLI (``npx cdk synth``) as a user or the deploy workflow does;
+``SynthJob`` runs the real CLI (``npx cdk synth``) as a user or the deploy workflow does;
 ``CloudAssembly`` reads the stack template and maps each Lambda ``Code``/``Content`` S3 key to
 its ``asset.<hash>`` folder through the assets manifest. ``Resolver`` evaluates the intrinsic
 functions CloudFormation would (``Ref``, ``Fn::GetAtt``, ``Fn::Join``, ``Fn::Sub``,
@@ -10,10 +10,13 @@ anything it cannot resolve raises, so a new reference in an environment variable
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,24 +47,68 @@ def synth_command(outdir: Path, context: Mapping[str, str]) -> list[str]:
     return args
 
 
-def start_synth(outdir: Path, context: Mapping[str, str]) -> subprocess.Popen[bytes]:
-    """Start ``cdk synth`` (≈20 s): several variants can synthesize at once."""
-    env = {**os.environ, **SYNTH_ENV}
-    log = open(outdir.with_suffix(".log"), "wb")  # noqa: SIM115 - closed by wait_synth
-    return subprocess.Popen(synth_command(outdir, context), cwd=REPO_ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
+SYNTH_INPUTS = ("infra_cdk", "functions", "layers/shared", "layers/build_layers.py", "uv.lock", "cdk.json",
+                "package-lock.json")
+SYNTH_CACHE = REPO_ROOT / ".cache" / "cdk-synth"
+_COMPLETE = ".complete"
 
 
-def wait_synth(process: subprocess.Popen[bytes], outdir: Path, timeout: float = 600) -> CloudAssembly:
-    try:
-        code = process.wait(timeout=timeout)
-    finally:
-        if process.stdout is not None:
-            process.stdout.close()
-    log = outdir.with_suffix(".log")
-    if code != 0:
-        raise SynthError(f"cdk synth failed ({code}):\n{log.read_text(errors='replace')[-4000:]}")
-    return CloudAssembly.load(outdir)
+def synth_key(context: Mapping[str, str], repo_root: Path = REPO_ROOT) -> str:
+    """Hash of everything ``cdk synth`` reads (sources, locks, context, the environment variables
+    the app or the CLI consult for account and region): equal keys, equal output."""
+    environment = {k: os.environ.get(k) for k in ("CDK_DEFAULT_ACCOUNT", "CDK_DEFAULT_REGION", "AWS_REGION",
+                                                  "AWS_DEFAULT_REGION", "AWS_PROFILE")}
+    digest = hashlib.sha256(json.dumps([{**BASE_CONTEXT, **context}, environment], sort_keys=True).encode())
+    for name in SYNTH_INPUTS:
+        root = repo_root / name
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file()
+                                                      and "__pycache__" not in p.parts and p.suffix != ".pyc")
+        for path in files:
+            digest.update(path.relative_to(repo_root).as_posix().encode() + b"\0")
+            digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+class SynthJob:
+    """``cdk synth`` for one context, reused from ``.cache/cdk-synth/`` when its inputs are
+    unchanged (a fresh clone synthesizes, ≈20 s; several jobs can run at once)."""
+
+    def __init__(self, name: str, context: Mapping[str, str], cache: Path = SYNTH_CACHE) -> None:
+        self.outdir = cache / f"{name}-{synth_key(context)}"
+        self._process: subprocess.Popen[bytes] | None = None
+        if (self.outdir / _COMPLETE).is_file():
+            return
+        cache.mkdir(parents=True, exist_ok=True)
+        for old in cache.glob(f"{name}-*"):
+            shutil.rmtree(old, ignore_errors=True)
+        self._staging = Path(tempfile.mkdtemp(prefix=f"{name}-tmp-", dir=cache))
+        self._log = self._staging.with_suffix(".log")
+        with open(self._log, "wb") as log:
+            self._process = subprocess.Popen(synth_command(self._staging / "cdk.out", context), cwd=REPO_ROOT,
+                                             env={**os.environ, **SYNTH_ENV}, stdout=log, stderr=subprocess.STDOUT)
+
+    def result(self, timeout: float = 600) -> CloudAssembly:
+        if self._process is not None:
+            code = self._process.wait(timeout=timeout)
+            self._process = None
+            if code != 0:
+                text = self._log.read_text(errors="replace")[-4000:]
+                shutil.rmtree(self._staging, ignore_errors=True)
+                raise SynthError(f"cdk synth failed ({code}):\n{text}")
+            (self._staging / "cdk.out" / _COMPLETE).write_text("ok\n", encoding="utf-8")
+            if (self.outdir / _COMPLETE).is_file():  # another session won
+                shutil.rmtree(self._staging, ignore_errors=True)
+            else:
+                shutil.rmtree(self.outdir, ignore_errors=True)
+                (self._staging / "cdk.out").rename(self.outdir)
+                shutil.rmtree(self._staging, ignore_errors=True)
+            self._log.unlink(missing_ok=True)
+        return CloudAssembly.load(self.outdir)
+
+    def cancel(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait(timeout=30)
 
 
 @dataclass(frozen=True)

@@ -114,3 +114,11 @@ def test_an_unhandled_error_is_reported_as_lambda_does(toy: FunctionProcess) -> 
     assert (failed.error["errorType"], failed.error["errorMessage"]) == ("ValueError", "toy failure")
     assert toy.running  # the environment survives a handler error
     assert json.dumps(failed.error)
+
+
+def test_peak_memory_is_the_functions_own(toy: FunctionProcess) -> None:
+    """A small function reports a small peak, whatever the size of the test process."""
+    small = toy.invoke({"action": "noop"})
+    assert small.peak_rss_mb < 60
+    bigger = toy.invoke({"action": "allocate", "mb": 64})
+    assert bigger.error is None and bigger.peak_rss_mb >= small.peak_rss_mb + 60
