@@ -80,6 +80,7 @@ class DeploymentEnvironment:
         self.moto_url = f"http://{host}:{port}"
         self.opensearch = OpenSearchStub("domain").start()
         self.upstage = FakeUpstage(api_key=UPSTAGE_KEY).start()
+        self.current: Deployed | None = None
 
     def assembly(self, variant: Variant) -> CloudAssembly:
         with self._lock:
@@ -121,8 +122,13 @@ class DeploymentEnvironment:
                 yield props.get("Environment", {}).get("Variables", {})
 
     def deploy(self, variant: Variant = "domain") -> Deployed:
+        """A fresh deployment. The backends are shared and reset: the previous ``Deployed`` is
+        closed and refuses further use (one live deployment at a time)."""
+        if self.current is not None:
+            self.current.close()
         self.reset_backends(variant)
-        return Deployed(self, variant)
+        self.current = Deployed(self, variant)
+        return self.current
 
     def close(self) -> None:
         for job in self._synths.values():
@@ -402,8 +408,13 @@ class Deployed:
 
     # -- functions --------------------------------------------------------------------------
 
+    def _check_live(self) -> None:
+        if self.environment.current is not self:
+            raise RuntimeError("this deployment was replaced by a newer deploy(): its resources are gone")
+
     def function(self, name: str) -> FunctionProcess:
         """A function by logical id or by code name (``chat`` = ``functions/chat``)."""
+        self._check_live()
         if name in self.functions:
             return self.functions[name]
         matches = [f for f in self.functions.values() if f.config.code_name == name]
@@ -504,6 +515,7 @@ class Deployed:
              strict: bool = True) -> HttpResponse:
         """A request as API Gateway would hand it to the function (``path`` as the client sent it,
         percent-encoding kept). ``strict``: a function error raises instead of becoming a 502."""
+        self._check_live()
         found = self.route_for(method, path)
         if found is None:
             return _gateway(403, {"message": "Missing Authentication Token"})
@@ -562,6 +574,7 @@ class Deployed:
         return str(names[0])
 
     def put_object(self, key: str, body: bytes | str, **kwargs: Any) -> None:
+        self._check_live()
         data = body.encode("utf-8") if isinstance(body, str) else body
         self.s3.put_object(Bucket=self.documents_bucket, Key=key, Body=data, **kwargs)
 
@@ -626,6 +639,7 @@ class Deployed:
         """Poll each event source queue as Lambda does until it is empty; failed messages stay
         invisible for the queue's visibility timeout (redelivered later by SQS, not here).
         ``strict``: a function error raises; otherwise the whole batch counts as failed."""
+        self._check_live()
         batches: list[Batch] = []
         for mapping in self.event_source_mappings():
             queue = mapping["queue"]
@@ -689,6 +703,7 @@ class Deployed:
 
     def set_secret(self, value: str = UPSTAGE_KEY) -> None:
         """What the operator does after deploying (``put-secret-value``)."""
+        self._check_live()
         self.secretsmanager.put_secret_value(SecretId=self.secret_arn, SecretString=value)
 
     def secret_value(self) -> str:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from urllib.parse import quote
 
-import pytest
-
-from tests.deployment.harness import Deployed, Route, Variant
+from tests.deployment.harness import Deployed, Route
 
 # What the harness plays itself instead of running: CDK's custom resource provider framework
 # (Node.js, invokes the user onEvent function named in USER_ON_EVENT_FUNCTION_ARN).
@@ -113,26 +110,6 @@ def test_s3_notifications_follow_the_template(deployed: Deployed) -> None:
     assert not [b for b in batches if b.failed_ids]
     status = deployed.http("GET", "/v1/documents/" + quote("images/logo.xyz", safe="")).json()
     assert status["status"] == "failed" and status["error"]
-
-
-@pytest.mark.parametrize("variant", ["serverless"])
-def test_serverless_collection_variant(deploy: Callable[[Variant], Deployed], variant: Variant) -> None:
-    """``-c vector_store=serverless``: other endpoint, target and signing service."""
-    deployed = deploy(variant)
-    env = deployed.function("query").config.environment
-    assert env["OPENSEARCH_TARGET"].startswith("serverless")
-    deployed.set_secret()
-    [init] = list(deployed.custom_resources())
-    deployed.custom_resource(init, "Create")
-    document = {"id": "faq/vpn.md", "text": "Connect to the VPN with the WireGuard profile from the portal."}
-    indexed = deployed.http("POST", "/v1/documents", {"documents": [document]})
-    assert indexed.status == 200, indexed
-    answer = deployed.http("POST", "/v1/query", {"query": "How do I connect to the VPN?"})
-    assert answer.status == 200, answer
-    assert answer.json()["citations"][0]["document_id"] == "faq/vpn.md"
-    signed = [r.headers.get("authorization", "") for r in deployed.opensearch.requests]
-    assert signed and all("/aoss/aws4_request" in h for h in signed), signed[:2]
-    assert json.dumps(env).count("127.0.0.1") >= 2  # collection endpoint and Upstage fake
 
 
 def test_platform_payload_limits(deployed: Deployed) -> None:

@@ -1,0 +1,39 @@
+"""The stack synthesized with ``-c vector_store=serverless`` (an OpenSearch Serverless collection)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+
+from tests.deployment.harness import Deployed, Variant
+
+
+@pytest.mark.parametrize("variant", ["serverless"])
+def test_serverless_collection_variant(deploy: Callable[[Variant], Deployed], variant: Variant) -> None:
+    """``-c vector_store=serverless``: other endpoint, target and signing service."""
+    deployed = deploy(variant)
+    env = deployed.function("query").config.environment
+    assert env["OPENSEARCH_TARGET"].startswith("serverless")
+    deployed.set_secret()
+    [init] = list(deployed.custom_resources())
+    deployed.custom_resource(init, "Create")
+    document = {"id": "faq/vpn.md", "text": "Connect to the VPN with the WireGuard profile from the portal."}
+    indexed = deployed.http("POST", "/v1/documents", {"documents": [document]})
+    assert indexed.status == 200, indexed
+    answer = deployed.http("POST", "/v1/query", {"query": "How do I connect to the VPN?"})
+    assert answer.status == 200, answer
+    assert answer.json()["citations"][0]["document_id"] == "faq/vpn.md"
+    signed = [r.headers.get("authorization", "") for r in deployed.opensearch.requests]
+    assert signed and all("/aoss/aws4_request" in h for h in signed), signed[:2]
+    assert json.dumps(env).count("127.0.0.1") >= 2  # collection endpoint and Upstage fake
+
+
+def test_a_new_deployment_retires_the_previous_one(deploy: Callable[[Variant], Deployed]) -> None:
+    """The backends are shared: an older deployment refuses use instead of seeing wiped state."""
+    first = deploy("domain")
+    second = deploy("domain")
+    with pytest.raises(RuntimeError, match="replaced"):
+        first.http("GET", "/v1/health")
+    assert second.http("GET", "/v1/health").status == 200
