@@ -73,6 +73,8 @@ class Invocation:
     duration_ms: float
     peak_rss_mb: float
     denied_writes: list[str] = field(default_factory=list)
+    prelude_ms: float = 0.0
+    """Time of the benchmark prelude within ``duration_ms`` (0 without one)."""
 
 
 def stage_read_only(source: Path, destination: Path) -> Path:
@@ -234,6 +236,7 @@ class FunctionProcess:
                 init_ms=init["init_ms"] if init else None, duration_ms=result["duration_ms"],
                 peak_rss_mb=result["peak_rss_mb"],
                 denied_writes=[*(init["denied_writes"] if init else []), *result["denied_writes"]],
+                prelude_ms=float(result.get("prelude_ms", 0.0)),
             )
         self.invocations.append(invocation)
         return invocation
