@@ -172,3 +172,19 @@ def test_packages_unused_in_lambda_are_left_out_of_the_layer(deployed: Deployed)
                  or (p.name == "opensearch" and (p / "protobufs").exists())]
     assert not leftovers
     assert (layer / "opensearchpy").is_dir()
+
+
+def test_layers_do_not_overlap(deployed: Deployed) -> None:
+    """Lambda extracts the layers into one /opt, a later layer overwriting an earlier one's
+    files; the harness puts each layer's python/ on sys.path in order instead. Both agree
+    only while no file is in two layers (and no layer shadows the code asset)."""
+    for process in deployed.functions.values():
+        seen: dict[str, Path] = {}
+        roots = [process.config.code_dir, *process.config.layer_dirs]
+        for root in roots:
+            base = root / "python" if root != process.config.code_dir else root
+            for path in base.rglob("*"):
+                if path.is_file() and "__pycache__" not in path.parts:
+                    relative = path.relative_to(base).as_posix()
+                    assert relative not in seen, f"{relative} is in {seen[relative]} and {root}"
+                    seen[relative] = root
