@@ -50,8 +50,14 @@ from tests.fakes import events
 from tests.fakes.opensearch_stub import OpenSearchStub
 from tests.fakes.upstage_server import FakeUpstage
 
-Variant = Literal["domain", "serverless"]
-VARIANTS: dict[Variant, dict[str, str]] = {"domain": {}, "serverless": {"vector_store": "serverless"}}
+Variant = Literal["domain", "serverless", "prod"]
+VARIANTS: dict[Variant, dict[str, str]] = {
+    "domain": {},  # cdk.json's defaults: stage dev, managed domain
+    "serverless": {"vector_store": "serverless"},
+    # SnapStart (targets are "live" aliases), CORS (MOCK OPTIONS methods), another region.
+    "prod": {"stage": "prod", "alarm_email": "ops@example.com", "cors_origins": "https://app.example.com",
+             "account": "123456789012", "region": "ap-northeast-2"},
+}
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"  # moto's default account
 UPSTAGE_KEY = "up_deploytier_6c1f0a9e2b7d4c3a8e5f1b90"
@@ -68,7 +74,7 @@ PROXY = "AWS_PROXY"
 class DeploymentEnvironment:
     """Synths, bare runtime, staged assets and backends shared by every deployment of a session."""
 
-    def __init__(self, workdir: Path, variants: tuple[Variant, ...] = ("domain", "serverless")) -> None:
+    def __init__(self, workdir: Path, variants: tuple[Variant, ...] = ("domain", "serverless", "prod")) -> None:
         self.workdir = workdir
         self._synths = {v: SynthJob(v, VARIANTS[v]) for v in variants}
         self._assemblies: dict[Variant, CloudAssembly] = {}
@@ -106,14 +112,18 @@ class DeploymentEnvironment:
         request = urllib.request.Request(f"{self.moto_url}/moto-api/reset", method="POST")
         with urllib.request.urlopen(request, timeout=10):
             pass
-        self.opensearch.reset("domain" if variant == "domain" else self._serverless_mode(variant))
+        self.opensearch.reset(self._stub_mode(variant))
         self.upstage.reset()
         self.upstage.latency = 0.0
 
-    def _serverless_mode(self, variant: Variant) -> Literal["serverless", "serverless-classic"]:
-        env = next(iter(self.python_function_envs(variant)), {})
-        target = env.get("OPENSEARCH_TARGET", "serverless")
-        return "serverless-classic" if target == "serverless-classic" else "serverless"
+    def _stub_mode(self, variant: Variant) -> Literal["domain", "serverless", "serverless-classic"]:
+        """The stub behaves as the target the template's functions are configured for."""
+        targets = {env.get("OPENSEARCH_TARGET", "domain") for env in self.python_function_envs(variant)}
+        if len(targets) != 1 or not targets <= {"domain", "serverless", "serverless-classic"}:
+            raise AssertionError(f"the functions disagree on OPENSEARCH_TARGET: {targets}")
+        target = targets.pop()
+        return "serverless-classic" if target == "serverless-classic" else (
+            "serverless" if target == "serverless" else "domain")
 
     def python_function_envs(self, variant: Variant) -> Iterator[Mapping[str, Any]]:
         for resource in self.assembly(variant).of_type("AWS::Lambda::Function").values():
@@ -344,7 +354,9 @@ class Deployed:
 
     def _create_bucket(self, logical_id: str, props: Mapping[str, Any]) -> dict[str, Any]:
         name = self.resolver(props.get("BucketName")) or f"{self.stack_name}-{logical_id}".lower()[:63]
-        self.s3.create_bucket(Bucket=name)
+        location = {} if self.region == "us-east-1" else {
+            "CreateBucketConfiguration": {"LocationConstraint": self.region}}
+        self.s3.create_bucket(Bucket=name, **location)
         if props.get("VersioningConfiguration", {}).get("Status") == "Enabled":
             self.s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
         notifications = props.get("NotificationConfiguration")
@@ -408,6 +420,13 @@ class Deployed:
 
     # -- functions --------------------------------------------------------------------------
 
+    def function_for(self, reference: object) -> str | None:
+        """The logical id of the Python function a name, ARN, ``name:qualifier`` or alias ARN
+        designates (how CloudFormation lets a reference name a function), or None."""
+        text = str(reference)
+        name = text.split(":")[6] if text.startswith("arn:") and ":function:" in text else text.split(":")[0]
+        return next((f for f in self.functions if str(self.resolver.ref(f)) == name), None)
+
     def _check_live(self) -> None:
         if self.environment.current is not self:
             raise RuntimeError("this deployment was replaced by a newer deploy(): its resources are gone")
@@ -452,16 +471,6 @@ class Deployed:
         validators = {k: r["Properties"] for k, r in resources.items()
                       if r["Type"] == "AWS::ApiGateway::RequestValidator"}
         models = {k: r["Properties"] for k, r in resources.items() if r["Type"] == "AWS::ApiGateway::Model"}
-        function_by_arn: dict[str, str] = {}
-        for logical_id in self.functions:
-            function_by_arn[str(self.resolver.get_att(logical_id, "Arn"))] = logical_id
-        for logical_id, resource in resources.items():
-            if resource["Type"] == "AWS::Lambda::Alias":
-                target = self.resolver(resource["Properties"]["FunctionName"])
-                owner = next((f for f in self.functions if target in (self.resolver.ref(f),
-                              self.resolver.get_att(f, "Arn"))), None)
-                if owner:
-                    function_by_arn[str(self.resolver.ref(logical_id))] = owner
         routes = []
         for logical_id, resource in resources.items():
             if resource["Type"] != "AWS::ApiGateway::Method":
@@ -474,9 +483,9 @@ class Deployed:
             if integration.get("Type") == PROXY:
                 uri = str(self.resolver(integration["Uri"]))
                 match = re.search(r"/functions/(.+)/invocations$", uri)
-                if match is None or match.group(1) not in function_by_arn:
+                function = self.function_for(match.group(1)) if match else None
+                if function is None:
                     raise AssertionError(f"{logical_id}: integration {uri} targets no Python function of the stack")
-                function = function_by_arn[match.group(1)]
             schema = None
             validator = validators.get(props.get("RequestValidatorId", {}).get("Ref", ""), {})
             model_ref = (props.get("RequestModels") or {}).get("application/json")
@@ -625,12 +634,9 @@ class Deployed:
             queue = next((p for p in self.physical.values() if p.get("Arn") == queue_arn), None)
             if queue is None:
                 raise AssertionError(f"event source {queue_arn} is not a queue of the stack")
-            function_ref = self.resolver(props["FunctionName"])
-            function = next((f for f in self.functions if function_ref in (
-                self.resolver.ref(f), self.resolver.get_att(f, "Arn"))), None)
-            if function is None:  # an alias of a function
-                function = next(f for f in self.functions if str(function_ref).startswith(
-                    str(self.resolver.get_att(f, "Arn")) + ":"))
+            function = self.function_for(self.resolver(props["FunctionName"]))
+            if function is None:
+                raise AssertionError(f"event source mapping to {props['FunctionName']}: no Python function")
             mappings.append({"queue": queue, "function": function, "batch_size": int(props.get("BatchSize", 10)),
                              "partial": "ReportBatchItemFailures" in props.get("FunctionResponseTypes", [])})
         return mappings
@@ -728,8 +734,9 @@ class Deployed:
         provider_env = self.template["Resources"][provider]["Properties"].get("Environment", {}).get("Variables", {})
         if provider in self.functions:
             raise NotImplementedError("a Python function used directly as a service token (cfn-response)")
-        target_arn = self.resolver(provider_env["USER_ON_EVENT_FUNCTION_ARN"])
-        target = next(f for f in self.functions if self.resolver.get_att(f, "Arn") == target_arn)
+        target = self.function_for(self.resolver(provider_env["USER_ON_EVENT_FUNCTION_ARN"]))
+        if target is None:
+            raise AssertionError(f"{logical_id}: the provider's onEvent function is not a Python function")
         request_id = str(uuid.uuid4())
         event: dict[str, Any] = {
             "RequestType": request_type,

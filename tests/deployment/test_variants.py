@@ -1,4 +1,4 @@
-"""The stack synthesized with ``-c vector_store=serverless`` (an OpenSearch Serverless collection)."""
+"""Other synthesized variants: ``-c vector_store=serverless`` and ``-c stage=prod``."""
 
 from __future__ import annotations
 
@@ -37,3 +37,24 @@ def test_a_new_deployment_retires_the_previous_one(deploy: Callable[[Variant], D
     with pytest.raises(RuntimeError, match="replaced"):
         first.http("GET", "/v1/health")
     assert second.http("GET", "/v1/health").status == 200
+
+
+def test_prod_variant_runs_through_snapstart_aliases(deploy: Callable[[Variant], Deployed]) -> None:
+    """``-c stage=prod``: API routes and the event source mapping target the "live" aliases,
+    CORS adds OPTIONS methods, the stack lives in another region."""
+    deployed = deploy("prod")
+    assert deployed.region == "ap-northeast-2"
+    aliases = deployed.assembly.of_type("AWS::Lambda::Alias")
+    assert {r["Properties"]["Name"] for r in aliases.values()} == {"live"}
+    [mapping] = deployed.assembly.of_type("AWS::Lambda::EventSourceMapping").values()
+    assert "Live" in json.dumps(mapping["Properties"]["FunctionName"])
+    assert {r.integration_type for r in deployed.routes} == {"AWS_PROXY", "MOCK"}
+    deployed.set_secret()
+    [init] = list(deployed.custom_resources())
+    deployed.custom_resource(init, "Create")
+    deployed.put_object("faq/hours.md", "The helpdesk answers from 9:00 to 18:00 on weekdays.")
+    batches = deployed.deliver_notifications()
+    assert batches and not [b for b in batches if b.failed_ids]
+    answer = deployed.http("POST", "/v1/query", {"query": "When does the helpdesk answer?"})
+    assert answer.status == 200, answer
+    assert answer.json()["citations"][0]["document_id"] == "faq/hours.md"
