@@ -1,4 +1,5 @@
-"""Other synthesized variants: ``-c vector_store=serverless`` and ``-c stage=prod``."""
+"""Tests that need a deployment of their own: other synthesized variants (``-c
+vector_store=serverless``, ``-c stage=prod``), a fresh OpenSearch."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.deployment.harness import Deployed, Variant
+from tests.deployment.lambda_process import FunctionError
 
 
 @pytest.mark.parametrize("variant", ["serverless"])
@@ -58,3 +60,15 @@ def test_prod_variant_runs_through_snapstart_aliases(deploy: Callable[[Variant],
     answer = deployed.http("POST", "/v1/query", {"query": "When does the helpdesk answer?"})
     assert answer.status == 200, answer
     assert answer.json()["citations"][0]["document_id"] == "faq/hours.md"
+
+
+def test_a_permanent_opensearch_error_fails_the_bootstrap_at_once(deploy: Callable[[Variant], Deployed]) -> None:
+    """CloudFormation hears of a mapping error in seconds, not after the 9-minute retry budget."""
+    deployed = deploy("domain")
+    [init] = list(deployed.custom_resources())
+    deployed.opensearch.inject(400, "mapper_parsing_exception", "unknown parameter [engine]", method="PUT",
+                               path=r"/rag-chunks-v\d+", times=None)
+    with pytest.raises(FunctionError, match="mapper_parsing_exception") as failure:
+        deployed.custom_resource(init, "Create")
+    assert failure.value.error_type == "InitFailed"
+    assert deployed.function("opensearch_init").invocations[-1].duration_ms < 20_000
