@@ -45,6 +45,12 @@ class InitFailed(RuntimeError):
     """Initialisation failed for good (or did not succeed before the deadline)."""
 
 
+def _is_domain_error(exc: BaseException) -> bool:
+    """solar_rag's own errors carry ``status``: the HTTP answer of the API (502 for any vector
+    store failure), not a status OpenSearch returned."""
+    return any(c.__name__ == "RagError" and c.__module__ == "solar_rag.errors" for c in type(exc).__mro__)
+
+
 def _statuses(exc: BaseException) -> list[int]:
     """HTTP statuses found on the exception and the exceptions it was raised from."""
     found: list[int] = []
@@ -52,7 +58,8 @@ def _statuses(exc: BaseException) -> list[int]:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        for attribute in ("status_code", "status"):
+        attributes = ("status_code",) if _is_domain_error(current) else ("status_code", "status")
+        for attribute in attributes:
             value = getattr(current, attribute, None)
             if isinstance(value, int) and 100 <= value <= 599:
                 found.append(value)
@@ -61,9 +68,14 @@ def _statuses(exc: BaseException) -> list[int]:
 
 
 def is_retryable(exc: BaseException) -> bool:
-    """403 right after a policy change, throttling, 5xx and connection failures."""
-    if any(status in RETRYABLE_STATUS for status in _statuses(exc)):
-        return True
+    """403 right after a policy change, throttling, 5xx and connection failures.
+
+    A status OpenSearch answered decides: a 400 (e.g. ``mapper_parsing_exception``) fails at
+    once even when wrapped in an error the service would otherwise call retryable.
+    """
+    statuses = _statuses(exc)
+    if statuses:
+        return any(status in RETRYABLE_STATUS for status in statuses)
     current: BaseException | None = exc
     while current is not None:
         if isinstance(current, ConnectionError | TimeoutError):

@@ -175,3 +175,19 @@ def test_large_results_are_summarised_under_the_response_limit() -> None:
     data = h.response_data(big, attempts=1)
     assert len(str(data)) < 4096
     assert data["Attempts"] == "1"
+
+
+def _translated(status_code: int) -> Exception:
+    """The adapter's VectorStoreError raised from an opensearch-py error with ``status_code``."""
+    from solar_rag.errors import VectorStoreError
+
+    error = VectorStoreError(f"OpenSearch index creation failed ({status_code})")
+    error.__cause__ = HttpError(status_code)
+    return error
+
+
+def test_a_domain_errors_api_status_is_not_an_upstream_status() -> None:
+    """VectorStoreError maps to HTTP 502 in the API; a 400 from OpenSearch under it
+    (mapper_parsing_exception) is permanent and must not be retried for minutes."""
+    assert not h.is_retryable(_translated(400))
+    assert h.is_retryable(_translated(503))

@@ -1,4 +1,9 @@
-"""The one place that creates the Powertools Logger, Tracer and Metrics.
+"""The one place that creates the Powertools Logger and Metrics.
+
+Tracing is the functions' active tracing (``Tracing.ACTIVE`` in the stack): Lambda records
+each invocation's segment itself. The Powertools Tracer is not used: it needs the X-Ray SDK
+(absent from the runtime and the layer) and its patching costs cold-start time (figures in
+docs/decisions.md, 2026-12-06).
 
 Everything is created on first use, so importing this module costs nothing and a function
 only pays for what it uses. Services never import this module: Lambda wiring
@@ -21,7 +26,7 @@ from time import perf_counter
 from typing import IO, TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools import Logger, Metrics, Tracer
+    from aws_lambda_powertools import Logger, Metrics
 
     from solar_rag.domain import Usage
 
@@ -60,13 +65,6 @@ def logger() -> Logger:
     logging.getLogger(PACKAGE_LOGGER)  # registered, so children propagate to a configured parent
     copy_config_to_registered_loggers(source_logger=log, include={PACKAGE_LOGGER})
     return log
-
-
-@cache
-def tracer() -> Tracer:
-    from aws_lambda_powertools import Tracer
-
-    return Tracer(service=service_name())
 
 
 @cache
@@ -116,5 +114,5 @@ def reset() -> None:
         package.handlers = []
         package.propagate = True
         package.setLevel(logging.NOTSET)
-    for factory in (logger, tracer, metrics):
+    for factory in (logger, metrics):
         factory.cache_clear()

@@ -1,0 +1,127 @@
+"""Cold start of each function as deployed: synthesized assets, bare Python 3.12 runtime.
+
+Uses the deployment tier's harness (``tests/deployment``): every run is a fresh execution
+environment (new process: the handler module imported at init, then the first event). Two
+variants, interleaved run by run so that machine load hits both alike:
+
+- ``shipped``: the code asset and layers as synthesized;
+- ``+xray tracer``: the same plus aws-xray-sdk (locked version) as an extra layer and a
+  Powertools ``Tracer`` created just before the first event, as the functions did until
+  2026-12-06: what shipping the X-Ray SDK would cost.
+
+    .venv/bin/python -m bench.deployed_cold_start [--runs 7]
+
+Prints a Markdown table (medians). Not part of ``bench.run_all``: it synthesizes the app.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import statistics
+import subprocess
+import sys
+import tempfile
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.deployment.harness import Deployed, DeploymentEnvironment, HttpResponse
+from tests.deployment.lambda_process import FunctionProcess
+from tests.deployment.runtime_env import CACHE_DIR, base_python312
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TRACER_PRELUDE = "from aws_lambda_powertools import Tracer\nTracer(service='bench')\n"
+
+
+def _locked(name: str) -> str:
+    lock = tomllib.loads((REPO_ROOT / "uv.lock").read_text(encoding="utf-8"))
+    return next(str(p["version"]) for p in lock["package"] if p["name"] == name)
+
+
+def xray_layer() -> Path:
+    versions = f"aws-xray-sdk=={_locked('aws-xray-sdk')}", f"wrapt=={_locked('wrapt')}"
+    target = CACHE_DIR / ("xray-" + "-".join(v.split("==")[1] for v in versions))
+    if not (target / "python" / "aws_xray_sdk").is_dir():
+        subprocess.run(
+            [str(base_python312()), "-m", "uv", "pip", "install", "--no-config", "--no-deps", "--target",
+             str(target / "python"), "--python-platform", "x86_64-manylinux2014", "--python-version", "3.12",
+             "--only-binary", ":all:", "--compile-bytecode", *versions],
+            check=True, capture_output=True, timeout=600,
+        )
+    return target
+
+
+def _cases(deployed: Deployed) -> dict[str, tuple[str, Callable[[], HttpResponse]]]:
+    return {
+        "chat: GET /v1/health": ("chat", lambda: deployed.http("GET", "/v1/health")),
+        "chat: POST /v1/chat": ("chat", lambda: deployed.http(
+            "POST", "/v1/chat", {"messages": [{"role": "user", "content": "hello"}]})),
+        "query: POST /v1/query": ("query", lambda: deployed.http(
+            "POST", "/v1/query", {"query": "leave days"})),
+        "indexer: GET /v1/documents": ("indexer", lambda: deployed.http("GET", "/v1/documents")),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="bench-deployed-"))
+    environment = DeploymentEnvironment(workdir, variants=("domain",))
+    try:
+        deployed = environment.deploy("domain")
+        shipped = dict(deployed.functions)
+        extra = xray_layer()
+        traced = {
+            name: FunctionProcess(dataclasses.replace(p.config, layer_dirs=(*p.config.layer_dirs, extra)),
+                                  environment.runtime, p.scratch, deployed.workdir, p.extra_env,
+                                  prelude=TRACER_PRELUDE)
+            for name, p in shipped.items()
+        }
+        deployed.set_secret()
+        [init] = list(deployed.custom_resources())
+        deployed.custom_resource(init, "Create")
+        document = {"id": "a.md", "text": "Employees get 25 days of leave a year."}
+        deployed.http("POST", "/v1/documents", {"documents": [document]})
+        rows = []
+        for label, (code_name, call) in _cases(deployed).items():
+            figures: dict[str, list[tuple[float, float, float]]] = {"shipped": [], "traced": []}
+            tracer_ms: list[float] = []
+            for _ in range(args.runs):
+                for variant, processes in (("shipped", shipped), ("traced", traced)):
+                    deployed.functions.clear()
+                    deployed.functions.update(processes)
+                    process = deployed.function(code_name)
+                    process.cold()
+                    response = call()
+                    invocation = response.invocation
+                    if response.status != 200 or invocation is None or invocation.init_ms is None:
+                        raise RuntimeError(f"{label}: {response!r}")
+                    figures[variant].append(
+                        (invocation.init_ms, invocation.duration_ms, invocation.peak_rss_mb))
+                    if variant == "traced":
+                        tracer_ms.append(invocation.prelude_ms)
+            a = [i + d for i, d, _ in figures["shipped"]]
+            b = [i + d for i, d, _ in figures["traced"]]
+            rows.append((label, statistics.median(i for i, _, _ in figures["shipped"]),
+                         statistics.median(d for _, d, _ in figures["shipped"]), statistics.median(a),
+                         statistics.median(b), statistics.median(b) / statistics.median(a),
+                         statistics.median(tracer_ms), max(r for _, _, r in figures["shipped"])))
+        for process in [*shipped.values(), *traced.values()]:
+            process.stop()
+    finally:
+        environment.close()
+    print(f"Cold start in the bare python3.12 runtime, median of {args.runs} fresh processes per variant "
+          "(interleaved)\n")
+    print("| function: first event | init ms | first event ms | cold total ms | +xray tracer ms | ratio | "
+          "of which Tracer() ms | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|")
+    for label, init_ms, first_ms, total, traced_total, ratio, tracer, rss in rows:
+        print(f"| {label} | {init_ms:.0f} | {first_ms:.0f} | {total:.0f} | {traced_total:.0f} "
+              f"| {ratio:.2f} | {tracer:.0f} | {rss:.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
