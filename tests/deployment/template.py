@@ -122,12 +122,18 @@ class CloudAssembly:
     @classmethod
     def load(cls, outdir: Path) -> CloudAssembly:
         manifest = json.loads((outdir / "manifest.json").read_text(encoding="utf-8"))
-        stacks = [(name, a) for name, a in manifest["artifacts"].items()
-                  if a.get("type") == "aws:cloudformation:stack"]
+        # The stage's stack: the one with the functions (the account-wide API Gateway logging
+        # stack beside it holds only a role and the account setting).
+        stacks = []
+        for name, artifact in manifest["artifacts"].items():
+            if artifact.get("type") != "aws:cloudformation:stack":
+                continue
+            found = json.loads((outdir / artifact["properties"]["templateFile"]).read_text(encoding="utf-8"))
+            if any(r.get("Type") == "AWS::Lambda::Function" for r in found.get("Resources", {}).values()):
+                stacks.append((name, artifact, found))
         if len(stacks) != 1:
-            raise SynthError(f"expected one stack in {outdir}, found {[n for n, _ in stacks]}")
-        name, artifact = stacks[0]
-        template = json.loads((outdir / artifact["properties"]["templateFile"]).read_text(encoding="utf-8"))
+            raise SynthError(f"expected one stack with functions in {outdir}, found {[n for n, *_ in stacks]}")
+        name, artifact, template = stacks[0]
         assets: dict[str, Path] = {}
         for manifest_file in outdir.glob("*.assets.json"):
             files = json.loads(manifest_file.read_text(encoding="utf-8")).get("files", {})
