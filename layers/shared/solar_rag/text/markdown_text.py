@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from html.parser import HTMLParser
 from typing import TYPE_CHECKING
 
 from solar_rag.domain import ParsedDocument
 from solar_rag.text.budget import ParseBudget
+from solar_rag.text.html_tokens import tokens
 from solar_rag.text.outline import Outline
 
 if TYPE_CHECKING:
@@ -73,22 +73,9 @@ def front_matter_title(text: str) -> tuple[str | None, str]:
     return None, text
 
 
-class _TagStripper(HTMLParser):
+def _html_text(raw: str, budget: ParseBudget) -> str:
     """Text of an HTML block inside Markdown (its tags and comments dropped)."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append(data)
-
-
-def _html_text(raw: str) -> str:
-    stripper = _TagStripper()
-    stripper.feed(raw)
-    stripper.close()
-    return "".join(stripper.parts)
+    return "".join(value for kind, value, _ in tokens(raw, budget) if kind == "data")
 
 
 def _inline(token: Token, env: dict[str, object], budget: ParseBudget) -> str:
@@ -158,7 +145,7 @@ class _Walker:
             elif kind in _VERBATIM:
                 self.block(token.content.rstrip("\n"), token.map, verbatim=True)
             elif kind == "html_block":
-                self.block(_html_text(token.content), token.map)
+                self.block(_html_text(token.content, self.budget), token.map)
             elif kind in ("bullet_list_open", "ordered_list_open"):
                 self.lists.append("" if kind == "bullet_list_open" else token.markup)
             elif kind in ("bullet_list_close", "ordered_list_close"):
