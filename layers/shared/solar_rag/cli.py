@@ -78,12 +78,21 @@ INDEX_GROUP_FILES = 32
 
 
 def _load(path: Path, container: Container) -> SourceDocument:
+    from solar_rag.text.budget import parse_limits
     from solar_rag.text.files import load_file
 
     if path.stat().st_size > container.settings.max_object_bytes:
         raise ValueError(f"larger than {container.settings.max_object_bytes} bytes")
     return load_file(path.read_bytes(), path.name, document_id=path.as_posix(),
-                     metadata=read_sidecar(path), source=str(path))
+                     metadata=read_sidecar(path), source=str(path),
+                     limits=parse_limits(container.settings))
+
+
+def _unexpected(error: Exception) -> RagError:
+    """A file that broke a reader in an unforeseen way fails alone; the run goes on."""
+    from solar_rag.errors import UnsupportedDocument
+
+    return UnsupportedDocument(f"the file could not be read ({type(error).__name__})")
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -116,10 +125,12 @@ def cmd_index(args: argparse.Namespace) -> int:
                 loaded.append((path, document))
             except (RagError, OSError, ValueError) as error:
                 failed(path, error)
+            except Exception as error:
+                failed(path, _unexpected(error))
         try:
             for outcome in service.index_many([document for _, document in loaded]):
                 count(outcome.status)
-        except RagError:
+        except Exception:
             # Something in the group failed: index its files one by one to tell which.
             for number, (path, document) in enumerate(loaded, start=start + 1):
                 _progress(number, len(files), str(path), err)
@@ -127,6 +138,8 @@ def cmd_index(args: argparse.Namespace) -> int:
                     count(service.index(document).status)
                 except RagError as error:
                     failed(path, error)
+                except Exception as error:
+                    failed(path, _unexpected(error))
     _progress(len(files), len(files), "done", err)
     err.write("\n")
     for failure in failures:

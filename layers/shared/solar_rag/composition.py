@@ -194,12 +194,14 @@ class Container:
     @cached_property
     def indexing_service(self) -> IndexingService:
         from solar_rag.services.indexing import IndexingService
+        from solar_rag.text.budget import parse_limits
         from solar_rag.text.chunking import Chunker
         from solar_rag.text.parsers import parse_document
 
         size, overlap = self.settings.chunk_size_tokens, self.settings.chunk_overlap_tokens
+        limits = parse_limits(self.settings)
         return IndexingService(
-            parse=parse_document,
+            parse=lambda doc: parse_document(doc, limits),
             chunker=Chunker(size_tokens=size, overlap_tokens=overlap),
             chunker_signature=f"chunker-v1:{size}:{overlap}",
             embedder=self.embedder,

@@ -200,8 +200,11 @@ def container() -> LambdaContainer:
 
 def ingestion() -> S3Ingestion:
     if _state.ingestion is None:
+        from functools import partial
+
         from solar_rag.adapters.s3_source import S3ObjectSource
         from solar_rag.services.s3_ingestion import S3Ingestion
+        from solar_rag.text.budget import parse_limits
         from solar_rag.text.files import SUPPORTED_EXTENSIONS, load_file
 
         current = container()
@@ -209,7 +212,8 @@ def ingestion() -> S3Ingestion:
         if not bucket:
             raise NotConfigured("DOCUMENTS_BUCKET is not set: the indexer cannot read S3 objects")
         _state.ingestion = S3Ingestion(
-            indexing=current.indexing_service, objects=S3ObjectSource(bucket), load=load_file,
+            indexing=current.indexing_service, objects=S3ObjectSource(bucket),
+            load=partial(load_file, limits=parse_limits(current.settings)),
             supported_extensions=SUPPORTED_EXTENSIONS,
             max_object_bytes=current.settings.max_object_bytes, bucket=bucket,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from solar_rag.domain import ParsedDocument, SourceDocument
 from solar_rag.errors import UnsupportedDocument
+from solar_rag.text.budget import ParseBudget, ParseLimits, too_deep
 from solar_rag.text.html_text import parse_html
 from solar_rag.text.markdown_text import parse_markdown
 from solar_rag.text.normalize import normalize_text
@@ -12,20 +13,25 @@ from solar_rag.text.outline import assemble
 SUPPORTED_CONTENT_TYPES = ("text/plain", "text/markdown", "text/html")
 
 
-def parse_document(doc: SourceDocument) -> ParsedDocument:
+def parse_document(doc: SourceDocument, limits: ParseLimits | None = None) -> ParsedDocument:
     """Text, title and sections of ``doc``, dispatched on its content type.
 
     Raises :class:`UnsupportedDocument` for an unknown content type or a document without
-    any text. ``ParsedDocument.text[s.start:s.start + len(s.text)] == s.text`` holds for
-    every section.
+    any text, and ``PayloadTooLarge``/``UnsupportedDocument`` for one that exceeds the parse
+    ``limits`` (defaults: ``ParseLimits()``). ``ParsedDocument.text[s.start:s.start +
+    len(s.text)] == s.text`` holds for every section.
     """
     content_type = doc.content_type.split(";", 1)[0].strip().lower()
-    if content_type == "text/plain":
-        return assemble(doc.title, [(None, normalize_text(doc.text))])
-    if content_type == "text/markdown":
-        return parse_markdown(doc.text, doc.title)
-    if content_type == "text/html":
-        return parse_html(doc.text, doc.title)
+    budget = ParseBudget(limits)
+    try:
+        if content_type == "text/plain":
+            return assemble(doc.title, [(None, normalize_text(doc.text))])
+        if content_type == "text/markdown":
+            return parse_markdown(doc.text, doc.title, budget)
+        if content_type == "text/html":
+            return parse_html(doc.text, doc.title, budget)
+    except RecursionError as exc:  # no parser recurses on its input; kept as a safety net
+        raise too_deep(f"document {doc.id!r}") from exc
     raise UnsupportedDocument(
         f"unsupported content type {doc.content_type!r}; "
         f"expected one of: {', '.join(SUPPORTED_CONTENT_TYPES)}"
