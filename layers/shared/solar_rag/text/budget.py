@@ -27,7 +27,7 @@ class ParseLimits:
     time_seconds: float = 30.0
     decompressed_bytes: int = 64 * 1024 * 1024
     max_depth: int = 100
-    max_elements: int = 1_000_000
+    max_elements: int = 500_000
     max_text_chars: int = 2_000_000
 
 

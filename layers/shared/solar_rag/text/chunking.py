@@ -29,12 +29,15 @@ PARAGRAPH, LINE, SENTENCE, WORD, CHARACTER = 4, 3, 2, 1, 0
 _MIN_FILL = 0.5  # a chunk may end at a weaker boundary rather than stay under half full
 
 _CLOSERS = "\"'”’)\\]」』》〉"
+# Linear by construction: a run of punctuation or spaces is only tried from its first
+# character (the lookbehinds) and taken whole (possessive quantifiers), so "...." * n costs
+# O(n), not O(n²) (8,000 dots took 1.2 s, 2 MB would have taken hours).
 _BREAK = re.compile(
-    r"(?P<para>\n[^\S\n]*\n\s*)"
-    r"|(?P<line>[^\S\n]*\n[^\S\n]*)"
-    rf"|[.?!…]+[{_CLOSERS}]*(?P<sent>[^\S\n]+)"  # English and Korean (다. 요.) sentence ends
-    rf"|[。｡．？！]+[{_CLOSERS}]*(?P<cjk>[^\S\n]*)"  # CJK full stops need no space after
-    rf"|(?<={CJK_CHARS})[.?!]+[{_CLOSERS}]*(?P<cjk_ascii>[^\S\n]*)"  # after NFKC: 何?次
+    r"(?P<para>\n[^\S\n]*+\n\s*)"
+    r"|(?P<line>(?<![^\S\n])[^\S\n]*+\n[^\S\n]*)"
+    rf"|(?<![.?!…])[.?!…]++[{_CLOSERS}]*+(?P<sent>[^\S\n]+)"  # English, Korean (다. 요.) ends
+    rf"|[。｡．？！]++[{_CLOSERS}]*+(?P<cjk>[^\S\n]*)"  # CJK full stops need no space after
+    rf"|(?<={CJK_CHARS})[.?!]++[{_CLOSERS}]*+(?P<cjk_ascii>[^\S\n]*)"  # after NFKC: 何?次
 )
 _GROUP_LEVEL = {"para": PARAGRAPH, "line": LINE, "sent": SENTENCE, "cjk": SENTENCE,
                 "cjk_ascii": SENTENCE}

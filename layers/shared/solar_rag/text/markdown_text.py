@@ -19,12 +19,15 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from solar_rag.domain import ParsedDocument
+from solar_rag.errors import PayloadTooLarge
 from solar_rag.text.budget import ParseBudget
 from solar_rag.text.html_tokens import tokens
 from solar_rag.text.outline import Outline
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
+    from markdown_it.rules_block import StateBlock
+    from markdown_it.rules_inline import StateInline
     from markdown_it.token import Token
 
 MAX_NESTING = 20
@@ -41,12 +44,39 @@ def escape_markdown(text: str) -> str:
     return _BLOCK_LIKE_LINE.sub(r"\1\\", _MARKDOWN_SPECIAL.sub(r"\\\1", text))
 
 
+MAX_INLINE_TOKENS = 100_000
+"""Inline tokens of one paragraph (~440 bytes each): prose never comes near; 2 MB of
+``**a `` on one line would make 1.5 million of them."""
+_BUDGET = "solar_rag_budget"  # key of the document's ParseBudget in markdown-it's env
+
+
+def _check_inline(state: StateInline, silent: bool) -> bool:
+    """First inline rule: keeps the budget honoured inside one long paragraph. Never matches."""
+    budget: ParseBudget = state.env[_BUDGET]
+    budget.tick(4096)
+    if len(state.tokens) > MAX_INLINE_TOKENS:
+        raise PayloadTooLarge(f"a paragraph of the Markdown document has more than "
+                              f"{MAX_INLINE_TOKENS} inline elements")
+    return False
+
+
+def _check_block(state: StateBlock, start_line: int, end_line: int, silent: bool) -> bool:
+    """First block rule: the same, between blocks. Never matches."""
+    budget: ParseBudget = state.env[_BUDGET]
+    budget.tick(256)
+    if len(state.tokens) > budget.limits.max_elements:
+        budget.add_elements(len(state.tokens), "the Markdown document")
+    return False
+
+
 @lru_cache(maxsize=1)
 def _parser() -> MarkdownIt:
     from markdown_it import MarkdownIt
 
     md = MarkdownIt("commonmark", {"maxNesting": MAX_NESTING}).enable(["table", "strikethrough"])
     md.disable(["inline", "text_join"])  # inline content is parsed per block, see _inline
+    md.inline.ruler.before(md.inline.ruler.get_all_rules()[0], "solar_rag_budget", _check_inline)
+    md.block.ruler.before(md.block.ruler.get_all_rules()[0], "solar_rag_budget", _check_block)
     return md
 
 
@@ -175,7 +205,7 @@ def parse_markdown(text: str, title: str | None,
     budget = budget or ParseBudget()
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     meta_title, text = front_matter_title(text)
-    env: dict[str, object] = {}
+    env: dict[str, object] = {_BUDGET: budget}
     tokens = _parser().parse(text, env)
     budget.add_elements(len(tokens), "the Markdown document")
     budget.check_time()
