@@ -103,7 +103,7 @@ def test_settings_feed_the_limits(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PARSE_MAX_DECOMPRESSED_BYTES", "2048")
     monkeypatch.setenv("PARSE_MAX_DEPTH", "12")
     monkeypatch.setenv("PARSE_MAX_ELEMENTS", "5000")
-    limits = parse_limits(Settings(_env_file=None))  # type: ignore[call-arg]
+    limits = parse_limits(Settings(_env_file=None))
     assert limits == ParseLimits(time_seconds=7.5, decompressed_bytes=2048, max_depth=12,
                                  max_elements=5000, max_text_chars=2_000_000)
     with pytest.raises(PayloadTooLarge, match="more than 2048 bytes"):
