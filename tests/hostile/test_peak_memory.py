@@ -21,11 +21,16 @@ from infra_cdk.config import load_config
 
 PEAK_BOUND_MB = 512
 ROOT = Path(__file__).resolve().parents[2]
+# VmHWM (the peak RSS of this process's own address space) rather than ru_maxrss, which
+# Linux carries over from the parent across fork + exec (the test process is large).
 _WRAPPER = (
-    "import resource, sys\n"
+    "import re, resource, sys\n"
     "from solar_rag.cli import main\n"
     "code = main(sys.argv[1:])\n"
-    "print(f'MAXRSS_KB={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}', file=sys.stderr)\n"
+    "status = open('/proc/self/status').read()\n"
+    "found = re.search(r'VmHWM:\\s+(\\d+) kB', status)\n"
+    "peak = found.group(1) if found else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+    "print(f'MAXRSS_KB={peak}', file=sys.stderr)\n"
     "sys.exit(code)\n"
 )
 

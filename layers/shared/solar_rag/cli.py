@@ -21,6 +21,9 @@ def _container() -> Container:
     return Container(get_settings())
 
 
+SERVE_SWITCH_INTERVAL_SECONDS = 0.001
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -29,6 +32,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = get_settings()
     container = Container(settings)
     app = create_app(lambda: container, max_request_bytes=settings.max_request_bytes)
+    # Parsing, chunking and offline embedding run in worker threads and hold the GIL in
+    # 5 ms slices by default; a health check needs the GIL several times (event loop, worker
+    # thread, back), so it waited 50-270 ms behind an indexing request. 1 ms slices keep it
+    # answering promptly at the cost of a few more thread switches (docs/reliability.md).
+    sys.setswitchinterval(SERVE_SWITCH_INTERVAL_SECONDS)
     print(f"provider={settings.provider} vector_store={settings.vector_store} "
           f"data_dir={settings.rag_data_dir.resolve()}", file=sys.stderr)
     if settings.provider == "offline":
