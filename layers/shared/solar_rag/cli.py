@@ -136,8 +136,14 @@ def cmd_index(args: argparse.Namespace) -> int:
             except Exception as error:
                 failed(path, _unexpected(error))
         try:
-            for outcome in service.index_many([document for _, document in loaded]):
-                count(outcome.status)
+            # One result per file: a file that fails (unparsable, over a parse budget) fails
+            # alone and the others of the group are indexed and counted once.
+            results = service.index_each([document for _, document in loaded])
+            for (path, _), result in zip(loaded, results, strict=True):
+                if isinstance(result, RagError):
+                    failed(path, result)
+                else:
+                    count(result.status)
         except Exception:
             # Something in the group failed: index its files one by one to tell which.
             for number, (path, document) in enumerate(loaded, start=start + 1):
