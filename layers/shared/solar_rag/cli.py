@@ -37,6 +37,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # thread, back), so it waited 50-270 ms behind an indexing request. 1 ms slices keep it
     # answering promptly at the cost of a few more thread switches (docs/reliability.md).
     sys.setswitchinterval(SERVE_SWITCH_INTERVAL_SECONDS)
+    from solar_rag.text.parsers import preload
+
+    preload()
     print(f"provider={settings.provider} vector_store={settings.vector_store} "
           f"data_dir={settings.rag_data_dir.resolve()}", file=sys.stderr)
     if settings.provider == "offline":

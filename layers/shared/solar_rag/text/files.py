@@ -8,6 +8,7 @@ from solar_rag.domain import Metadata, SourceDocument
 from solar_rag.errors import UnsupportedDocument
 from solar_rag.text.budget import ParseBudget, ParseLimits, too_deep
 from solar_rag.text.decoding import decode_text
+from solar_rag.text.gc_pause import cyclic_gc_paused
 
 _TEXT_TYPES = {
     ".txt": "text/plain",
@@ -41,8 +42,9 @@ def load_file(
     ``PayloadTooLarge``/``UnsupportedDocument`` for files that exceed the parse ``limits``.
     """
     try:
-        return _load(data, filename, document_id=document_id, metadata=metadata, source=source,
-                     budget=ParseBudget(limits))
+        with cyclic_gc_paused():
+            return _load(data, filename, document_id=document_id, metadata=metadata,
+                         source=source, budget=ParseBudget(limits))
     except RecursionError as exc:  # no reader recurses on its input; kept as a safety net
         raise too_deep(f"file {filename!r}") from exc
 
