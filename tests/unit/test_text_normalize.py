@@ -114,3 +114,21 @@ def rule_by_rule(text: str) -> int:
     "abcXYZ éüß0129.,!?-\n\t\r\x0b\x0c\x1c\u00a0\u2003\u3000한국어日本語カナпи\U00020000😀\u0301"))))
 def test_estimate_tokens_follows_the_rules(text: str) -> None:
     assert estimate_tokens(text) == rule_by_rule(text)
+
+
+_TRICKY = [" ", "  ", "\n", "\n\n\n", "\r\n", "\r", "\t", "\u200b", "\u3000", "\ufb01", "\uff21",
+           "\uac00", "\u11a8", "\u0301", "a", "bc", "`", ".", "\u2028", "\x0c", "\u00a0", "\ufe70",
+           "\u1100\u1161", "\ufeff"]
+
+
+def test_long_texts_are_normalised_in_slices_with_the_same_result(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import random
+
+    from solar_rag.text import normalize
+
+    rng = random.Random(5)
+    texts = ["".join(rng.choice(_TRICKY) for _ in range(rng.randint(1, 400))) for _ in range(400)]
+    whole = [normalize._normalize(t).strip() for t in texts]
+    monkeypatch.setattr(normalize, "SLICE_CHARS", 7)
+    assert [normalize.normalize_text(t) for t in texts] == whole

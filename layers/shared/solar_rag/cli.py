@@ -22,6 +22,9 @@ def _container() -> Container:
     return Container(get_settings())
 
 
+SERVE_SWITCH_INTERVAL_SECONDS = 0.001
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -30,6 +33,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = get_settings()
     container = Container(settings)
     app = create_app(lambda: container, max_request_bytes=settings.max_request_bytes)
+    # Parsing, chunking and offline embedding run in worker threads and hold the GIL in
+    # 5 ms slices by default; a health check needs the GIL several times (event loop, worker
+    # thread, back), so it waited 50-270 ms behind an indexing request. 1 ms slices keep it
+    # answering promptly at the cost of a few more thread switches (docs/reliability.md).
+    sys.setswitchinterval(SERVE_SWITCH_INTERVAL_SECONDS)
+    from solar_rag.text.parsers import preload
+
+    preload()
     print(f"provider={settings.provider} vector_store={settings.vector_store} "
           f"data_dir={settings.rag_data_dir.resolve()}", file=sys.stderr)
     if settings.provider == "offline":
@@ -79,12 +90,21 @@ INDEX_GROUP_FILES = 32
 
 
 def _load(path: Path, container: Container) -> SourceDocument:
+    from solar_rag.text.budget import parse_limits
     from solar_rag.text.files import load_file
 
     if path.stat().st_size > container.settings.max_object_bytes:
         raise ValueError(f"larger than {container.settings.max_object_bytes} bytes")
     return load_file(path.read_bytes(), path.name, document_id=document_id_for(path),
-                     metadata=read_sidecar(path), source=str(path))
+                     metadata=read_sidecar(path), source=str(path),
+                     limits=parse_limits(container.settings))
+
+
+def _unexpected(error: Exception) -> RagError:
+    """A file that broke a reader in an unforeseen way fails alone; the run goes on."""
+    from solar_rag.errors import UnsupportedDocument
+
+    return UnsupportedDocument(f"the file could not be read ({type(error).__name__})")
 
 
 def document_id_for(path: Path) -> str:
@@ -126,10 +146,18 @@ def cmd_index(args: argparse.Namespace) -> int:
                 loaded.append((path, document))
             except (RagError, OSError, ValueError) as error:
                 failed(path, error)
+            except Exception as error:
+                failed(path, _unexpected(error))
         try:
-            for outcome in service.index_many([document for _, document in loaded]):
-                count(outcome.status)
-        except RagError:
+            # One result per file: a file that fails (unparsable, over a parse budget) fails
+            # alone and the others of the group are indexed and counted once.
+            results = service.index_each([document for _, document in loaded])
+            for (path, _), result in zip(loaded, results, strict=True):
+                if isinstance(result, RagError):
+                    failed(path, result)
+                else:
+                    count(result.status)
+        except Exception:
             # Something in the group failed: index its files one by one to tell which.
             for number, (path, document) in enumerate(loaded, start=start + 1):
                 _progress(number, len(files), str(path), err)
@@ -137,6 +165,8 @@ def cmd_index(args: argparse.Namespace) -> int:
                     count(service.index(document).status)
                 except RagError as error:
                     failed(path, error)
+                except Exception as error:
+                    failed(path, _unexpected(error))
     _progress(len(files), len(files), "done", err)
     err.write("\n")
     for failure in failures:

@@ -250,12 +250,14 @@ class Container:
     @cached_property
     def indexing_service(self) -> IndexingService:
         from solar_rag.services.indexing import IndexingService
+        from solar_rag.text.budget import parse_limits
         from solar_rag.text.chunking import Chunker
         from solar_rag.text.parsers import parse_document
 
         size, overlap = self.settings.chunk_size_tokens, self.settings.chunk_overlap_tokens
+        limits = parse_limits(self.settings)
         return IndexingService(
-            parse=parse_document,
+            parse=lambda doc: parse_document(doc, limits),
             chunker=Chunker(size_tokens=size, overlap_tokens=overlap),
             chunker_signature=f"chunker-v1:{size}:{overlap}",
             embedder=self.embedder,
@@ -281,13 +283,17 @@ class Container:
 
     @cached_property
     def s3_ingestion(self) -> S3Ingestion:
+        from functools import partial
+
         from solar_rag.services.s3_ingestion import S3Ingestion
+        from solar_rag.text.budget import parse_limits
         from solar_rag.text.files import SUPPORTED_EXTENSIONS, load_file
 
         if not self.settings.documents_bucket:
             raise NotConfigured("DOCUMENTS_BUCKET is not set: the indexer cannot read S3 objects")
         return S3Ingestion(
-            indexing=self.indexing_service, objects=self.object_store, load=load_file,
+            indexing=self.indexing_service, objects=self.object_store,
+            load=partial(load_file, limits=parse_limits(self.settings)),
             supported_extensions=SUPPORTED_EXTENSIONS,
             max_object_bytes=self.settings.max_object_bytes,
             bucket=self.settings.documents_bucket, registry=self.registry,

@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     # Browsers: comma-separated origins answered with CORS headers (the CDK stack sets it
     # from its `cors_origins` context); empty = no CORS.
     cors_allowed_origins: str = ""
+    # Parse budgets, per document (docs/reliability.md)
+    parse_time_budget_seconds: float = Field(30.0, gt=0, le=900)
+    parse_max_decompressed_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    parse_max_depth: int = Field(100, ge=8, le=500)
+    parse_max_elements: int = Field(500_000, ge=1000)
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> Settings:

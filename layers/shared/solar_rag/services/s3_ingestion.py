@@ -357,6 +357,8 @@ class S3Ingestion:
                                   source=self._source(key))
         except RagError as error:
             return self._failed(key, error.message, marker)
+        except RecursionError:
+            return self._failed(key, "the file is nested too deeply to be read", marker)
         except (ValueError, TypeError, LookupError, ArithmeticError) as error:
             # A parser choking on a malformed file: the same file fails the same way every time.
             return self._failed(key, f"the file could not be read ({type(error).__name__})", marker)

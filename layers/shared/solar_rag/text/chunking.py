@@ -22,7 +22,7 @@ find exactly the same atoms: a change of chunks would re-embed every document.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from solar_rag.domain import Chunk, ParsedDocument, Section, SourceDocument, chunk_id_for
 from solar_rag.text.atoms import (
@@ -35,6 +35,7 @@ from solar_rag.text.atoms import (
     Atoms,
     fast_atoms,
 )
+from solar_rag.text.gc_pause import cyclic_gc_paused
 from solar_rag.text.tokens import CJK_CHARS, estimate_tokens
 
 TokenCounter = Callable[[str], int]
@@ -43,13 +44,45 @@ _MIN_FILL = 0.5  # a chunk may end at a weaker boundary rather than stay under h
 
 # solar_rag.text.atoms._SPLIT finds the same breaks faster in normalised text: change both
 # together (tests/unit/test_chunking_equivalence.py compares them).
+# Linear by construction: a run of punctuation or spaces is only tried from its first
+# character (the lookbehinds) and taken whole (possessive quantifiers), so "...." * n costs
+# O(n), not O(n²) (8,000 dots took 1.2 s, 2 MB would have taken hours).
 _BREAK = re.compile(
-    r"(?P<para>\n[^\S\n]*\n\s*)"
-    r"|(?P<line>[^\S\n]*\n[^\S\n]*)"
-    rf"|[.?!…]+[{CLOSERS}]*(?P<sent>[^\S\n]+)"  # English and Korean (다. 요.) sentence ends
-    rf"|[。｡．？！]+[{CLOSERS}]*(?P<cjk>[^\S\n]*)"  # CJK full stops need no space after
-    rf"|(?<={CJK_CHARS})[.?!]+[{CLOSERS}]*(?P<cjk_ascii>[^\S\n]*)"  # after NFKC: 何?次
+    r"(?P<para>\n[^\S\n]*+\n\s*)"
+    # A line break starts at the first blank of its run, or at the newline itself when an
+    # earlier break took the blanks before it.
+    r"|(?P<line>(?:(?<![^\S\n])[^\S\n]++)?\n[^\S\n]*)"
+    rf"|(?<![.?!…])[.?!…]++[{CLOSERS}]*+(?P<sent>[^\S\n]+)"  # English, Korean (다. 요.) ends
+    rf"|[。｡．？！]++[{CLOSERS}]*+(?P<cjk>[^\S\n]*)"  # CJK full stops need no space after
+    rf"|(?<={CJK_CHARS})[.?!]++[{CLOSERS}]*+(?P<cjk_ascii>[^\S\n]*)"  # after NFKC: 何?次
 )
+_SCAN_CHARS = 65_536
+_SCAN_OVERLAP = 64
+
+
+def _breaks(text: str, begin: int, end: int) -> Iterator[re.Match[str]]:
+    """``_BREAK.finditer(text, begin, end)``, searched 64 KB at a time.
+
+    One search over 2 MB without a break (a document of one long "word") held the GIL for
+    100-150 ms. A break cut by the window's end is matched again in full; a window without
+    any break is skipped but for its last 64 characters, so only a break longer than that,
+    straddling two windows of 64 KB without any other break, could be missed.
+    """
+    position = begin
+    while position < end:
+        stop = min(end, position + _SCAN_CHARS)
+        match = _BREAK.search(text, position, stop)
+        if match is None:
+            if stop == end:
+                return
+            position = max(position + 1, stop - _SCAN_OVERLAP)
+            continue
+        if match.end() == stop < end:
+            match = _BREAK.match(text, match.start(), end) or match
+        yield match
+        position = match.end()
+
+
 _GROUP_LEVEL = {"para": PARAGRAPH, "line": LINE, "sent": SENTENCE, "cjk": SENTENCE,
                 "cjk_ascii": SENTENCE}
 _WORD = re.compile(r"\S+")
@@ -99,6 +132,10 @@ class Chunker:
         self._gap_tokens: dict[str, int] = {}
 
     def chunk(self, doc: SourceDocument, parsed: ParsedDocument, version: str) -> list[Chunk]:
+        with cyclic_gc_paused():  # many short-lived objects, no cycles: see gc_pause
+            return self._chunk(doc, parsed, version)
+
+    def _chunk(self, doc: SourceDocument, parsed: ParsedDocument, version: str) -> list[Chunk]:
         text = parsed.text
         sections = parsed.sections or (Section(heading=None, text=text, start=0),)
         chunks: list[Chunk] = []
@@ -141,7 +178,7 @@ class Chunker:
                 return fast
         atoms = Atoms()
         position, level = begin, PARAGRAPH
-        for match in _BREAK.finditer(text, begin, end):
+        for match in _breaks(text, begin, end):
             group = match.lastgroup or "sent"
             gap_begin, gap_end = match.span(group)
             if self._add(atoms, text, position, gap_begin, level):

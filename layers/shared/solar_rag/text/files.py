@@ -6,7 +6,9 @@ from pathlib import PurePosixPath
 
 from solar_rag.domain import Metadata, SourceDocument
 from solar_rag.errors import UnsupportedDocument
+from solar_rag.text.budget import ParseBudget, ParseLimits, too_deep
 from solar_rag.text.decoding import decode_text
+from solar_rag.text.gc_pause import cyclic_gc_paused
 
 _TEXT_TYPES = {
     ".txt": "text/plain",
@@ -31,12 +33,24 @@ def load_file(
     document_id: str,
     metadata: Metadata | None = None,
     source: str | None = None,
+    limits: ParseLimits | None = None,
 ) -> SourceDocument:
     """Read an uploaded file into a SourceDocument ready for :func:`parse_document`.
 
     ``source`` defaults to ``filename``. Raises :class:`UnsupportedDocument` (with a reason a
-    user can act on) for unsupported extensions and unreadable files.
+    user can act on) for unsupported extensions and unreadable files, and
+    ``PayloadTooLarge``/``UnsupportedDocument`` for files that exceed the parse ``limits``.
     """
+    try:
+        with cyclic_gc_paused():
+            return _load(data, filename, document_id=document_id, metadata=metadata,
+                         source=source, budget=ParseBudget(limits))
+    except RecursionError as exc:  # no reader recurses on its input; kept as a safety net
+        raise too_deep(f"file {filename!r}") from exc
+
+
+def _load(data: bytes, filename: str, *, document_id: str, metadata: Metadata | None,
+          source: str | None, budget: ParseBudget) -> SourceDocument:
     extension = extension_of(filename)
     meta: Metadata = dict(metadata or {})
     origin = source if source is not None else filename
@@ -48,17 +62,17 @@ def load_file(
 
         return knowledge_document(decode_text(data), document_id=document_id,
                                   title=PurePosixPath(filename).stem or None,
-                                  source=origin, metadata=meta)
+                                  source=origin, metadata=meta, budget=budget)
     if extension == ".pdf":
         from solar_rag.text.pdf import pdf_text
 
-        text, title = pdf_text(data)
+        text, title = pdf_text(data, budget)
         return SourceDocument(id=document_id, text=text, title=title, content_type="text/plain",
                               source=origin, metadata=meta)
     if extension == ".docx":
         from solar_rag.text.docx import docx_markdown
 
-        text, title = docx_markdown(data)
+        text, title = docx_markdown(data, budget)
         return SourceDocument(id=document_id, text=text, title=title,
                               content_type="text/markdown", source=origin, metadata=meta)
     found = f"extension {extension!r}" if extension else "no extension"

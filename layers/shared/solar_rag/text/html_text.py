@@ -1,12 +1,14 @@
-"""HTML to readable text with heading-aware sections, on the stdlib ``html.parser``."""
+"""HTML to readable text with heading-aware sections, on the linear tokenizer of ``html_tokens``."""
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 
 from solar_rag.domain import ParsedDocument
+from solar_rag.text.budget import ParseBudget
+from solar_rag.text.html_tokens import tokens
 from solar_rag.text.outline import Outline
 
 # Elements whose content is never document text: code, styling, page chrome, embeds.
@@ -39,13 +41,46 @@ class _Table:
     rows: list[str] = field(default_factory=list)
 
 
-class _HtmlText(HTMLParser):
+class _Stack:
+    """A stack of tag names that answers "is ``tag`` open?" in O(1).
+
+    Unclosed tags pile up in malformed HTML; scanning the stack for each end tag made 240 KB
+    of ``<nav><b><b>...</i></i>...`` take seconds (quadratic). Popping down to a tag stays
+    linear overall: every pushed name is popped at most once.
+    """
+
+    __slots__ = ("_counts", "_items")
+
     def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
+        self._items: list[str] = []
+        self._counts: Counter[str] = Counter()
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+    def __contains__(self, tag: str) -> bool:
+        return self._counts[tag] > 0
+
+    def push(self, tag: str) -> None:
+        self._items.append(tag)
+        self._counts[tag] += 1
+
+    def pop_to(self, tag: str) -> None:
+        """Pop everything down to and including the innermost ``tag`` (which must be open)."""
+        while True:
+            top = self._items.pop()
+            self._counts[top] -= 1
+            if top == tag:
+                return
+
+
+class _HtmlText:
+    def __init__(self, budget: ParseBudget) -> None:
+        self.budget = budget
         self.outline = Outline()
         self.title_parts: list[str] = []
-        self._open: list[str] = []  # open content containers, for the <header> rule
-        self._skipping: list[str] = []
+        self._open = _Stack()  # open content containers, for the <header> rule
+        self._skipping = _Stack()
         self._in_title = False
         self._pre = 0
         self._heading: tuple[int, list[str]] | None = None
@@ -126,17 +161,17 @@ class _HtmlText(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if self._skipping:
             if tag not in _VOID:
-                self._skipping.append(tag)
+                self._skipping.push(tag)
             return
         if self._is_hidden(tag, attrs):
             if tag not in _VOID:
-                self._skipping.append(tag)
+                self._skipping.push(tag)
             return
         if tag == "title":
             self._in_title = True
             return
         if tag in _CONTENT_CONTAINERS:
-            self._open.append(tag)
+            self._open.push(tag)
         if tag in _HEADINGS:
             self._close_heading()
             self._heading = (_HEADINGS[tag], [])
@@ -189,15 +224,13 @@ class _HtmlText(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if self._skipping:
             if tag in self._skipping:
-                while self._skipping.pop() != tag:
-                    pass
+                self._skipping.pop_to(tag)
             return
         if tag == "title":
             self._in_title = False
             return
         if tag in _CONTENT_CONTAINERS and tag in self._open:
-            while self._open.pop() != tag:
-                pass
+            self._open.pop_to(tag)
         if tag in _HEADINGS:
             self._close_heading()
             return
@@ -249,8 +282,17 @@ class _HtmlText(HTMLParser):
                 return True
         return False
 
+    def feed(self, text: str) -> None:
+        handlers = {"start": self.handle_starttag, "startend": self.handle_startendtag}
+        for kind, value, attrs in tokens(text, self.budget):
+            if kind == "data":
+                self.handle_data(value)
+            elif kind == "end":
+                self.handle_endtag(value)
+            else:
+                handlers[kind](value, attrs)
+
     def finish(self) -> None:
-        self.close()
         while self._tables:
             table = self._tables[-1]
             self._close_row(table)
@@ -258,8 +300,8 @@ class _HtmlText(HTMLParser):
         self._close_heading()
 
 
-def parse_html(text: str, title: str | None) -> ParsedDocument:
-    parser = _HtmlText()
+def parse_html(text: str, title: str | None, budget: ParseBudget | None = None) -> ParsedDocument:
+    parser = _HtmlText(budget or ParseBudget())
     parser.feed(text)
     parser.finish()
     page_title = _SPACES.sub(" ", "".join(parser.title_parts)).strip()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from solar_rag.domain import CONTENT_TYPES, Metadata, MetadataValue, SourceDocument
 from solar_rag.errors import UnsupportedDocument
+from solar_rag.text.budget import ParseBudget
 from solar_rag.text.markdown_text import escape_markdown
 
 _ATX_LINE = re.compile(r"^( {0,3})(#{1,5})(?=[ \t]|$)")
@@ -75,14 +76,14 @@ def _demote_headings(markdown: str) -> str:
     return "\n".join(lines)
 
 
-def _body(text: str, content_type: str) -> str:
+def _body(text: str, content_type: str, budget: ParseBudget) -> str:
     if content_type == "text/markdown":
         return _demote_headings(text)
     if content_type == "text/html":
         from solar_rag.text.html_text import parse_html
 
         try:
-            return escape_markdown(parse_html(text, None).text)
+            return escape_markdown(parse_html(text, None, budget).text)
         except UnsupportedDocument:
             return ""
     return escape_markdown(text)
@@ -100,18 +101,25 @@ def _agreed(all_metadata: list[Metadata]) -> Metadata:
     }
 
 
-def parse_knowledge_file(text: str) -> KnowledgeFile:
+def parse_knowledge_file(text: str, budget: ParseBudget | None = None) -> KnowledgeFile:
+    budget = budget or ParseBudget()
     try:
         payload = json.loads(text)
     except json.JSONDecodeError as exc:
         raise UnsupportedDocument(f"invalid JSON: {exc}") from exc
+    except RecursionError:
+        # The C decoder refuses nesting past the interpreter's recursion limit with a clean
+        # exception (no stack overflow); nothing here reads deeper than two levels.
+        raise UnsupportedDocument("invalid JSON: nested too deeply") from None
     entries = _entries(payload)
     if not entries:
         raise UnsupportedDocument("knowledge file has no documents")
     sections: list[str] = []
     metadata: list[Metadata] = []
     titles: list[str | None] = []
+    budget.add_elements(len(entries), "the knowledge file")
     for n, entry in enumerate(entries, start=1):
+        budget.tick(64)
         if not isinstance(entry, Mapping):
             raise UnsupportedDocument(f"entry {n}: each document must be an object")
         body = entry.get("text")
@@ -125,7 +133,7 @@ def parse_knowledge_file(text: str) -> KnowledgeFile:
         title = _optional_str(entry, "title", n)
         entry_id = _optional_str(entry, "id", n)
         heading = " ".join((title or entry_id or f"Entry {n}").split())
-        sections.append(f"# {escape_markdown(heading)}\n\n{_body(body, str(content_type))}")
+        sections.append(f"# {escape_markdown(heading)}\n\n{_body(body, str(content_type), budget)}")
         metadata.append(_metadata(entry.get("metadata"), n))
         titles.append(title)
     single_title = titles[0] if len(titles) == 1 else None
@@ -134,8 +142,9 @@ def parse_knowledge_file(text: str) -> KnowledgeFile:
 
 
 def knowledge_document(data_text: str, *, document_id: str, title: str | None,
-                       source: str | None, metadata: Metadata) -> SourceDocument:
-    parsed = parse_knowledge_file(data_text)
+                       source: str | None, metadata: Metadata,
+                       budget: ParseBudget | None = None) -> SourceDocument:
+    parsed = parse_knowledge_file(data_text, budget)
     return SourceDocument(
         id=document_id,
         text=parsed.text,

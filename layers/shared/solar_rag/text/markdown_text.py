@@ -1,50 +1,42 @@
-"""Markdown to readable text with heading-aware sections (stdlib only, deliberately light).
+"""Markdown to readable text with heading-aware sections, through a CommonMark parser.
 
-Not a full CommonMark implementation: it recognises what matters for retrieval (ATX and
-setext headings, fenced code, front matter, lists, block quotes, tables, links, images,
-emphasis, inline code, HTML tags, backslash escapes) and otherwise leaves text alone.
+markdown-it-py (CommonMark, plus GFM tables and strikethrough) does the parsing: it is
+linear in its input, unlike hand-written regexes (whose backtracking let an 80 KB line freeze
+the process for a minute). This module only walks its tokens into an :class:`Outline`:
+headings open sections; paragraphs, list items, table rows, quotes and code become text;
+links keep their text, autolinks their address; images, HTML tags, link definitions and
+thematic breaks disappear. Blocks that are adjacent in the source stay one line apart, blocks
+separated by a blank line stay a blank line apart (the chunker splits on blank lines first).
+
+Inline content is parsed block by block (not all at once) so the tokens held at any moment
+are the blocks' and one paragraph's, and the parse budget is checked between blocks.
 """
 
 from __future__ import annotations
 
-import html
 import re
+from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from solar_rag.domain import ParsedDocument
+from solar_rag.errors import PayloadTooLarge
+from solar_rag.text.budget import ParseBudget
+from solar_rag.text.html_tokens import tokens
 from solar_rag.text.outline import Outline
 
-_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
-_SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-_THEMATIC = re.compile(r"^ {0,3}(?:(?:\*[ \t]*){3,}|(?:-[ \t]*){3,}|(?:_[ \t]*){3,})$")
-_QUOTE = re.compile(r"^ {0,3}(?:>[ \t]?)+")
-_BULLET = re.compile(r"^([ \t]*)[*+-][ \t]+")
-_TABLE_RULE = re.compile(r"^[ \t]*\|?[ \t]*:?-{3,}:?[ \t]*(?:\|[ \t]*:?-{3,}:?[ \t]*)*\|?[ \t]*$")
-_LINK_DEFINITION = re.compile(r"^ {0,3}\[[^\]\n]+\]:[ \t]+\S+.*$")
-_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
-_FRONT_TITLE = re.compile(r"^title:[ \t]*(.+?)[ \t]*$", re.MULTILINE)
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+    from markdown_it.rules_block import StateBlock
+    from markdown_it.rules_inline import StateInline
+    from markdown_it.token import Token
 
-_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
-_PLACEHOLDER_BASE = 0xE000  # private-use code points stand in for escaped ASCII punctuation
-_RESTORE = {_PLACEHOLDER_BASE + c: chr(c) for c in range(0x21, 0x7F)}
-_RESTORE_VERBATIM = {_PLACEHOLDER_BASE + c: "\\" + chr(c) for c in range(0x21, 0x7F)}
-_ASCII_PUNCTUATION = re.compile(r"[!-/:-@\[-`{-~]")
-
-_INLINE_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"<!--.*?-->", re.DOTALL), ""),
-    (re.compile(r"!\[[^\]\n]*\](?:\([^)\n]*\)|\[[^\]\n]*\])"), ""),
-    (re.compile(r"\[([^\]\n]+)\]\([^)\n]*\)"), r"\1"),
-    (re.compile(r"\[([^\]\n]+)\]\[[^\]\n]*\]"), r"\1"),
-    (re.compile(r"<((?:https?|mailto|ftp):[^>\s]+)>"), r"\1"),
-    (re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>"), ""),
-    (re.compile(r"(\*\*|__)(?=\S)([^\n]+?)(?<=\S)\1"), r"\2"),
-    (re.compile(r"(?<![\w*])\*(?=[^\s*])([^\n*]+?)(?<=\S)\*(?![\w*])"), r"\1"),
-    (re.compile(r"(?<![\w_])_(?=[^\s_])([^\n_]+?)(?<=\S)_(?![\w_])"), r"\1"),
-    (re.compile(r"~~(?=\S)([^\n]+?)(?<=\S)~~"), r"\1"),
-)
+MAX_NESTING = 20
+"""Block and inline nesting markdown-it follows (its CommonMark default); deeper markup is
+kept as text, never recursed into."""
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]#<>~&!|])")
 _BLOCK_LIKE_LINE = re.compile(r"^([ \t]*)(?=[-=+])", re.MULTILINE)
+_VERBATIM = frozenset({"fence", "code_block"})
 
 
 def escape_markdown(text: str) -> str:
@@ -52,112 +44,171 @@ def escape_markdown(text: str) -> str:
     return _BLOCK_LIKE_LINE.sub(r"\1\\", _MARKDOWN_SPECIAL.sub(r"\\\1", text))
 
 
-def _protect_escapes(text: str) -> str:
-    return _ESCAPE.sub(lambda m: chr(_PLACEHOLDER_BASE + ord(m.group(1))), text)
+MAX_INLINE_TOKENS = 100_000
+"""Inline tokens of one paragraph (~440 bytes each): prose never comes near; 2 MB of
+``**a `` on one line would make 1.5 million of them."""
+_BUDGET = "solar_rag_budget"  # key of the document's ParseBudget in markdown-it's env
 
 
-_INLINE_CODE = re.compile(r"(`+)([^`\n]+?)\1")
+def _check_inline(state: StateInline, silent: bool) -> bool:
+    """First inline rule: keeps the budget honoured inside one long paragraph. Never matches."""
+    budget: ParseBudget = state.env[_BUDGET]
+    budget.tick(4096)
+    if len(state.tokens) > MAX_INLINE_TOKENS:
+        raise PayloadTooLarge(f"a paragraph of the Markdown document has more than "
+                              f"{MAX_INLINE_TOKENS} inline elements")
+    return False
 
 
-def _shield(text: str) -> str:
-    """Hide ASCII punctuation from the inline rules (used for inline code)."""
-    return _ASCII_PUNCTUATION.sub(lambda m: chr(_PLACEHOLDER_BASE + ord(m.group())), text)
+def _check_block(state: StateBlock, start_line: int, end_line: int, silent: bool) -> bool:
+    """First block rule: the same, between blocks. Never matches."""
+    budget: ParseBudget = state.env[_BUDGET]
+    budget.tick(256)
+    if len(state.tokens) > budget.limits.max_elements:
+        budget.add_elements(len(state.tokens), "the Markdown document")
+    return False
 
 
-def _inline(text: str) -> str:
-    text = _INLINE_CODE.sub(lambda m: _shield(m.group(2)), text)
-    for pattern, replacement in _INLINE_RULES:
-        text = pattern.sub(replacement, text)
-    return html.unescape(text)
+@lru_cache(maxsize=1)
+def _parser() -> MarkdownIt:
+    from markdown_it import MarkdownIt
 
-
-_PLACEHOLDERS = re.compile("[\ue021-\ue07e]")
-
-
-def _restore(text: str) -> str:
-    return text.translate(_RESTORE) if _PLACEHOLDERS.search(text) else text
-
-
-def _heading_text(raw: str) -> str:
-    return _restore(_inline(raw)).strip()
-
-
-def _block_line(line: str) -> str | None:
-    """Strip block-level syntax from one prose line; None for lines that are pure syntax."""
-    stripped = line.lstrip()
-    first = stripped[:1]
-    if first in ("-", "*", "_", "|", ":", "[") and (
-        _THEMATIC.match(line) or _TABLE_RULE.match(line) or _LINK_DEFINITION.match(line)
-    ):
-        return None
-    if first == ">":
-        line = _QUOTE.sub("", line)
-        stripped = line.lstrip()
-    if stripped[:1] in ("*", "+"):
-        line = _BULLET.sub(r"\1- ", line)
-    stripped = line.strip()
-    if stripped.startswith("|") or stripped.endswith("|"):
-        cells = [c.strip() for c in stripped.strip("|").split("|")]
-        return " | ".join(cells)
-    return line
+    md = MarkdownIt("commonmark", {"maxNesting": MAX_NESTING}).enable(["table", "strikethrough"])
+    md.disable(["inline", "text_join"])  # inline content is parsed per block, see _inline
+    md.inline.ruler.before(md.inline.ruler.get_all_rules()[0], "solar_rag_budget", _check_inline)
+    md.block.ruler.before(md.block.ruler.get_all_rules()[0], "solar_rag_budget", _check_block)
+    return md
 
 
 def front_matter_title(text: str) -> tuple[str | None, str]:
-    match = _FRONT_MATTER.match(text)
-    if not match:
+    """(``title:`` of a leading ``---`` YAML block or None, the text after that block)."""
+    first_end = text.find("\n")
+    if first_end < 0 or text[:first_end].rstrip(" \t") != "---":
         return None, text
-    title_match = _FRONT_TITLE.search(match.group(1))
-    title = title_match.group(1).strip("\"'") if title_match else None
-    return title or None, text[match.end():]
+    start = first_end + 1
+    position = start
+    while position <= len(text):
+        end = text.find("\n", position)
+        line_end = len(text) if end < 0 else end
+        if text[position:line_end].rstrip(" \t") in ("---", "..."):
+            title = None
+            for line in text[start:max(start, position - 1)].split("\n"):
+                if line.startswith("title:"):
+                    title = line[len("title:"):].strip(" \t").strip("\"'") or None
+                    break
+            return title, text[line_end + 1:]
+        if end < 0:
+            break
+        position = end + 1
+    return None, text
 
 
-def parse_markdown(text: str, title: str | None) -> ParsedDocument:
+def _html_text(raw: str, budget: ParseBudget) -> str:
+    """Text of an HTML block inside Markdown (its tags and comments dropped)."""
+    return "".join(value for kind, value, _ in tokens(raw, budget) if kind == "data")
+
+
+def _inline(token: Token, env: dict[str, object], budget: ParseBudget) -> str:
+    md = _parser()
+    children: list[Token] = []
+    md.inline.parse(token.content, md, env, children)
+    budget.add_elements(len(children), "the Markdown document")
+    parts: list[str] = []
+    for child in children:  # an image (alt text included) is skipped: the picture is not indexed
+        kind = child.type
+        if kind in ("text", "text_special", "code_inline"):
+            parts.append(child.content)
+        elif kind in ("softbreak", "hardbreak"):
+            parts.append("\n")
+    return "".join(parts)
+
+
+class _Walker:
+    def __init__(self, outline: Outline, env: dict[str, object], budget: ParseBudget) -> None:
+        self.outline = outline
+        self.env = env
+        self.budget = budget
+        self.previous_end: int | None = None  # source line after the last block written
+        self.markers: list[str] = []  # list markers waiting for their item's first block
+        self.lists: list[str] = []  # markup of the open lists ("" for bullets)
+        self.in_table_row = False
+        self.row: list[str] = []
+        self.table_map: list[int] | None = None
+        self.table_rows = 0
+
+    def _separate(self, start: int | None, blank: bool = False) -> None:
+        if self.previous_end is not None:
+            gap = blank or (start is not None and start > self.previous_end)
+            self.outline.text("\n\n" if gap else "\n")
+
+    def block(self, text: str, line_map: list[int] | None, verbatim: bool = False) -> None:
+        self._separate(line_map[0] if line_map else None, blank=verbatim)
+        if self.markers:
+            text = self.markers.pop() + text.lstrip()
+            self.markers.clear()
+        self.outline.text(text)
+        self.previous_end = line_map[1] if line_map else self.previous_end
+        if verbatim:
+            self.previous_end = -1  # whatever follows is a blank line away
+
+    def heading(self, level: int, text: str) -> None:
+        self.outline.heading(level, text)
+        self.previous_end = None
+        self.markers.clear()
+
+    def walk(self, tokens: list[Token]) -> None:
+        heading_level = 0
+        for token in tokens:
+            self.budget.tick(256)
+            kind = token.type
+            if kind == "heading_open":
+                heading_level = int(token.tag[1:])
+            elif kind == "inline":
+                text = _inline(token, self.env, self.budget)
+                if heading_level:
+                    self.heading(heading_level, text)
+                    heading_level = 0
+                elif self.in_table_row:
+                    self.row.append(" ".join(text.split()))
+                else:
+                    self.block(text, token.map)
+            elif kind in _VERBATIM:
+                self.block(token.content.rstrip("\n"), token.map, verbatim=True)
+            elif kind == "html_block":
+                self.block(_html_text(token.content, self.budget), token.map)
+            elif kind in ("bullet_list_open", "ordered_list_open"):
+                self.lists.append("" if kind == "bullet_list_open" else token.markup)
+            elif kind in ("bullet_list_close", "ordered_list_close"):
+                self.lists.pop()
+            elif kind == "list_item_open":
+                ordered = bool(self.lists and self.lists[-1])
+                self.markers.append(f"{token.info}{token.markup} " if ordered else "- ")
+            elif kind == "list_item_close":
+                self.markers.clear()
+            elif kind == "table_open":
+                self.table_map, self.table_rows = token.map, 0
+            elif kind == "tr_open":
+                self.in_table_row, self.row = True, []
+            elif kind == "tr_close":
+                self.in_table_row = False
+                if any(self.row):
+                    line = " | ".join(self.row)
+                    if self.table_rows:  # rows of one table stay on consecutive lines
+                        self.outline.text("\n" + line)
+                    else:
+                        self.block(line, self.table_map)
+                    self.table_rows += 1
+
+
+def parse_markdown(text: str, title: str | None,
+                   budget: ParseBudget | None = None) -> ParsedDocument:
+    budget = budget or ParseBudget()
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     meta_title, text = front_matter_title(text)
-    text = _protect_escapes(text)
+    env: dict[str, object] = {_BUDGET: budget}
+    tokens = _parser().parse(text, env)
+    budget.add_elements(len(tokens), "the Markdown document")
+    budget.check_time()
     outline = Outline()
-    prose: list[str] = []  # pending prose lines of the current block, inline rules not yet applied
-    fence: str | None = None
-
-    def flush() -> None:
-        if prose:
-            outline.text(_restore(_inline("\n".join(prose))) + "\n")
-            prose.clear()
-
-    for line in text.split("\n"):
-        if fence is not None:
-            if line.strip().startswith(fence) and not line.strip().strip(fence[0]):
-                fence = None
-                outline.text("\n")
-            else:
-                verbatim = line.translate(_RESTORE_VERBATIM) if _PLACEHOLDERS.search(line) else line
-                outline.text(verbatim + "\n")
-            continue
-        fence_match = _FENCE.match(line)
-        if fence_match:
-            flush()
-            fence = fence_match.group(1)
-            outline.text("\n")
-            continue
-        atx = _ATX.match(line)
-        if atx:
-            flush()
-            outline.heading(len(atx.group(1)), _heading_text(atx.group(2) or ""))
-            continue
-        setext = _SETEXT.match(line)
-        if setext and prose and prose[-1].strip() and not _BULLET.match(prose[-1]):
-            # The paragraph just above (back to the last blank line) is the heading text.
-            start = len(prose)
-            while start > 0 and prose[start - 1].strip():
-                start -= 1
-            heading_lines = prose[start:]
-            del prose[start:]
-            flush()
-            level = 1 if setext.group(1).startswith("=") else 2
-            outline.heading(level, _heading_text(" ".join(heading_lines)))
-            continue
-        block = _block_line(line)
-        if block is not None:
-            prose.append(block)
-    flush()
+    _Walker(outline, env, budget).walk(tokens)
     return outline.build(title or meta_title or outline.first_top_heading or outline.first_heading)

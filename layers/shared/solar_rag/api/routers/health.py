@@ -1,18 +1,19 @@
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Request
 
 from solar_rag.api.dependencies import get_container
 from solar_rag.api.schemas import HealthOut
-from solar_rag.composition import Container
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/v1/health", response_model=HealthOut)
-def health(container: Annotated[Container, Depends(get_container)]) -> HealthOut:
-    """Configuration check only: makes no call to Upstage or the vector store."""
+async def health(request: Request) -> HealthOut:
+    """Configuration check only: makes no call to Upstage or the vector store.
+
+    Answered on the event loop itself (no worker thread, no sync dependency): each hop to a
+    thread needs the GIL again, which an indexing request in a worker thread holds."""
+    container = get_container(request)
     return HealthOut(status="ok", provider=container.settings.provider,
                      vector_store=container.settings.vector_store)
