@@ -34,7 +34,7 @@ from solar_rag.domain import (
     SourceDocument,
     WriteResult,
 )
-from solar_rag.ports import PresignedUpload, VectorStore
+from solar_rag.ports import VectorStore
 from solar_rag.services.indexing import IndexingService
 from solar_rag.text.tokens import estimate_tokens
 
@@ -48,6 +48,7 @@ from bench.fakes import (
 )
 from bench.results import Figure, Section
 from bench.scale import Scale
+from tests.fakes.memory import MemoryBucket
 from tests.fakes.upstage_server import FakeUpstage
 from tests.fakes.upstage_server import estimate_tokens as server_tokens
 
@@ -110,33 +111,6 @@ S3_BATCH = 10
 """Messages per indexer invocation: the event source mapping's batch size."""
 S3_CONCURRENCY = 2
 """Indexer invocations at once: the event source mapping's maximum concurrency."""
-
-
-class MemoryBucket:
-    """An ObjectSource over a dict (the S3 side is not what is measured)."""
-
-    def __init__(self, objects: dict[str, bytes]) -> None:
-        self.objects = objects
-
-    def read(self, key: str, *, max_bytes: int) -> tuple[bytes, dict[str, str]]:
-        data = self.objects[key]
-        return data, {"etag": f"{len(data):x}", "content_type": "application/octet-stream"}
-
-    def read_optional(self, key: str, *, max_bytes: int) -> bytes | None:
-        return self.objects.get(key)
-
-    def exists(self, key: str) -> bool:
-        return key in self.objects
-
-    def put(self, key: str, data: bytes, *, content_type: str) -> None:
-        self.objects[key] = data
-
-    def delete(self, key: str) -> None:
-        self.objects.pop(key, None)
-
-    def presign_upload(self, key: str, *, max_bytes: int, expires_in: int,
-                       content_type: str | None = None) -> PresignedUpload:
-        raise NotImplementedError("the benchmark uploads nothing")
 
 
 def object_key(doc: SourceDocument) -> str:

@@ -25,7 +25,8 @@ from solar_rag.domain import (
     WriteResult,
     matches_filters,
 )
-from solar_rag.errors import ConcurrentUpdate, RagError
+from solar_rag.errors import ConcurrentUpdate, DocumentNotFound, PayloadTooLarge, RagError
+from solar_rag.ports import PresignedUpload
 
 
 def bag_of_words_vector(text: str, dimensions: int = 64) -> list[float]:
@@ -163,3 +164,42 @@ class MemoryRegistry:
             yield
         finally:
             lock.release()
+
+
+@dataclass
+class MemoryBucket:
+    """The documents bucket (``ObjectStore``) over a dict: key -> bytes; reads and HEADs
+    are recorded."""
+
+    objects: dict[str, bytes] = field(default_factory=dict)
+    reads: list[str] = field(default_factory=list)
+    heads: list[str] = field(default_factory=list)
+
+    def read(self, key: str, *, max_bytes: int) -> tuple[bytes, dict[str, str]]:
+        self.reads.append(key)
+        if key not in self.objects:
+            raise DocumentNotFound(f"object {key!r} not found")
+        data = self.objects[key]
+        if len(data) > max_bytes:
+            raise PayloadTooLarge(f"object {key!r} is larger than {max_bytes} bytes")
+        return data, {"etag": f"etag-{len(data)}", "content_type": "application/octet-stream"}
+
+    def read_optional(self, key: str, *, max_bytes: int) -> bytes | None:
+        try:
+            return self.read(key, max_bytes=max_bytes)[0]
+        except DocumentNotFound:
+            return None
+
+    def exists(self, key: str) -> bool:
+        self.heads.append(key)
+        return key in self.objects
+
+    def put(self, key: str, data: bytes, *, content_type: str) -> None:
+        self.objects[key] = data
+
+    def delete(self, key: str) -> None:
+        self.objects.pop(key, None)
+
+    def presign_upload(self, key: str, *, max_bytes: int, expires_in: int,
+                       content_type: str | None = None) -> PresignedUpload:
+        return PresignedUpload(f"https://bucket.example/{key}", {"key": key}, expires_in, 1, max_bytes)

@@ -19,8 +19,7 @@ from solar_rag.text.parsers import parse_document
 
 from bench.hostile_inputs import BY_NAME
 from tests.fakes import events
-from tests.fakes.memory import FakeEmbedder, MemoryRegistry, MemoryStore
-from tests.unit.test_s3_ingestion import FakeObjects
+from tests.fakes.memory import FakeEmbedder, MemoryBucket, MemoryRegistry, MemoryStore
 
 HOSTILE_FILES = ("json_deep", "docx_deep", "docx_elements", "pdf_ten_70mb_streams",
                  "md_unclosed_emphasis")
@@ -81,8 +80,8 @@ def test_rag_index_goes_on_when_a_reader_breaks_unexpectedly(
     assert "could not be read (RecursionError)" in err
 
 
-def _ingestion(load: object = load_file) -> tuple[S3Ingestion, FakeObjects, MemoryRegistry]:
-    objects, registry = FakeObjects(), MemoryRegistry()
+def _ingestion(load: object = load_file) -> tuple[S3Ingestion, MemoryBucket, MemoryRegistry]:
+    objects, registry = MemoryBucket(), MemoryRegistry()
     service = IndexingService(parse=parse_document,
                               chunker=Chunker(size_tokens=200, overlap_tokens=20),
                               chunker_signature="test", embedder=FakeEmbedder(),

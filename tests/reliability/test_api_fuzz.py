@@ -33,12 +33,11 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis.core.failures import FailureGroup
 from solar_rag.api.app import create_app
 from solar_rag.composition import Container
-from solar_rag.ports import PresignedUpload
 from solar_rag.services.intake import UploadService
 from solar_rag.settings import Settings
 from solar_rag.text.files import SUPPORTED_EXTENSIONS
 
-from tests.fakes.memory import FakeChatModel
+from tests.fakes.memory import FakeChatModel, MemoryBucket
 from tests.reliability.conftest import Recorder, env_int
 
 MAX_REQUEST_BYTES = 64 * 1024
@@ -58,33 +57,6 @@ class Tally:
     statuses: Counter[str] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
     valid_refused: Counter[str] = field(default_factory=Counter)
-
-
-class MemoryBucket:
-    """The documents bucket for ``POST /v1/uploads`` (locally a documented 501): the fuzzer
-    exercises the route as deployed."""
-
-    def __init__(self) -> None:
-        self.objects: dict[str, bytes] = {}
-
-    def read(self, key: str, *, max_bytes: int) -> tuple[bytes, dict[str, str]]:
-        return self.objects[key], {}
-
-    def read_optional(self, key: str, *, max_bytes: int) -> bytes | None:
-        return self.objects.get(key)
-
-    def exists(self, key: str) -> bool:
-        return key in self.objects
-
-    def put(self, key: str, data: bytes, *, content_type: str) -> None:
-        self.objects[key] = data
-
-    def delete(self, key: str) -> None:
-        self.objects.pop(key, None)
-
-    def presign_upload(self, key: str, *, max_bytes: int, expires_in: int,
-                       content_type: str | None = None) -> PresignedUpload:
-        return PresignedUpload("https://bucket.s3.amazonaws.com/", {"key": key}, expires_in, 1, max_bytes)
 
 
 def build_app(data_dir: Path) -> tuple[FastAPI, Container]:

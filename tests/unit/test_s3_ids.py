@@ -12,13 +12,13 @@ from solar_rag.text.files import SUPPORTED_EXTENSIONS, load_file
 from solar_rag.text.parsers import parse_document
 
 from tests.fakes import events
-from tests.fakes.memory import FakeEmbedder, MemoryRegistry, MemoryStore
-from tests.unit.test_s3_ingestion import BUCKET, MAX_BYTES, FakeObjects, World, handle, seq
+from tests.fakes.memory import FakeEmbedder, MemoryBucket, MemoryRegistry, MemoryStore
+from tests.unit.test_s3_ingestion import BUCKET, MAX_BYTES, World, handle, seq
 
 
 @pytest.fixture
 def world() -> World:
-    objects, store, registry, embedder = FakeObjects(), MemoryStore(), MemoryRegistry(), FakeEmbedder()
+    objects, store, registry, embedder = MemoryBucket(), MemoryStore(), MemoryRegistry(), FakeEmbedder()
     service = IndexingService(parse=parse_document, chunker=Chunker(size_tokens=200, overlap_tokens=20),
                               chunker_signature="test", embedder=embedder, store=store,
                               registry=registry)

@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 from solar_rag.domain import DocumentStatus, EmbeddingKind, Metadata, SourceDocument
 from solar_rag.errors import (
-    DocumentNotFound,
     InvalidInput,
     NotConfigured,
-    PayloadTooLarge,
     UpstageKeyRejected,
     UpstreamError,
     UpstreamRejected,
     VectorStoreError,
 )
 from solar_rag.lambda_events import parse_notification
-from solar_rag.ports import PresignedUpload
 from solar_rag.services import s3_ingestion
 from solar_rag.services.indexing import IndexingService, IndexOutcome
 from solar_rag.services.intake import QUEUE_PREFIX
@@ -33,53 +30,15 @@ from solar_rag.text.files import SUPPORTED_EXTENSIONS, load_file
 from solar_rag.text.parsers import parse_document
 
 from tests.fakes import events
-from tests.fakes.memory import FakeEmbedder, MemoryRegistry, MemoryStore
+from tests.fakes.memory import FakeEmbedder, MemoryBucket, MemoryRegistry, MemoryStore
 
 BUCKET = events.BUCKET
 MAX_BYTES = 4096
 
 
 @dataclass
-class FakeObjects:
-    """An ObjectSource over a dict: key -> bytes."""
-
-    objects: dict[str, bytes] = field(default_factory=dict)
-    reads: list[str] = field(default_factory=list)
-    heads: list[str] = field(default_factory=list)
-
-    def read(self, key: str, *, max_bytes: int) -> tuple[bytes, dict[str, str]]:
-        self.reads.append(key)
-        if key not in self.objects:
-            raise DocumentNotFound(f"object {key!r} not found")
-        data = self.objects[key]
-        if len(data) > max_bytes:
-            raise PayloadTooLarge(f"object {key!r} is larger than {max_bytes} bytes")
-        return data, {"etag": f"etag-{len(data)}", "content_type": "application/octet-stream"}
-
-    def read_optional(self, key: str, *, max_bytes: int) -> bytes | None:
-        try:
-            return self.read(key, max_bytes=max_bytes)[0]
-        except DocumentNotFound:
-            return None
-
-    def exists(self, key: str) -> bool:
-        self.heads.append(key)
-        return key in self.objects
-
-    def put(self, key: str, data: bytes, *, content_type: str) -> None:
-        self.objects[key] = data
-
-    def delete(self, key: str) -> None:
-        self.objects.pop(key, None)
-
-    def presign_upload(self, key: str, *, max_bytes: int, expires_in: int,
-                       content_type: str | None = None) -> PresignedUpload:
-        return PresignedUpload(f"https://bucket.example/{key}", {"key": key}, expires_in, 1, max_bytes)
-
-
-@dataclass
 class World:
-    objects: FakeObjects
+    objects: MemoryBucket
     store: MemoryStore
     registry: MemoryRegistry
     embedder: FakeEmbedder
@@ -98,7 +57,7 @@ class World:
 
 @pytest.fixture
 def world() -> World:
-    objects, store, registry, embedder = FakeObjects(), MemoryStore(), MemoryRegistry(), FakeEmbedder()
+    objects, store, registry, embedder = MemoryBucket(), MemoryStore(), MemoryRegistry(), FakeEmbedder()
     service = IndexingService(parse=parse_document, chunker=Chunker(size_tokens=200, overlap_tokens=20),
                               chunker_signature="test", embedder=embedder, store=store,
                               registry=registry)
