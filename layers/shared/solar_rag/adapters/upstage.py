@@ -311,6 +311,17 @@ class UpstageChatModel:
     def model(self) -> str:
         return self._model
 
+    def _request(self, messages: Sequence[ChatMessage], temperature: float | None,
+                 max_tokens: int | None) -> tuple[list[ChatCompletionMessageParam], dict[str, Any]]:
+        """The messages and options of a chat completion request (streamed or not)."""
+        if not messages:
+            raise InvalidInput("A chat needs at least one message")
+        payload: list[ChatCompletionMessageParam] = [_message_param(m) for m in messages]
+        options: dict[str, Any] = {"max_tokens": max_tokens or self._max_tokens}
+        if temperature is not None:
+            options["temperature"] = temperature
+        return payload, options
+
     def complete(
         self,
         messages: Sequence[ChatMessage],
@@ -318,14 +329,7 @@ class UpstageChatModel:
         temperature: float | None = None,
         max_tokens: int | None = None,
     ) -> ChatCompletion:
-        if not messages:
-            raise InvalidInput("A chat needs at least one message")
-        payload: list[ChatCompletionMessageParam] = [
-            _message_param(message) for message in messages
-        ]
-        options: dict[str, Any] = {"max_tokens": max_tokens or self._max_tokens}
-        if temperature is not None:
-            options["temperature"] = temperature
+        payload, options = self._request(messages, temperature, max_tokens)
         started = time.monotonic()
         response = self._client.call(
             "chat",

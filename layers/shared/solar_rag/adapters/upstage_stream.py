@@ -17,29 +17,21 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
 
 import openai
-from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
+from openai.types.chat import ChatCompletionChunk
 
-from solar_rag.adapters.upstage import UpstageClient, _message_param
+from solar_rag.adapters.upstage import UpstageChatModel
 from solar_rag.domain import ChatCompletion, ChatMessage, Usage
-from solar_rag.errors import InvalidInput, RagError, UpstreamError, UpstreamTimeout
+from solar_rag.errors import RagError, UpstreamError, UpstreamTimeout
 from solar_rag.ports import ChatDelta, ChatStreamPart
 from solar_rag.text.tokens import estimate_tokens
 
 logger = logging.getLogger("solar_rag.upstage")
 
 
-class UpstageStreamingChatModel:
-    def __init__(self, client: UpstageClient) -> None:
-        self._client = client
-        self._model = client.settings.upstage_chat_model
-        self._max_tokens = client.settings.chat_max_tokens
-
-    @property
-    def model(self) -> str:
-        return self._model
+class UpstageStreamingChatModel(UpstageChatModel):
+    """``StreamingChatModel`` port: the same requests as ``UpstageChatModel``, streamed."""
 
     def stream(
         self,
@@ -48,12 +40,7 @@ class UpstageStreamingChatModel:
         temperature: float | None = None,
         max_tokens: int | None = None,
     ) -> Iterator[ChatStreamPart]:
-        if not messages:
-            raise InvalidInput("A chat needs at least one message")
-        payload: list[ChatCompletionMessageParam] = [_message_param(m) for m in messages]
-        options: dict[str, Any] = {"max_tokens": max_tokens or self._max_tokens}
-        if temperature is not None:
-            options["temperature"] = temperature
+        payload, options = self._request(messages, temperature, max_tokens)
         started = time.monotonic()
         response = self._client.call(
             "chat stream",
