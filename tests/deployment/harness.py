@@ -446,7 +446,7 @@ class Deployed:
         if self.environment.current is not self:
             raise RuntimeError("this deployment was replaced by a newer deploy(): its resources are gone")
 
-    def function(self, name: str) -> FunctionProcess:
+    def function(self, name: str) -> FunctionProcess | WebAdapterProcess:
         """A function by logical id or by code name (``chat`` = ``functions/chat``)."""
         self._check_live()
         if name in self.functions:

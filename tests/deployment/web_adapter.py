@@ -236,7 +236,7 @@ class WebAdapterProcess:
                 if not chunk:
                     break
                 response.chunks.append((time.monotonic(), chunk))
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             self.stop()
             error = {"errorType": "Sandbox.Timedout", "errorMessage": f"Task timed out after {timeout:.2f} seconds"}
         except (OSError, http.client.HTTPException) as exc:
