@@ -3,8 +3,10 @@ deployed: the harness plays API Gateway and the Lambda Web Adapter (see web_adap
 
 from __future__ import annotations
 
-from tests.deployment.harness import API_KEY_VALUE, Deployed, HttpResponse
-from tests.deployment.web_adapter import StreamedResponse
+from pathlib import Path
+
+from tests.deployment.harness import API_KEY_VALUE, Deployed, HttpResponse, _policy_effect
+from tests.deployment.web_adapter import StreamedResponse, WebAdapterProcess, is_web_adapter_layer
 
 LEAVE = {"id": "handbook/leave.md",
          "text": "# Leave policy\n\nEmployees get 25 days of paid leave per year. Unused days expire in March.\n"}
@@ -70,3 +72,46 @@ def test_the_stream_function_refuses_what_the_gateway_refuses(deployed: Deployed
     assert isinstance(no_key, HttpResponse) and (no_key.status, no_key.gateway) == (401, True)
     empty = deployed.stream("POST", "/v1/query", {})
     assert isinstance(empty, HttpResponse) and (empty.status, empty.gateway) == (400, True)
+
+
+def test_run_sh_serves_the_app_from_the_bare_runtime_and_the_layers(deployed: Deployed) -> None:
+    """``python`` in run.sh is the bare interpreter; uvicorn and the app come from the layers."""
+    [logical_id] = deployed.web_adapted
+    process = deployed.function(logical_id)
+    assert isinstance(process, WebAdapterProcess)
+    process.cold()
+    assert deployed.http("GET", "/v1/models").status == 200
+    pid = process.pid
+    assert pid is not None
+    environ = dict(item.split("=", 1) for item in
+                   Path(f"/proc/{pid}/environ").read_text(errors="replace").split("\0") if "=" in item)
+    shipped = [str(layer) for layer in process.config.layer_dirs]
+    paths = [p for p in environ["PYTHONPATH"].split(":") if p]
+    assert paths and all(p == "/opt/python" or p == str(process.config.code_dir) or p.startswith(tuple(shipped))
+                         for p in paths), paths
+    assert environ["PATH"].split(":")[0] == str(deployed.environment.runtime.root / "bin")
+    assert ".venv" not in environ["PATH"] and ".venv" not in environ["PYTHONPATH"]
+    # Extension modules (pydantic_core, ...) are loaded from the staged layer, none from .venv.
+    maps = Path(f"/proc/{pid}/maps").read_text()
+    assert ".venv" not in maps and any(layer in maps for layer in shipped)
+
+
+def test_the_adapter_layer_is_recognised_by_its_name() -> None:
+    assert is_web_adapter_layer("arn:aws:lambda:us-east-1:753240598075:layer:LambdaAdapterLayerX86:26")
+    assert is_web_adapter_layer("arn:aws:lambda:ap-northeast-2:753240598075:layer:LambdaAdapterLayerArm64:26")
+    assert not is_web_adapter_layer("arn:aws:lambda:us-east-1:123456789012:layer:StreamFunction:1")
+    assert not is_web_adapter_layer("arn:aws:lambda:us-east-1:123456789012:function:LambdaAdapterLayerX86")
+
+
+def test_authorizer_policies_are_evaluated_as_api_gateway_does() -> None:
+    arn = "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/dev/GET/v1/health"
+
+    def policy(*statements: tuple[str, str]) -> dict[str, object]:
+        return {"Version": "2012-10-17", "Statement": [
+            {"Effect": effect, "Action": "execute-api:Invoke", "Resource": resource}
+            for effect, resource in statements]}
+
+    assert _policy_effect(policy(("Allow", arn)), arn) == "Allow"
+    assert _policy_effect(policy(("Allow", "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/*")), arn) == "Allow"
+    assert _policy_effect(policy(("Allow", "*"), ("Deny", arn)), arn) == "Deny"
+    assert _policy_effect(policy(("Allow", arn.replace("GET", "POST"))), arn) is None

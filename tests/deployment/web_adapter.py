@@ -113,6 +113,11 @@ class WebAdapterProcess:
         return self.config.environment.get("AWS_LWA_INVOKE_MODE", "buffered").lower()
 
     @property
+    def pid(self) -> int | None:
+        """The app's process (``run.sh`` execs python) while an environment is live."""
+        return self._process.pid if self.running and self._process is not None else None
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
