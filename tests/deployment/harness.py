@@ -46,6 +46,7 @@ from moto.server import ThreadedMotoServer
 from tests.deployment.lambda_process import FunctionConfig, FunctionError, FunctionProcess, Invocation
 from tests.deployment.runtime_env import BareRuntime, bare_runtime
 from tests.deployment.template import CloudAssembly, Resolver, SynthJob, Unresolved
+from tests.deployment.web_adapter import StreamedResponse, WebAdapterProcess, is_web_adapter_layer
 from tests.fakes import events
 from tests.fakes.opensearch_stub import OpenSearchStub
 from tests.fakes.upstage_server import FakeUpstage
@@ -118,7 +119,9 @@ class DeploymentEnvironment:
 
     def _stub_mode(self, variant: Variant) -> Literal["domain", "serverless", "serverless-classic"]:
         """The stub behaves as the target the template's functions are configured for."""
-        targets = {env.get("OPENSEARCH_TARGET", "domain") for env in self.python_function_envs(variant)}
+        # Functions that never reach OpenSearch (the key authorizer) set no target.
+        targets = {env["OPENSEARCH_TARGET"] for env in self.python_function_envs(variant)
+                   if "OPENSEARCH_TARGET" in env} or {"domain"}
         if len(targets) != 1 or not targets <= {"domain", "serverless", "serverless-classic"}:
             raise AssertionError(f"the functions disagree on OPENSEARCH_TARGET: {targets}")
         target = targets.pop()
@@ -197,6 +200,10 @@ class Route:
     api_key_required: bool
     body_schema: Mapping[str, Any] | None
     timeout_ms: int
+    authorizer: str | None = None
+    """Logical id of the method's ``AWS::ApiGateway::Authorizer`` (CUSTOM authorization)."""
+    streamed: bool = False
+    """``ResponseTransferMode: STREAM``: the gateway passes the body on as it comes."""
 
     def match(self, path: str) -> dict[str, str] | None:
         pattern_parts = [p for p in self.resource_path.split("/") if p]
@@ -244,11 +251,17 @@ class Deployed:
             fallback=self._physical_value,
         )
         self._provision()
-        self.functions: dict[str, FunctionProcess] = {}
+        self.functions: dict[str, FunctionProcess | WebAdapterProcess] = {}
+        self.web_adapted: set[str] = set()
+        """Functions that attach the Lambda Web Adapter layer: the harness plays the adapter."""
         for logical_id, config in self._function_configs().items():
-            self.functions[logical_id] = FunctionProcess(
+            kind = WebAdapterProcess if logical_id in self.web_adapted else FunctionProcess
+            self.functions[logical_id] = kind(
                 config, environment.runtime, scratch=self.workdir / "tmp" / logical_id,
                 logs=self.workdir, extra_env={"AWS_ENDPOINT_URL": environment.moto_url})
+        self.authorizers = self._authorizers()
+        self.api_key_source = str(next(iter(self.assembly.of_type("AWS::ApiGateway::RestApi").values()), {})
+                                  .get("Properties", {}).get("ApiKeySourceType", "HEADER"))
         self.routes = self._routes()
         self._custom_physical_ids: dict[str, str] = {}
 
@@ -388,7 +401,11 @@ class Deployed:
             for layer_ref in props.get("Layers", []):
                 layer_id = layer_ref["Ref"] if isinstance(layer_ref, dict) and "Ref" in layer_ref else None
                 if layer_id is None:
-                    raise NotImplementedError(f"{logical_id}: only layers of this stack can be run ({layer_ref})")
+                    if is_web_adapter_layer(str(self.resolver(layer_ref))):
+                        self.web_adapted.add(logical_id)  # played by the harness (web_adapter.py)
+                        continue
+                    raise NotImplementedError(f"{logical_id}: only layers of this stack and the Lambda Web "
+                                              f"Adapter's can be run ({layer_ref})")
                 layer = self.template["Resources"][layer_id]["Properties"]
                 layers.append(self.environment.staged(self.assembly.asset_dir(layer["Content"])))
             variables = self.resolver(props.get("Environment", {}).get("Variables", {}))
@@ -431,7 +448,7 @@ class Deployed:
         if self.environment.current is not self:
             raise RuntimeError("this deployment was replaced by a newer deploy(): its resources are gone")
 
-    def function(self, name: str) -> FunctionProcess:
+    def function(self, name: str) -> FunctionProcess | WebAdapterProcess:
         """A function by logical id or by code name (``chat`` = ``functions/chat``)."""
         self._check_live()
         if name in self.functions:
@@ -442,6 +459,7 @@ class Deployed:
         return matches[0]
 
     def invoke(self, function: str, event: Mapping[str, Any], *, strict: bool = True) -> Invocation:
+        """Invoke with ``event`` (for a web-adapted function: a REST proxy event, forwarded as HTTP)."""
         process = self.function(function)
         invocation = process.invoke(event)
         if strict and invocation.error is not None:
@@ -482,7 +500,7 @@ class Deployed:
             function = None
             if integration.get("Type") == PROXY:
                 uri = str(self.resolver(integration["Uri"]))
-                match = re.search(r"/functions/(.+)/invocations$", uri)
+                match = re.search(r"/functions/(.+)/(?:response-streaming-)?invocations$", uri)
                 function = self.function_for(match.group(1)) if match else None
                 if function is None:
                     raise AssertionError(f"{logical_id}: integration {uri} targets no Python function of the stack")
@@ -491,12 +509,40 @@ class Deployed:
             model_ref = (props.get("RequestModels") or {}).get("application/json")
             if validator.get("ValidateRequestBody") and isinstance(model_ref, dict):
                 schema = models[model_ref["Ref"]]["Schema"]
+            authorizer = None
+            if props.get("AuthorizationType") == "CUSTOM":
+                authorizer = str(props["AuthorizerId"]["Ref"])
+                if authorizer not in self.authorizers:
+                    raise AssertionError(f"{logical_id}: authorizer {authorizer} is not a Lambda authorizer")
+            elif props.get("AuthorizationType", "NONE") != "NONE":
+                raise NotImplementedError(f"{logical_id}: {props['AuthorizationType']} authorization")
             routes.append(Route(
                 method=props["HttpMethod"], resource_path=path, resource_id=logical_id, function=function,
                 integration_type=str(integration.get("Type")), api_key_required=bool(props.get("ApiKeyRequired")),
                 body_schema=schema, timeout_ms=int(integration.get("TimeoutInMillis", GATEWAY_TIMEOUT_MS)),
+                authorizer=authorizer, streamed=integration.get("ResponseTransferMode") == "STREAM",
             ))
         return routes
+
+    def _authorizers(self) -> dict[str, dict[str, Any]]:
+        """Lambda authorizers of the RestApi: the function their URI names, type, caching."""
+        found = {}
+        for logical_id, resource in self.assembly.of_type("AWS::ApiGateway::Authorizer").items():
+            props = resource["Properties"]
+            uri = str(self.resolver(props["AuthorizerUri"]))
+            match = re.search(r"/functions/(.+)/invocations$", uri)
+            function = self.function_for(match.group(1)) if match else None
+            if function is None:
+                raise AssertionError(f"{logical_id}: authorizer URI {uri} targets no Python function of the stack")
+            if props["Type"] != "REQUEST":
+                raise NotImplementedError(f"{logical_id}: {props['Type']} authorizers are not emulated")
+            found[logical_id] = {"function": function, "ttl": int(props.get("AuthorizerResultTtlInSeconds", 300)),
+                                 "identity_source": str(props.get("IdentitySource") or "")}
+        return found
+
+    @property
+    def rest_api_id(self) -> str:
+        return str(events.API_ID)
 
     @property
     def stage_name(self) -> str:
@@ -519,17 +565,34 @@ class Deployed:
         _, route, params = max(candidates, key=lambda c: c[0])
         return route, params
 
-    def http(self, method: str, path: str, body: Any = None, headers: Mapping[str, str] | None = None, *,
-             query: Mapping[str, str | list[str]] | None = None, api_key: str | None = API_KEY_VALUE,
-             strict: bool = True) -> HttpResponse:
-        """A request as API Gateway would hand it to the function (``path`` as the client sent it,
-        percent-encoding kept). ``strict``: a function error raises instead of becoming a 502."""
+    def _through_gateway(self, method: str, path: str, body: Any, headers: Mapping[str, str] | None,
+                         query: Mapping[str, str | list[str]] | None, api_key: str | None,
+                         ) -> HttpResponse | tuple[Route, dict[str, Any]]:
+        """What API Gateway does before the integration: route, authorizer, API key, body model,
+        payload quotas. Either its own answer or the route and the proxy event for the function."""
         self._check_live()
         found = self.route_for(method, path)
         if found is None:
             return _gateway(403, {"message": "Missing Authentication Token"})
         route, params = found
-        if route.api_key_required and api_key != API_KEY_VALUE:
+        event = events.api_event(method, path, body=body, headers=headers, query=query, api_key=api_key,
+                                 stage=self.stage_name)
+        event["resource"] = route.resource_path
+        event["pathParameters"] = params or None
+        event["requestContext"]["resourcePath"] = route.resource_path
+        event["requestContext"]["path"] = f"/{self.stage_name}{path}"
+        key = api_key
+        if route.authorizer is not None:
+            outcome = self._authorize(route, event)
+            if isinstance(outcome, HttpResponse):
+                return outcome
+            key = outcome.get("usageIdentifierKey") if self.api_key_source == "AUTHORIZER" else api_key
+            event["requestContext"]["authorizer"] = {"principalId": outcome.get("principalId"),
+                                                     **(outcome.get("context") or {})}
+        elif self.api_key_source == "AUTHORIZER":
+            key = None  # the key may only come from an authorizer
+        event["requestContext"]["identity"]["apiKey"] = key if route.api_key_required else None
+        if route.api_key_required and key != API_KEY_VALUE:
             return _gateway(403, {"message": "Forbidden"})
         if route.body_schema is not None and method.upper() in {"POST", "PUT", "PATCH"}:
             problem = _schema_problem(route.body_schema, body)
@@ -538,19 +601,67 @@ class Deployed:
         if route.function is None:
             raise NotImplementedError(f"{route.method} {route.resource_path}: {route.integration_type} "
                                       "integrations are not emulated")
-        event = events.api_event(method, path, body=body, headers=headers, query=query, api_key=api_key,
-                                 stage=self.stage_name)
-        event["resource"] = route.resource_path
-        event["pathParameters"] = params or None
-        event["requestContext"]["resourcePath"] = route.resource_path
-        event["requestContext"]["path"] = f"/{self.stage_name}{path}"
         raw_body = event.get("body") or ""
         if len(raw_body.encode("utf-8")) > GATEWAY_MAX_BODY_BYTES:
             return _gateway(413, {"message": "Request Too Long"})
         if len(json.dumps(event).encode("utf-8")) > LAMBDA_MAX_SYNC_PAYLOAD_BYTES:
             # Lambda refuses the invocation (RequestEntityTooLarge): the code never runs.
             return _gateway(502, {"message": "Internal server error"}, route.function)
+        return route, event
+
+    def _authorize(self, route: Route, event: Mapping[str, Any]) -> HttpResponse | dict[str, Any]:
+        """A REQUEST authorizer's event, its function invoked, its answer applied as API Gateway
+        does: ``Unauthorized`` → 401, any other error or a malformed answer → 500, a policy that
+        does not allow ``execute-api:Invoke`` on the method ARN → 403. (TTL 0 in this stack: no
+        cache to emulate.)"""
+        assert route.authorizer is not None
+        authorizer = self.authorizers[route.authorizer]
+        if authorizer["ttl"] != 0:
+            raise NotImplementedError("authorizer result caching is not emulated")
+        method_arn = (f"arn:aws:execute-api:{self.region}:{ACCOUNT}:{self.rest_api_id}/{self.stage_name}/"
+                      f"{route.method}{event['path'].split('?', 1)[0]}")
+        request = {"type": "REQUEST", "methodArn": method_arn,
+                   **{k: event.get(k) for k in ("resource", "path", "httpMethod", "headers", "multiValueHeaders",
+                                                "queryStringParameters", "multiValueQueryStringParameters",
+                                                "pathParameters", "stageVariables", "requestContext")}}
+        process = self.function(authorizer["function"])
+        invocation = process.invoke(request)
+        if invocation.error is not None:
+            if invocation.error.get("errorMessage") == "Unauthorized":
+                return _gateway(401, {"message": "Unauthorized"}, authorizer["function"], invocation)
+            return _gateway(500, {"message": None}, authorizer["function"], invocation)
+        answer = invocation.payload
+        if not isinstance(answer, dict) or "policyDocument" not in answer or "principalId" not in answer:
+            return _gateway(500, {"message": None}, authorizer["function"], invocation)
+        effect = _policy_effect(answer["policyDocument"], method_arn)
+        if effect != "Allow":
+            message = ("User is not authorized to access this resource with an explicit deny" if effect == "Deny"
+                       else "User is not authorized to access this resource")
+            return _gateway(403, {"Message": message}, authorizer["function"], invocation)
+        return answer
+
+    def http(self, method: str, path: str, body: Any = None, headers: Mapping[str, str] | None = None, *,
+             query: Mapping[str, str | list[str]] | None = None, api_key: str | None = API_KEY_VALUE,
+             strict: bool = True) -> HttpResponse:
+        """A request as API Gateway would hand it to the function (``path`` as the client sent it,
+        percent-encoding kept), the response buffered. ``api_key`` goes in ``x-api-key`` (None: no
+        such header). ``strict``: a function error raises instead of becoming a 502."""
+        outcome = self._through_gateway(method, path, body, headers, query, api_key)
+        if isinstance(outcome, HttpResponse):
+            return outcome
+        route, event = outcome
+        assert route.function is not None
         process = self.function(route.function)
+        if isinstance(process, WebAdapterProcess):
+            streamed = process.forward(event)
+            invocation = streamed.invocation
+            assert invocation is not None
+            if invocation.error is not None:
+                if strict:
+                    raise FunctionError(route.function, invocation.error, process.log_tail())
+                status = 504 if invocation.error.get("errorType") == "Sandbox.Timedout" else 502
+                return _gateway(status, {"message": "Internal server error"}, route.function, invocation)
+            return HttpResponse(streamed.status, streamed.headers, streamed.body, route.function, invocation)
         invocation = process.invoke(event)
         if invocation.error is not None:
             if strict:
@@ -570,6 +681,27 @@ class Deployed:
         raw = payload.get("body") or ""
         data = base64.b64decode(raw) if payload.get("isBase64Encoded") else str(raw).encode("utf-8")
         return HttpResponse(int(payload["statusCode"]), headers_out, data, route.function, invocation)
+
+    def stream(self, method: str, path: str, body: Any = None, headers: Mapping[str, str] | None = None, *,
+               query: Mapping[str, str | list[str]] | None = None,
+               api_key: str | None = API_KEY_VALUE) -> StreamedResponse | HttpResponse:
+        """Like ``http`` for a streamed route (``ResponseTransferMode: STREAM``) of a web-adapted
+        function: the body's chunks with their arrival times. The gateway's own answers
+        (403, 400, ...) come back as ``HttpResponse``."""
+        outcome = self._through_gateway(method, path, body, headers, query, api_key)
+        if isinstance(outcome, HttpResponse):
+            return outcome
+        route, event = outcome
+        assert route.function is not None
+        process = self.function(route.function)
+        if not route.streamed or not isinstance(process, WebAdapterProcess):
+            raise AssertionError(f"{route.method} {route.resource_path} is not a streamed route of a web-adapted "
+                                 "function")
+        response = process.forward(event)
+        assert response.invocation is not None
+        if response.invocation.error is not None:
+            raise FunctionError(route.function, response.invocation.error, process.log_tail())
+        return response
 
     # -- S3 → SQS → indexer -----------------------------------------------------------------
 
@@ -768,6 +900,29 @@ def _gateway(status: int, body: Mapping[str, Any], function: str | None = None,
              invocation: Invocation | None = None) -> HttpResponse:
     return HttpResponse(status, {"content-type": "application/json"}, json.dumps(body).encode(), function,
                         invocation, gateway=True)
+
+
+def _policy_effect(policy: Mapping[str, Any], method_arn: str) -> str | None:
+    """``Deny`` if a statement denies ``execute-api:Invoke`` on the ARN, else ``Allow`` if one
+    allows it, else None (IAM's evaluation, for the policies authorizers return)."""
+    def listed(value: Any) -> list[str]:
+        return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+    def matches(pattern: str, value: str) -> bool:
+        return re.fullmatch(".*".join(re.escape(part) for part in pattern.split("*")), value) is not None
+
+    effects = set()
+    for statement in listed_statements(policy):
+        actions = listed(statement.get("Action", []))
+        resources = listed(statement.get("Resource", []))
+        if any(matches(a, "execute-api:Invoke") for a in actions) and any(matches(r, method_arn) for r in resources):
+            effects.add(str(statement.get("Effect")))
+    return "Deny" if "Deny" in effects else "Allow" if "Allow" in effects else None
+
+
+def listed_statements(policy: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    statements = policy.get("Statement", [])
+    return list(statements) if isinstance(statements, list) else [statements]
 
 
 def _event_matches(pattern: str, event_name: str) -> bool:

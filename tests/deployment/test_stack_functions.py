@@ -13,7 +13,8 @@ PROVIDER_FRAMEWORK_ENV = "USER_ON_EVENT_FUNCTION_ARN"
 
 
 def _request_for(route: Route) -> tuple[str, dict[str, object] | None]:
-    path = route.resource_path.replace("{id+}", quote("reports/2026/q1 plan.md", safe=""))
+    path = (route.resource_path.replace("{id+}", quote("reports/2026/q1 plan.md", safe=""))
+            .replace("{name}", "playground.js"))
     body: dict[str, object] | None = {"unexpected": True} if route.method == "POST" else None
     return path, body
 
@@ -27,7 +28,9 @@ def test_every_function_of_the_template_is_run_or_played(deployed: Deployed) -> 
         env = functions[logical_id]["Properties"].get("Environment", {}).get("Variables", {})
         assert PROVIDER_FRAMEWORK_ENV in env, f"{logical_id} is neither Python nor CDK's provider framework"
     assert sorted(p.config.code_name or "?" for p in deployed.functions.values()) == [
-        "chat", "indexer", "opensearch_init", "query"]
+        "chat", "indexer", "key_authorizer", "opensearch_init", "query", "stream"]
+    # The streaming function runs behind the Lambda Web Adapter (played by the harness).
+    assert {deployed.functions[f].config.code_name for f in deployed.web_adapted} == {"stream"}
 
 
 def test_each_function_cold_starts_within_its_template_limits(deployed: Deployed) -> None:
@@ -40,6 +43,9 @@ def test_each_function_cold_starts_within_its_template_limits(deployed: Deployed
         "query": lambda: deployed.http("POST", "/v1/search", {"query": "anything"}),
         "indexer": lambda: deployed.http("GET", "/v1/documents"),
         "opensearch_init": lambda: deployed.custom_resource(init, "Create"),
+        # Behind the played Lambda Web Adapter: init is run.sh until the readiness check passes.
+        "stream": lambda: deployed.http("GET", "/v1/models"),
+        "key_authorizer": lambda: deployed.http("GET", "/v1/documents"),
     }
     calls["opensearch_init"]()  # the index exists before the others search it
     for code_name, call in calls.items():
@@ -47,7 +53,7 @@ def test_each_function_cold_starts_within_its_template_limits(deployed: Deployed
         process.cold()
         call()
         invocation = process.invocations[-1]
-        assert invocation.cold and invocation.error is None
+        assert invocation.cold and invocation.error is None, (code_name, invocation)
         assert invocation.denied_writes == [], (code_name, invocation.denied_writes[:5])
         assert invocation.peak_rss_mb < process.config.memory_mb, (code_name, invocation.peak_rss_mb)
         assert process.config.timeout_seconds >= 3 and process.config.memory_mb >= 128
@@ -58,11 +64,17 @@ def test_every_route_reaches_the_function_the_template_names(deployed: Deployed)
     must serve it (a route wired to the wrong function answers FastAPI's 404 "Not Found")."""
     assert deployed.routes
     answered = {}
+    authorizers = {deployed.authorizers[a]["function"] for a in deployed.authorizers}
     for route in deployed.routes:
         path, body = _request_for(route)
+        authorized = len(deployed.function(next(iter(authorizers))).invocations) if authorizers else 0
         response = deployed.http(route.method, path, body)
         assert not response.gateway and response.function == route.function, (route, response)
-        detail = response.json().get("detail") if response.body else None
+        # The authorizer ran for the method that has one, and only for it.
+        ran = len(deployed.function(next(iter(authorizers))).invocations) - authorized if authorizers else 0
+        assert ran == (1 if route.authorizer else 0), route
+        is_json = response.headers.get("content-type", "").startswith("application/json")
+        detail = response.json().get("detail") if response.body and is_json else None
         assert response.status != 405 and detail != "Not Found", (route, response)
         assert response.status < 500, (route, response)
         answered[(route.method, route.resource_path)] = response.status
@@ -71,12 +83,26 @@ def test_every_route_reaches_the_function_the_template_names(deployed: Deployed)
         ("GET", "/v1/health"), ("POST", "/v1/chat"), ("POST", "/v1/query"), ("POST", "/v1/search"),
         ("POST", "/v1/embeddings"), ("POST", "/agent/query"), ("POST", "/v1/documents"),
         ("GET", "/v1/documents"), ("GET", "/v1/documents/{id+}"), ("DELETE", "/v1/documents/{id+}"),
-        ("POST", "/agent/knowledge"),
+        ("POST", "/agent/knowledge"), ("POST", "/v1/uploads"), ("POST", "/v1/files"),
+        ("POST", "/v1/chat/completions"), ("GET", "/v1/models"),
+        ("GET", "/"), ("GET", "/playground"), ("GET", "/playground/{name}"),
     }
+    # The streamed routes are served by the web-adapted function, the public ones need no key.
+    assert {(r.method, r.resource_path) for r in deployed.routes if r.streamed} == {
+        ("POST", "/v1/query"), ("POST", "/v1/chat"), ("POST", "/v1/chat/completions"), ("GET", "/v1/models")}
+    assert {r.function for r in deployed.routes if r.streamed} == deployed.web_adapted
+    assert {(r.method, r.resource_path) for r in deployed.routes if r.authorizer is None} == {
+        ("GET", "/"), ("GET", "/playground"), ("GET", "/playground/{name}")}
 
 
 def test_the_gateway_answers_what_never_reaches_a_function(deployed: Deployed) -> None:
-    assert deployed.http("GET", "/v1/health", api_key=None).status == 403
+    # No key: the REQUEST authorizer says Unauthorized (401); an unknown key passes the
+    # authorizer but not the usage plan (403, API key source AUTHORIZER).
+    assert deployed.api_key_source == "AUTHORIZER"
+    no_key = deployed.http("GET", "/v1/health", api_key=None)
+    assert (no_key.status, no_key.gateway, no_key.json()) == (401, True, {"message": "Unauthorized"})
+    wrong = deployed.http("GET", "/v1/health", api_key="not-the-key")
+    assert (wrong.status, wrong.gateway) == (403, True)
     assert deployed.http("GET", "/v1/nothing-here").json() == {"message": "Missing Authentication Token"}
     empty = deployed.http("POST", "/v1/query", {})
     assert (empty.status, empty.gateway) == (400, True)
