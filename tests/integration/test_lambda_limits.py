@@ -74,13 +74,15 @@ def test_a_body_between_the_apps_limit_and_lambdas_6_mb_is_the_apps_413(stack: L
 @pytest.mark.parametrize("store_kind", ["opensearch"], indirect=True)
 def test_documents_that_cannot_finish_in_time_are_queued_then_indexed_by_the_pipeline(
         stack: Lambdas, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(intake, "ESTIMATED_CHARS_PER_SECOND", 100.0)
+    # 600 tokens a minute: 10 a second, the rate the indexer's share allows in this test
+    monkeypatch.setenv("UPSTAGE_TOKENS_PER_MINUTE", "600")
+    lambda_runtime.reset()
     monkeypatch.setattr(intake, "MAX_GROUP_CHARS", 1_000)
     small = {"id": "quick.md", "content_type": "text/markdown",
              "text": "# Quick\n\nQuokkas live on Rottnest Island."}
     large_text = " ".join(f"Sentence {i} says that narwhals have tusks." for i in range(60))
     large = {"id": "reports/slow.txt", "text": large_text, "metadata": {"team": "sea"}}
-    # budget 10 s: the small group fits (0.4 s + margin), the large one (25 s) does not
+    # budget 10 s: the small group fits (~1.5 s + margin), the large one (~60 s) does not
     status, body, elapsed = invoke(stack, "indexer", "POST", "/v1/documents",
                                    {"documents": [small, large]}, timeout_ms=12_000)
     assert status == 202, body
@@ -92,6 +94,8 @@ def test_documents_that_cannot_finish_in_time_are_queued_then_indexed_by_the_pip
     queued = [k for k in bucket_keys if k.startswith(intake.QUEUE_PREFIX)]
     assert queued == [intake.queued_key("reports/slow.txt")]
 
+    monkeypatch.setenv("UPSTAGE_TOKENS_PER_MINUTE", "100000000")  # the pipeline's own pace
+    lambda_runtime.reset()
     assert stack.pump() and stack.aws.dlq_bodies() == []
     status, record = stack.document("reports/slow.txt")
     assert status == 200 and record["status"] == "indexed" and record["chunks"] > 0

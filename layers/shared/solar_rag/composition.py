@@ -307,7 +307,10 @@ class Container:
         from solar_rag.services.intake import DocumentIntake
 
         queue = self.object_store if self.settings.documents_bucket else None
-        return DocumentIntake(self.indexing_service, self.registry, queue=queue)
+        if self.provider != "upstage":
+            return DocumentIntake(self.indexing_service, self.registry, queue=queue)
+        return DocumentIntake(self.indexing_service, self.registry, queue=queue,
+                              tokens_per_second=self.settings.upstage_tokens_per_minute / 60)
 
     @cached_property
     def upload_service(self) -> UploadService:

@@ -30,6 +30,7 @@ from solar_rag.domain import DocumentRecord, DocumentStatus, Metadata, SourceDoc
 from solar_rag.errors import DeadlineExceeded, InvalidInput, PayloadTooLarge, RagError
 from solar_rag.ports import DocumentRegistry, ObjectStore, PresignedUpload
 from solar_rag.services.indexing import IndexingService, IndexOutcome
+from solar_rag.text.tokens import estimate_tokens
 
 logger = logging.getLogger("solar_rag.intake")
 
@@ -40,9 +41,8 @@ SIDECAR_SUFFIX = ".metadata.json"
 QUEUED_FORMAT = "solar-rag-queued-v1"
 MAX_GROUP_CHARS = 200_000
 """Text indexed together: under a minute of Upstage's 300,000 tokens/min."""
-ESTIMATED_CHARS_PER_SECOND = 10_000.0
-"""Conservative indexing throughput for one group (embedding dominates): a group is only
-started when the deadline leaves at least its estimate plus ``GROUP_MARGIN_SECONDS``."""
+UNLIMITED_TOKENS_PER_SECOND = 1e9
+"""Without a token rate limit (the offline embedder) only the margin counts."""
 GROUP_MARGIN_SECONDS = 3.0
 UPLOAD_EXPIRY_SECONDS = 900
 MAX_QUEUED_BYTES = 32 * 1024 * 1024
@@ -102,7 +102,14 @@ def still_queued(current: DocumentRecord | None, queued: QueuedDocument) -> bool
 
 class DocumentIntake:
     def __init__(self, indexing: IndexingService, registry: DocumentRegistry, *,
-                 queue: ObjectStore | None, clock: Callable[[], datetime] = _utcnow) -> None:
+                 queue: ObjectStore | None, tokens_per_second: float = UNLIMITED_TOKENS_PER_SECOND,
+                 clock: Callable[[], datetime] = _utcnow) -> None:
+        """``tokens_per_second``: the embedder's sustained rate (its tokens-per-minute limit
+        / 60): a group is only started when the deadline leaves its estimated tokens at that
+        rate plus ``GROUP_MARGIN_SECONDS``. Conservative on purpose: a fresh container could
+        burst through a minute's budget at once, but the request cannot know the limiter's
+        state, and a group that waits for it past the deadline is work thrown away."""
+        self._tokens_per_second = tokens_per_second
         self._indexing = indexing
         self._registry = registry
         self._queue = queue
@@ -140,10 +147,9 @@ class DocumentIntake:
             outcomes.append(result)
         return outcomes
 
-    @staticmethod
-    def _time_for(group: Sequence[tuple[int, SourceDocument]]) -> bool:
-        chars = sum(len(doc.text) for _, doc in group)
-        needed = chars / ESTIMATED_CHARS_PER_SECOND + GROUP_MARGIN_SECONDS
+    def _time_for(self, group: Sequence[tuple[int, SourceDocument]]) -> bool:
+        tokens = sum(estimate_tokens(doc.text) for _, doc in group)
+        needed = tokens / self._tokens_per_second + GROUP_MARGIN_SECONDS
         return deadline.time_left(float("inf")) >= needed
 
     def _queue_all(self, group: Sequence[tuple[int, SourceDocument]]
