@@ -55,10 +55,8 @@ def xray_layer() -> Path:
 def _cases(deployed: Deployed) -> dict[str, tuple[str, Callable[[], HttpResponse]]]:
     return {
         "chat: GET /v1/health": ("chat", lambda: deployed.http("GET", "/v1/health")),
-        "chat: POST /v1/chat": ("chat", lambda: deployed.http(
-            "POST", "/v1/chat", {"messages": [{"role": "user", "content": "hello"}]})),
-        # /v1/query is the streaming function's (behind the Lambda Web Adapter, played by the
-        # harness; no tracer variant): the query function's own route instead.
+        # /v1/chat and /v1/query are the streaming function's (behind the Lambda Web Adapter,
+        # played by the harness; no tracer variant): the query function's own route instead.
         "query: POST /v1/search": ("query", lambda: deployed.http(
             "POST", "/v1/search", {"query": "leave days"})),
         "indexer: GET /v1/documents": ("indexer", lambda: deployed.http("GET", "/v1/documents")),
@@ -73,14 +71,18 @@ def main(argv: list[str] | None = None) -> int:
     environment = DeploymentEnvironment(workdir, variants=("domain",))
     try:
         deployed = environment.deploy("domain")
-        shipped = {k: p for k, p in deployed.functions.items() if isinstance(p, FunctionProcess)}
+        shipped = dict(deployed.functions)
         extra = xray_layer()
-        traced = {
+        measured = {code for code, _ in _cases(deployed).values()}
+        # Only the measured functions get the tracer; the others (the key authorizer in front
+        # of every route) stay as shipped.
+        traced = {**shipped, **{
             name: FunctionProcess(dataclasses.replace(p.config, layer_dirs=(*p.config.layer_dirs, extra)),
                                   environment.runtime, p.scratch, deployed.workdir, p.extra_env,
                                   prelude=TRACER_PRELUDE)
             for name, p in shipped.items()
-        }
+            if isinstance(p, FunctionProcess) and p.config.code_name in measured
+        }}
         deployed.set_secret()
         [init] = list(deployed.custom_resources())
         deployed.custom_resource(init, "Create")
