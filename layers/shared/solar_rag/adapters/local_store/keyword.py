@@ -30,11 +30,16 @@ _CJK_RANGES = (
     "\U00020000-\U0002ffff"  # CJK extensions B..F
 )
 _TOKEN = re.compile(rf"(?P<cjk>[{_CJK_RANGES}]+)|(?P<word>[^\W_{_CJK_RANGES}]+)")
+_CJK = re.compile(rf"[{_CJK_RANGES}]")
+_WORD = re.compile(r"[^\W_]+")
+"""Without CJK characters ``_TOKEN`` finds exactly these words: one C call, no Python loop."""
 
 
 def tokenize(text: str) -> list[str]:
     """Index/query tokens of ``text`` in order (duplicates kept: they weigh in BM25)."""
     normalised = unicodedata.normalize("NFKC", text).casefold()
+    if _CJK.search(normalised) is None:
+        return _WORD.findall(normalised)
     tokens: list[str] = []
     for match in _TOKEN.finditer(normalised):
         run = match.group("cjk")
