@@ -1,13 +1,15 @@
 from __future__ import annotations
 
+import re
 import sqlite3
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from solar_rag.adapters.local_store import LocalVectorStore
+from solar_rag.adapters.local_store import LocalVectorStore, keyword
 from solar_rag.adapters.local_store.keyword import (
     MAX_QUERY_TOKENS,
     index_text,
@@ -92,3 +94,33 @@ def test_arbitrary_queries_never_break_search(store: LocalVectorStore, text: str
     for mode in (SearchMode.KEYWORD, SearchMode.HYBRID):
         hits = store.search(SearchQuery(text, embed(text or "x"), mode, 3))
         assert len(hits) <= 3
+
+
+_REFERENCE_TOKEN = re.compile(
+    rf"(?P<cjk>[{keyword._CJK_RANGES}]+)|(?P<word>[^\W_{keyword._CJK_RANGES}]+)")
+
+
+def _reference_tokenize(text: str) -> list[str]:
+    """The tokenizer as first written (one match per run, bigrams cut in Python): the
+    index's tokens must not change, or stored FTS rows stop matching new queries."""
+    normalised = unicodedata.normalize("NFKC", text).casefold()
+    tokens: list[str] = []
+    for match in _REFERENCE_TOKEN.finditer(normalised):
+        run = match.group("cjk")
+        if run is None:
+            tokens.append(match.group("word"))
+        elif len(run) == 1:
+            tokens.append(run)
+        else:
+            tokens.extend(run[i : i + 2] for i in range(len(run) - 1))
+    return tokens
+
+
+_MIXED = st.text(alphabet=st.sampled_from(list("ab1_ -.,é서울은東京カナ\u3131\u00a0Ａ\U00020001")),
+                 max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.one_of(_MIXED, st.text(max_size=40)))
+def test_tokens_equal_the_reference_tokenizer(text: str) -> None:
+    assert keyword.tokenize(text) == _reference_tokenize(text)

@@ -23,6 +23,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from solar_rag.adapters.local_store.quantized import (
+    Codes,
+    approx_scores,
+    quantize,
+    quantize_query,
+    upper_bounds,
+)
 from solar_rag.domain import FilterValue, MetadataValue, matches_filters
 
 FloatMatrix = npt.NDArray[np.float32]
@@ -33,6 +40,9 @@ ValueKey = tuple[str, Any]
 
 MAX_SEGMENTS = 8
 MAX_DEAD_FRACTION = 0.25
+EXACT_SCAN_BELOW = 4096
+"""Fewer candidate rows than this are scored in float32 directly (the int8 pass gains nothing)."""
+SEED_EXTRA = 16
 _IN_BATCH = 500
 
 
@@ -62,6 +72,7 @@ class Snapshot:
     dimensions: int
     rowids: IntArray
     segments: tuple[FloatMatrix, ...]  # L2-normalised rows; concatenated they match rowids
+    codes: tuple[Codes, ...]  # the int8 copy of each segment, scanned first
     alive: BoolArray  # False where the row has been deleted since its segment was loaded
     document_ids: list[str]
     metadata: list[dict[str, MetadataValue]]
@@ -136,7 +147,7 @@ class Snapshot:
 
 
 def empty_snapshot(generation: int, dimensions: int) -> Snapshot:
-    return Snapshot(generation, dimensions, np.zeros(0, np.int64), (),
+    return Snapshot(generation, dimensions, np.zeros(0, np.int64), (), (),
                     np.zeros(0, np.bool_), [], [])
 
 
@@ -177,8 +188,8 @@ def refresh(conn: sqlite3.Connection, old: Snapshot, generation: int) -> Snapsho
     alive = np.isin(old.rowids, current, assume_unique=True)
     missing = current[np.isin(current, old.rowids, assume_unique=True, invert=True)]
     if len(missing) == 0 and bool((alive == old.alive).all()):
-        return Snapshot(generation, old.dimensions, old.rowids, old.segments, old.alive,
-                        old.document_ids, old.metadata)
+        return Snapshot(generation, old.dimensions, old.rowids, old.segments, old.codes,
+                        old.alive, old.document_ids, old.metadata)
     rows = _load(conn, missing, everything=len(missing) == len(current), dims=old.dimensions)
     appended = len(old) == 0 or len(missing) == 0 or int(missing[0]) > int(old.rowids[-1])
     segments = old.segments + ((rows.matrix,) if len(missing) else ())
@@ -187,6 +198,7 @@ def refresh(conn: sqlite3.Connection, old: Snapshot, generation: int) -> Snapsho
         old.dimensions,
         np.concatenate([old.rowids, rows.rowids]),
         segments,
+        old.codes + ((quantize(rows.matrix),) if len(missing) else ()),
         np.concatenate([alive, np.ones(len(missing), np.bool_)]),
         old.document_ids + rows.document_ids,
         old.metadata + rows.metadata,
@@ -213,19 +225,27 @@ def _compact(snapshot: Snapshot) -> Snapshot:
     keep = np.flatnonzero(snapshot.alive)
     order = keep[np.argsort(snapshot.rowids[keep], kind="stable")]
     matrix = np.empty((len(order), snapshot.dimensions), np.float32)
+    codes = Codes(np.empty((len(order), snapshot.dimensions), np.int8),
+                  np.empty(len(order), np.float32), np.empty(len(order), np.float32))
     offsets = snapshot.offsets
     # copy segment by segment, never materialising the concatenation of all segments
     which = np.searchsorted(offsets, order, side="right") - 1
-    for i, segment in enumerate(snapshot.segments):
+    for i, (segment, segment_codes) in enumerate(zip(snapshot.segments, snapshot.codes,
+                                                     strict=True)):
         at = np.flatnonzero(which == i)
         if len(at):
-            matrix[at] = segment[order[at] - offsets[i]]
+            rows = order[at] - offsets[i]
+            matrix[at] = segment[rows]
+            codes.codes[at] = segment_codes.codes[rows]
+            codes.scales[at] = segment_codes.scales[rows]
+            codes.residuals[at] = segment_codes.residuals[rows]
     positions = order.tolist()
     return Snapshot(
         snapshot.generation,
         snapshot.dimensions,
         snapshot.rowids[order],
         (matrix,) if len(order) else (),
+        (codes,) if len(order) else (),
         np.ones(len(order), np.bool_),
         [snapshot.document_ids[p] for p in positions],
         [snapshot.metadata[p] for p in positions],
@@ -277,43 +297,76 @@ def _load_metadata(raws: Sequence[str]) -> list[dict[str, MetadataValue]]:
     return out
 
 
-def _scores(snapshot: Snapshot, query: FloatVector, candidates: IntArray | None
-            ) -> npt.NDArray[np.float32]:
-    if candidates is None:
-        return np.concatenate([segment @ query for segment in snapshot.segments])
+def _exact(snapshot: Snapshot, query: FloatVector, positions: IntArray
+           ) -> npt.NDArray[np.float32]:
+    """Exact float32 cosines at ``positions`` (sorted ascending)."""
     offsets = snapshot.offsets
-    bounds = np.searchsorted(candidates, offsets)
+    bounds = np.searchsorted(positions, offsets)
     parts = [
-        segment[candidates[bounds[i] : bounds[i + 1]] - offsets[i]] @ query
+        segment[positions[bounds[i] : bounds[i + 1]] - offsets[i]] @ query
         for i, segment in enumerate(snapshot.segments)
         if bounds[i + 1] > bounds[i]
     ]
     return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
 
+def _approx(snapshot: Snapshot, query: FloatVector, candidates: IntArray | None
+            ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Int8 scores and their upper bounds, over ``candidates`` only when given (the rows a
+    filter excludes are never read)."""
+    codes_query = quantize_query(query)
+    approx: list[npt.NDArray[np.float64]] = []
+    bounds: list[npt.NDArray[np.float64]] = []
+    offsets = snapshot.offsets
+    cuts = None if candidates is None else np.searchsorted(candidates, offsets)
+    for i, codes in enumerate(snapshot.codes):
+        if cuts is not None:
+            if cuts[i + 1] == cuts[i]:
+                continue
+            assert candidates is not None
+            codes = codes.take(candidates[cuts[i] : cuts[i + 1]] - offsets[i])
+        scores = approx_scores(codes, codes_query)
+        approx.append(scores)
+        bounds.append(upper_bounds(scores, codes, codes_query))
+    return np.concatenate(approx), np.concatenate(bounds)
+
+
 def top_positions(
     snapshot: Snapshot, query: FloatVector, mask: BoolArray | None, limit: int
 ) -> list[tuple[int, float]]:
-    """Exact top ``limit`` (position, cosine) among positions allowed by ``mask``, best first."""
+    """Exact top ``limit`` (position, cosine) among positions allowed by ``mask``, best first.
+
+    The int8 copy is scanned first; only rows whose proven upper bound reaches the k-th best
+    exact score of the int8 leaders are re-scored in float32 (see ``quantized``)."""
     n = len(snapshot)
     if n == 0 or limit <= 0:
         return []
-    candidates: IntArray | None = None
+    candidates: IntArray
     if mask is None:
-        scores = _scores(snapshot, query, None)
+        candidates = np.arange(n, dtype=np.int64)
+        scanned = None
     else:
         candidates = np.flatnonzero(mask)
+        scanned = candidates
         if len(candidates) == 0:
             return []
-        if len(candidates) * 2 < n:
-            scores = _scores(snapshot, query, candidates)
-        else:
-            scores = _scores(snapshot, query, None)[candidates]
-    k = min(limit, len(scores))
-    part = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
-    order = part[np.argsort(-scores[part], kind="stable")]
-    positions = order if candidates is None else candidates[order]
-    return [(int(p), float(scores[o])) for p, o in zip(positions, order, strict=True)]
+    k = min(limit, len(candidates))
+    if len(candidates) <= EXACT_SCAN_BELOW:
+        chosen = candidates
+        exact = _exact(snapshot, query, chosen)
+    else:
+        approx, upper = _approx(snapshot, query, scanned)
+        seed_count = min(len(approx), max(2 * k, k + SEED_EXTRA))
+        seed = np.sort(np.argpartition(-approx, seed_count - 1)[:seed_count])
+        seed_exact = _exact(snapshot, query, candidates[seed])
+        threshold = float(np.partition(seed_exact, len(seed_exact) - k)[len(seed_exact) - k])
+        chosen = candidates[np.flatnonzero(upper >= threshold)]
+        if len(chosen) < k:  # cannot happen while the bound holds; stay exact regardless
+            chosen = candidates
+        exact = _exact(snapshot, query, chosen)
+    part = np.argpartition(-exact, k - 1)[:k] if k < len(exact) else np.arange(len(exact))
+    order = part[np.argsort(-exact[part], kind="stable")]
+    return [(int(chosen[o]), float(exact[o])) for o in order]
 
 
 def query_vector(vector: Sequence[float], dimensions: int,

@@ -29,22 +29,21 @@ _CJK_RANGES = (
     "\uf900-\ufaff"  # CJK compatibility ideographs
     "\U00020000-\U0002ffff"  # CJK extensions B..F
 )
-_TOKEN = re.compile(rf"(?P<cjk>[{_CJK_RANGES}]+)|(?P<word>[^\W_{_CJK_RANGES}]+)")
+_C = _CJK_RANGES
+_TOKENS = re.compile(rf"(?=([{_C}]{{2}}))[{_C}]|((?<![{_C}])[{_C}](?![{_C}]))|([^\W_{_C}]+)")
+"""Each match is one token, in text order: a CJK character followed by another (the bigram
+they form, captured by the look-ahead), a lone CJK character, or a Latin/digit word."""
+_CJK = re.compile(rf"[{_C}]")
+_WORD = re.compile(r"[^\W_]+")
+"""Without CJK characters ``_TOKENS`` finds exactly these words."""
 
 
 def tokenize(text: str) -> list[str]:
     """Index/query tokens of ``text`` in order (duplicates kept: they weigh in BM25)."""
     normalised = unicodedata.normalize("NFKC", text).casefold()
-    tokens: list[str] = []
-    for match in _TOKEN.finditer(normalised):
-        run = match.group("cjk")
-        if run is None:
-            tokens.append(match.group("word"))
-        elif len(run) == 1:
-            tokens.append(run)
-        else:
-            tokens.extend(run[i : i + 2] for i in range(len(run) - 1))
-    return tokens
+    if _CJK.search(normalised) is None:
+        return _WORD.findall(normalised)
+    return [bigram or single or word for bigram, single, word in _TOKENS.findall(normalised)]
 
 
 def index_text(*parts: str | None) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from array import array
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -260,9 +261,9 @@ class LocalVectorStore:
                     f"the store expects {self._dimensions}"
                 )
             validate_metadata(chunk.metadata, where=f"chunk {chunk.chunk_id!r} metadata")
-        matrix = np.asarray([item.vector for item in chunks], np.float32).reshape(
-            len(chunks), self._dimensions
-        )
+        # array.array converts a list of floats in C, ~2x faster than np.asarray of the lists
+        packed = b"".join(array("f", item.vector).tobytes() for item in chunks)
+        matrix = np.frombuffer(packed, np.float32).reshape(len(chunks), self._dimensions)
         if not np.all(np.isfinite(matrix)):
             raise errors.InvalidInput("vectors must not contain NaN or infinity")
         return matrix
