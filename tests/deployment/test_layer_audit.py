@@ -30,6 +30,7 @@ LOCAL_ONLY = {
 }
 LOCAL_ONLY_IMPORTS = {
     "numpy": "solar_rag.adapters.local_store (see LOCAL_ONLY)",
+    "simsimd": "solar_rag.adapters.local_store (see LOCAL_ONLY): its int8 scan kernels",
 }
 UNUSED_MODULES = ("grpc", "google.protobuf", "opensearch.protobufs")
 
