@@ -129,6 +129,35 @@ def test_a_stream_broken_off_upstream_ends_with_an_error_event(client: TestClien
                              "status": 502}
 
 
+def test_a_refused_stream_options_is_asked_again_without_it(
+        client: TestClient, upstage: FakeUpstage, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Upstage does not document ``stream_options``: if a request with it is refused (400),
+    the stream is opened again without it, usage is estimated, and it is not sent again."""
+    from solar_rag.adapters.upstage_stream import UpstageStreamingChatModel
+
+    monkeypatch.setattr(UpstageStreamingChatModel, "_usage_chunk_refused", False)
+    upstage.fail_next(400, message="Unrecognized request argument: stream_options", endpoint="chat")
+    stream = events(client.post("/v1/query", json=QUESTION).text)
+    assert [name for name, _ in stream][-1] == "done"
+    assert stream[-1][1]["usage"]["total_tokens"] > 0
+    first, second = upstage.chat_requests()
+    assert first.status == 400 and "stream_options" in first.body
+    assert second.status == 200 and "stream_options" not in second.body
+    events(client.post("/v1/query", json=QUESTION).text)
+    assert "stream_options" not in upstage.chat_requests()[-1].body
+
+
+def test_a_400_for_another_reason_is_not_hidden(
+        client: TestClient, upstage: FakeUpstage, monkeypatch: pytest.MonkeyPatch) -> None:
+    from solar_rag.adapters.upstage_stream import UpstageStreamingChatModel
+
+    monkeypatch.setattr(UpstageStreamingChatModel, "_usage_chunk_refused", False)
+    upstage.fail_next(400, times=2, message="max_tokens is too large", endpoint="chat")
+    response = client.post("/v1/query", json=QUESTION)
+    assert response.status_code == 502 and "max_tokens is too large" in response.json()["detail"]
+    assert UpstageStreamingChatModel._usage_chunk_refused is False
+
+
 def test_usage_is_estimated_when_upstage_sends_none(client: TestClient, upstage: FakeUpstage) -> None:
     upstage.ignore_include_usage = True
     done = events(client.post("/v1/query", json=QUESTION).text)[-1][1]

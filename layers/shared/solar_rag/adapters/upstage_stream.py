@@ -17,13 +17,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import openai
-from openai.types.chat import ChatCompletionChunk
+from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
 from solar_rag.adapters.upstage import UpstageChatModel
 from solar_rag.domain import ChatCompletion, ChatMessage, Usage
-from solar_rag.errors import RagError, UpstreamError, UpstreamTimeout
+from solar_rag.errors import RagError, UpstreamError, UpstreamRejected, UpstreamTimeout
 from solar_rag.ports import ChatDelta, ChatStreamPart
 from solar_rag.text.tokens import estimate_tokens
 
@@ -32,6 +33,17 @@ logger = logging.getLogger("solar_rag.upstage")
 
 class UpstageStreamingChatModel(UpstageChatModel):
     """``StreamingChatModel`` port: the same requests as ``UpstageChatModel``, streamed."""
+
+    _usage_chunk_refused = False
+    """Set once Upstage has refused ``stream_options`` (shared by the process's instances)."""
+
+    def _open(self, payload: list[ChatCompletionMessageParam],
+              options: dict[str, Any]) -> openai.Stream[ChatCompletionChunk]:
+        return self._client.call(
+            "chat stream",
+            lambda api: api.chat.completions.create(
+                model=self._model, messages=payload, stream=True, **options),
+        )
 
     def stream(
         self,
@@ -42,12 +54,18 @@ class UpstageStreamingChatModel(UpstageChatModel):
     ) -> Iterator[ChatStreamPart]:
         payload, options = self._request(messages, temperature, max_tokens)
         started = time.monotonic()
-        response = self._client.call(
-            "chat stream",
-            lambda api: api.chat.completions.create(
-                model=self._model, messages=payload, stream=True,
-                stream_options={"include_usage": True}, **options),
-        )
+        if self._usage_chunk_refused:
+            response = self._open(payload, options)
+        else:
+            try:
+                response = self._open(payload, {**options, "stream_options": {"include_usage": True}})
+            except UpstreamRejected as error:
+                # Upstage does not document ``stream_options``: if a request with it is refused,
+                # ask again without it (usage is then estimated) and stop sending it.
+                logger.warning("streamed chat refused with stream_options (%s); retrying without",
+                               error.message)
+                response = self._open(payload, options)
+                UpstageStreamingChatModel._usage_chunk_refused = True
         prompt_estimate = sum(estimate_tokens(m.content) for m in messages)
         return self._read(response, started, prompt_estimate)
 
