@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from tests.fakes.processes import stop
 from tests.fakes.rag_serve import free_port
 
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
@@ -128,10 +129,5 @@ def chromium(browser: str, driver: str, workdir: Path) -> Iterator[Browser]:
         finally:
             session.close()
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop(process)
         log.close()

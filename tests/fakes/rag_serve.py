@@ -7,12 +7,11 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
+from tests.fakes.processes import health_ok, stop, wait_until
 
 
 def free_port() -> int:
@@ -37,25 +36,11 @@ def rag_serve(env: Mapping[str, str], *, cwd: Path, startup_timeout: float = 60.
         cwd=cwd, env=environment, stdout=log, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + startup_timeout
-        while True:
-            if process.poll() is not None:
-                output = (cwd / "rag-serve.log").read_text()
-                raise RuntimeError(f"rag serve exited with {process.returncode}:\n{output}")
-            try:
-                if httpx.get(f"{url}/v1/health", timeout=1.0).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("rag serve did not start in time")
-            time.sleep(0.1)
+        try:
+            wait_until(health_ok(url), process, timeout=startup_timeout, what="rag serve")
+        except RuntimeError as error:
+            raise RuntimeError(f"{error}:\n{(cwd / 'rag-serve.log').read_text()}") from None
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop(process)
         log.close()

@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from bench.hostile_inputs import HOSTILE, api_document
+from tests.fakes.processes import health_ok, stop, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 HEALTH_LIMIT_SECONDS = 0.100
@@ -49,24 +50,10 @@ def server(tmp_path: Path) -> Iterator[str]:
         cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("rag serve did not start")
-            time.sleep(0.1)
+        wait_until(health_ok(url), process, timeout=60, what="rag serve")
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop(process)
 
 
 def _measure(server: str, attempt: int) -> tuple[dict[str, int], list[float]]:

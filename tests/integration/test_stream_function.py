@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.fakes.processes import stop
 from tests.fakes.rag_serve import free_port
 from tests.fakes.upstage_server import FakeUpstage
 
@@ -57,15 +58,6 @@ def _start(upstage: FakeUpstage, workdir: Path, **extra: str) -> tuple[subproces
         time.sleep(0.1)
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-
-
 def _index(upstage: FakeUpstage, workdir: Path) -> None:
     from solar_rag.composition import Container
     from solar_rag.domain import SourceDocument
@@ -93,7 +85,7 @@ def test_run_sh_serves_streamed_answers(upstage: FakeUpstage, tmp_path: Path) ->
         assert httpx.post(f"{url}/v1/documents", json={}, timeout=10).status_code == 404
     finally:
         upstage.stream_token_delay = 0.0
-        _stop(process)
+        stop(process)
 
 
 def test_requests_keep_the_function_budget(upstage: FakeUpstage, tmp_path: Path) -> None:
@@ -111,4 +103,4 @@ def test_requests_keep_the_function_budget(upstage: FakeUpstage, tmp_path: Path)
             "Upstage did not answer the chat request within 0.")
         assert elapsed < 2.5
     finally:
-        _stop(process)
+        stop(process)

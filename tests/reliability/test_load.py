@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.fakes.processes import stop
 from tests.fakes.upstage_server import FakeUpstage
 from tests.reliability.conftest import Recorder, env_int
 
@@ -88,12 +89,7 @@ def server(upstage: FakeUpstage, tmp_path_factory: pytest.TempPathFactory) -> It
     try:
         yield Server(url, workdir / "data", process)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        stop(process)
 
 
 def document(doc_id: str, rng: random.Random, revision: str) -> dict[str, Any]:
