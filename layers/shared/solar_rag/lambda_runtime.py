@@ -151,12 +151,19 @@ class _Function:
         return self._decorated(event, context)
 
 
-def _max_request_bytes() -> int:
+def _create_app(routers: Sequence[str]) -> Any:
+    """The app for ``routers``, configured from the container's settings (loaded once); with
+    invalid settings the first request answers the configuration error."""
+    from solar_rag.api.app import create_app
+
     try:
-        configured = load_settings().max_request_bytes
+        current = container().settings
     except RagError:
-        return LAMBDA_MAX_REQUEST_BYTES
-    return min(configured, LAMBDA_MAX_REQUEST_BYTES)
+        return create_app(container, routers=routers, max_request_bytes=LAMBDA_MAX_REQUEST_BYTES,
+                          cors_origins=())
+    return create_app(container, routers=routers,
+                      max_request_bytes=min(current.max_request_bytes, LAMBDA_MAX_REQUEST_BYTES),
+                      cors_origins=current.cors_origins)
 
 
 def _decode_path(event: Event) -> Event:
@@ -192,9 +199,8 @@ INTERNAL_ERROR = {"statusCode": 500, "headers": {"content-type": "application/js
 def _http_dispatch(routers: Sequence[str]) -> Handler:
     from mangum import Mangum
 
-    from solar_rag.api.app import create_app
 
-    adapter = Mangum(create_app(container, routers=routers, max_request_bytes=_max_request_bytes()),
+    adapter = Mangum(_create_app(routers),
                      lifespan="off")
 
     def dispatch(event: Event, context: Any) -> dict[str, Any]:
