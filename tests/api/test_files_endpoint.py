@@ -12,7 +12,7 @@ from solar_rag.api.app import create_app
 from solar_rag.composition import Container
 from solar_rag.settings import Settings
 
-from tests.unit.test_text_files import make_pdf
+from tests.fakes.documents import make_pdf
 
 
 @pytest.fixture
