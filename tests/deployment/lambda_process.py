@@ -123,7 +123,22 @@ def lambda_environment(config: FunctionConfig, scratch: Path, extra: Mapping[str
     return {**env, **config.environment, **extra}
 
 
-class FunctionProcess:
+class LogFile:
+    """The log of a function's process (its stdout and stderr), for assertions and errors."""
+
+    log_path: Path
+
+    def log_tail(self, chars: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")[-chars:]
+        except FileNotFoundError:
+            return ""
+
+    def log(self) -> str:
+        return self.log_tail(chars=10**8)
+
+
+class FunctionProcess(LogFile):
     """The execution environments of one function, one at a time."""
 
     def __init__(self, config: FunctionConfig, runtime: BareRuntime, scratch: Path, logs: Path,
@@ -261,11 +276,3 @@ class FunctionProcess:
         message: dict[str, Any] = json.loads(line)
         return message
 
-    def log_tail(self, chars: int = 4000) -> str:
-        try:
-            return self.log_path.read_text(encoding="utf-8", errors="replace")[-chars:]
-        except FileNotFoundError:
-            return ""
-
-    def log(self) -> str:
-        return self.log_tail(chars=10**8)

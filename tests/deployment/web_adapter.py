@@ -31,7 +31,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Mapping
@@ -45,9 +44,11 @@ from tests.deployment.lambda_process import (
     FunctionConfig,
     FunctionError,
     Invocation,
+    LogFile,
     lambda_environment,
 )
 from tests.deployment.runtime_env import BareRuntime
+from tests.fakes.rag_serve import free_port
 
 ADAPTER_LAYER_NAMES = ("LambdaAdapterLayerX86", "LambdaAdapterLayerArm64")
 DEFAULT_READINESS_PATH = "/"
@@ -88,7 +89,7 @@ class StreamedResponse:
         raise AssertionError(f"{marker!r} never arrived in {self.body[:500]!r}")
 
 
-class WebAdapterProcess:
+class WebAdapterProcess(LogFile):
     """The execution environments of a function behind the Lambda Web Adapter, one at a time."""
 
     def __init__(self, config: FunctionConfig, runtime: BareRuntime, scratch: Path, logs: Path,
@@ -136,7 +137,7 @@ class WebAdapterProcess:
             raise FunctionError(self.config.logical_id, {
                 "errorType": "Runtime.InvalidEntrypoint",
                 "errorMessage": f"the adapter runs $LAMBDA_TASK_ROOT/{self.config.handler}: not an executable file"})
-        self._port = _free_port()
+        self._port = free_port()
         started = time.monotonic()
         with open(self.log_path, "ab") as log:
             self._process = subprocess.Popen([str(program)], env=self.environment(), cwd=self.scratch,
@@ -263,14 +264,6 @@ class WebAdapterProcess:
         response.invocation = invocation
         return response
 
-    def log_tail(self, chars: int = 4000) -> str:
-        try:
-            return self.log_path.read_text(encoding="utf-8", errors="replace")[-chars:]
-        except FileNotFoundError:
-            return ""
-
-    def log(self) -> str:
-        return self.log_tail(chars=10**8)
 
 
 def _headers(pairs: list[tuple[str, str]]) -> dict[str, str]:
@@ -281,10 +274,6 @@ def _headers(pairs: list[tuple[str, str]]) -> dict[str, str]:
     return out
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def request_target(path: str, query: Mapping[str, list[str]] | None) -> str:
