@@ -59,6 +59,15 @@ def _rows(path: Path) -> tuple[set[tuple[str, str]], dict[str, tuple[str, str | 
         conn.close()
 
 
+def crash_when_the_record_is_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process dies inside the local store's transaction, after the chunks."""
+
+    def die(*_: object) -> None:
+        raise Crash
+
+    monkeypatch.setattr(local_store_module, "write_record", die)
+
+
 def test_local_store_shares_its_transactions_with_its_registry_only(
         local: tuple[LocalVectorStore, LocalDocumentRegistry, IndexingService],
         tmp_path: Path) -> None:
@@ -76,10 +85,7 @@ def test_local_crash_between_chunks_and_record_keeps_the_old_version(
     service.index(_doc("A"))
     before = _rows(store.path)
 
-    def die(*_: object) -> None:
-        raise Crash
-
-    monkeypatch.setattr(local_store_module, "write_record", die)
+    crash_when_the_record_is_written(monkeypatch)
     with pytest.raises(Crash):
         service.index(_doc("B"))
     assert _rows(store.path) == before  # B's chunks were rolled back with the missing record
@@ -92,10 +98,7 @@ def test_local_crash_of_a_new_document_leaves_nothing(
         monkeypatch: pytest.MonkeyPatch) -> None:
     store, registry, service = local
 
-    def die(*_: object) -> None:
-        raise Crash
-
-    monkeypatch.setattr(local_store_module, "write_record", die)
+    crash_when_the_record_is_written(monkeypatch)
     with pytest.raises(Crash):
         service.index(_doc("A"))
     assert _rows(store.path) == (set(), {})
@@ -109,10 +112,7 @@ def test_local_delete_removes_chunks_and_writes_the_tombstone_together(
     service.index(_doc("A"))
     before = _rows(store.path)
 
-    def die(*_: object) -> None:
-        raise Crash
-
-    monkeypatch.setattr(local_store_module, "write_record", die)
+    crash_when_the_record_is_written(monkeypatch)
     with pytest.raises(Crash):
         service.delete("a")
     with pytest.raises(Crash):
