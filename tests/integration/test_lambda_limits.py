@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from solar_rag import lambda_runtime
-from solar_rag.services import intake
+from solar_rag.services import indexing, intake
 
 from tests.fakes import events
 from tests.fakes.upstage_server import FakeUpstage
@@ -77,7 +77,7 @@ def test_documents_that_cannot_finish_in_time_are_queued_then_indexed_by_the_pip
     # 600 tokens a minute: 10 a second, the rate the indexer's share allows in this test
     monkeypatch.setenv("UPSTAGE_TOKENS_PER_MINUTE", "600")
     lambda_runtime.reset()
-    monkeypatch.setattr(intake, "MAX_GROUP_CHARS", 1_000)
+    monkeypatch.setattr(indexing, "MAX_GROUP_CHARS", 1_000)
     small = {"id": "quick.md", "content_type": "text/markdown",
              "text": "# Quick\n\nQuokkas live on Rottnest Island."}
     large_text = " ".join(f"Sentence {i} says that narwhals have tusks." for i in range(60))

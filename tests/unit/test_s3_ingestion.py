@@ -17,7 +17,7 @@ from solar_rag.errors import (
     VectorStoreError,
 )
 from solar_rag.lambda_events import parse_notification
-from solar_rag.services import s3_ingestion
+from solar_rag.services import indexing
 from solar_rag.services.indexing import IndexingService, IndexOutcome
 from solar_rag.services.intake import QUEUE_PREFIX
 from solar_rag.services.s3_ingestion import (
@@ -403,7 +403,7 @@ def test_a_document_upstage_refuses_fails_alone(world: World) -> None:
 
 def test_large_documents_are_written_in_groups_that_make_progress(
         world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(s3_ingestion, "MAX_GROUP_CHARS", 100)
+    monkeypatch.setattr(indexing, "MAX_GROUP_CHARS", 100)
     sizes = {"s1.txt": 30, "s2.txt": 40, "big.txt": 150, "s3.txt": 20, "s4.txt": 90}
     for key, size in sizes.items():
         world.put(key, ("word " * size)[:size].strip() + ".")

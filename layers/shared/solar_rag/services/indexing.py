@@ -43,6 +43,27 @@ OUTAGE_AFTER = 2
 OutcomeStatus = Literal["indexed", "unchanged", "queued", "deleted", "skipped", "failed"]
 
 
+MAX_GROUP_CHARS = 200_000
+"""Text indexed together (S3 batches, HTTP requests): under a minute of Upstage's 300,000
+tokens/min, so each group is written before the next is embedded and a batch of large
+documents makes progress within its time instead of losing all of it at once."""
+
+
+def groups_by_size(docs: Sequence[SourceDocument]) -> list[list[int]]:
+    """Positions of ``docs`` in consecutive groups of at most ``MAX_GROUP_CHARS`` of text
+    (a bigger document alone)."""
+    groups: list[list[int]] = []
+    size = 0
+    for position, doc in enumerate(docs):
+        if groups and size + len(doc.text) <= MAX_GROUP_CHARS:
+            groups[-1].append(position)
+            size += len(doc.text)
+        else:
+            groups.append([position])
+            size = len(doc.text)
+    return groups
+
+
 class ChunkerLike(Protocol):
     def chunk(self, doc: SourceDocument, parsed: ParsedDocument, version: str) -> list[Chunk]: ...
 

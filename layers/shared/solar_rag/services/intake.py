@@ -29,7 +29,7 @@ from solar_rag.document_ids import document_id_problem
 from solar_rag.domain import DocumentRecord, DocumentStatus, Metadata, SourceDocument
 from solar_rag.errors import DeadlineExceeded, InvalidInput, PayloadTooLarge, RagError
 from solar_rag.ports import DocumentRegistry, ObjectStore, PresignedUpload
-from solar_rag.services.indexing import IndexingService, IndexOutcome
+from solar_rag.services.indexing import IndexingService, IndexOutcome, groups_by_size
 from solar_rag.text.tokens import estimate_tokens
 
 logger = logging.getLogger("solar_rag.intake")
@@ -39,8 +39,6 @@ RESERVED_PREFIX = ".solar-rag/"
 QUEUE_PREFIX = RESERVED_PREFIX + "queued/"
 SIDECAR_SUFFIX = ".metadata.json"
 QUEUED_FORMAT = "solar-rag-queued-v1"
-MAX_GROUP_CHARS = 200_000
-"""Text indexed together: under a minute of Upstage's 300,000 tokens/min."""
 UNLIMITED_TOKENS_PER_SECOND = 1e9
 """Without a token rate limit (the offline embedder) only the margin counts."""
 GROUP_MARGIN_SECONDS = 3.0
@@ -127,7 +125,7 @@ class DocumentIntake:
         if self._queue is None or deadline.current() is None or len({d.id for d in docs}) != len(docs):
             return self._indexing.index_many(docs)
         results: dict[int, IndexOutcome | RagError] = {}
-        groups = _groups(docs)
+        groups = [[(p, docs[p]) for p in group] for group in groups_by_size(docs)]
         for number, group in enumerate(groups):
             if not self._time_for(group):
                 for rest in groups[number:]:
@@ -183,19 +181,6 @@ class DocumentIntake:
         logger.info("document queued for the S3 pipeline", extra={"document_id": doc.id})
         return IndexOutcome(doc.id, "queued")
 
-
-
-def _groups(docs: Sequence[SourceDocument]) -> list[list[tuple[int, SourceDocument]]]:
-    groups: list[list[tuple[int, SourceDocument]]] = []
-    size = 0
-    for position, doc in enumerate(docs):
-        if groups and size + len(doc.text) <= MAX_GROUP_CHARS:
-            groups[-1].append((position, doc))
-            size += len(doc.text)
-        else:
-            groups.append([(position, doc)])
-            size = len(doc.text)
-    return groups
 
 
 @dataclass(frozen=True, slots=True)

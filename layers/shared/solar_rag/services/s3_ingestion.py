@@ -33,7 +33,7 @@ from solar_rag.document_ids import document_id_problem
 from solar_rag.domain import ChangeMarker, DocumentStatus, Metadata, MetadataValue, SourceDocument
 from solar_rag.errors import DocumentNotFound, InvalidInput, NotConfigured, PayloadTooLarge, RagError
 from solar_rag.ports import DocumentRegistry, ObjectStore
-from solar_rag.services.indexing import IndexOutcome
+from solar_rag.services.indexing import IndexOutcome, groups_by_size
 from solar_rag.services.intake import (
     MAX_QUEUED_BYTES,
     QUEUE_PREFIX,
@@ -48,8 +48,6 @@ SIDECAR_SUFFIX = ".metadata.json"
 MAX_SIDECAR_BYTES = 10 * 1024  # Bedrock's limit for a metadata file
 MAX_METADATA_KEYS = 64
 MAX_METADATA_VALUE_CHARS = 2048
-MAX_GROUP_CHARS = 200_000
-"""Text indexed together from one batch: under a minute of Upstage's 300,000 tokens/min."""
 _METADATA_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
 ChangeKind = Literal["created", "removed"]
@@ -83,24 +81,6 @@ class Indexing(Protocol):
 
     def mark_failed(self, document_id: str, reason: str, *, marker: ChangeMarker | None = None,
                     source: str | None = None) -> IndexOutcome: ...
-
-
-def _groups_by_size(loaded: Mapping[int, tuple[SourceDocument, ChangeMarker]]) -> list[list[int]]:
-    """Positions in groups of at most ``MAX_GROUP_CHARS`` of text (a bigger document alone).
-
-    Each group is written before the next is embedded: a batch of large documents makes
-    progress within the function's timeout instead of losing all of it at once.
-    """
-    groups: list[list[int]] = []
-    size = 0
-    for position, (doc, _) in loaded.items():
-        if groups and size + len(doc.text) <= MAX_GROUP_CHARS:
-            groups[-1].append(position)
-            size += len(doc.text)
-        else:
-            groups.append([position])
-            size = len(doc.text)
-    return groups
 
 
 def _document_key(key: str) -> str:
@@ -232,7 +212,9 @@ class S3Ingestion:
                 results[position] = [found]
             else:
                 loaded[position] = found
-        for positions in _groups_by_size(loaded):
+        order = list(loaded)
+        for group in groups_by_size([loaded[p][0] for p in order]):
+            positions = [order[i] for i in group]
             try:
                 indexed = self._indexing.index_each([loaded[p][0] for p in positions],
                                                     [loaded[p][1] for p in positions])
