@@ -23,14 +23,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from solar_rag import deadline
 from solar_rag.composition import Container, load_settings
 from solar_rag.errors import RagError
+from solar_rag.lambda_runtime import LAMBDA_MAX_REQUEST_BYTES
 
 logger = logging.getLogger("solar_rag.lambda")
 
 DEFAULT_BUDGET_SECONDS = 600.0
 TIMEOUT_MARGIN_SECONDS = 10.0
 """The stack sets ``REQUEST_BUDGET_SECONDS`` to the function's timeout less this."""
-MAX_REQUEST_BYTES = 4 * 1024 * 1024
-"""As for the Mangum functions: a synchronous invocation's event is at most 6 MB."""
 
 
 class _Container:
@@ -79,5 +78,11 @@ def create_streaming_app(routers: Sequence[str]) -> ASGIApp:
     def provider() -> Container:
         return container()
 
-    app = create_app(provider, routers=routers, max_request_bytes=MAX_REQUEST_BYTES)
+    # As for the Mangum functions: a synchronous invocation's event is at most 6 MB.
+    try:
+        current = container().settings
+        limit, origins = min(current.max_request_bytes, LAMBDA_MAX_REQUEST_BYTES), current.cors_origins
+    except RagError:
+        limit, origins = LAMBDA_MAX_REQUEST_BYTES, ()
+    app = create_app(provider, routers=routers, max_request_bytes=limit, cors_origins=origins)
     return RequestDeadline(app, request_budget())
