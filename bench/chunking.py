@@ -13,9 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 from solar_rag.domain import ParsedDocument, SourceDocument
+from solar_rag.parsing.parsers import parse_document
 from solar_rag.settings import Settings
 from solar_rag.text.chunking import Chunker
-from solar_rag.text.parsers import parse_document
 from solar_rag.text.tokens import estimate_tokens
 
 from bench import corpus

@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable
 
 from solar_rag.domain import Chunk
+from solar_rag.parsing.parsers import parse_document
 from solar_rag.text.chunking import Chunker
-from solar_rag.text.parsers import parse_document
 
 from bench import corpus
 from tests.reference.chunking_v1 import ReferenceChunker

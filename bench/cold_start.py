@@ -49,8 +49,8 @@ EAGER_MODULES = (
     "solar_rag.adapters.upstage", "solar_rag.adapters.opensearch", "solar_rag.adapters.s3_source",
     "solar_rag.adapters.dynamodb_registry", "solar_rag.adapters.secrets",
     "solar_rag.services.indexing", "solar_rag.services.query", "solar_rag.services.chat",
-    "solar_rag.services.s3_ingestion", "solar_rag.text.files", "solar_rag.text.parsers",
-    "solar_rag.text.chunking", "solar_rag.text.pdf", "solar_rag.text.docx",
+    "solar_rag.services.s3_ingestion", "solar_rag.parsing.files", "solar_rag.parsing.parsers",
+    "solar_rag.text.chunking", "solar_rag.parsing.pdf", "solar_rag.parsing.docx",
 )
 
 

@@ -40,9 +40,9 @@ def _peak_kb() -> int:
 
 def _worker(name: str, size: int) -> None:
     from solar_rag.errors import RagError
+    from solar_rag.parsing.files import load_file
+    from solar_rag.parsing.parsers import parse_document
     from solar_rag.text.chunking import Chunker
-    from solar_rag.text.files import load_file
-    from solar_rag.text.parsers import parse_document
 
     from bench.hostile_inputs import BY_NAME
 

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from solar_rag.adapters.opensearch import build_opensearch_store, init_opensearch
-from solar_rag.adapters.rate_limit import RateLimiter
 from solar_rag.adapters.upstage import UpstageClient, UpstageEmbedder
 from solar_rag.cli import INDEX_GROUP_FILES
 from solar_rag.composition import Container
@@ -35,6 +34,7 @@ from solar_rag.domain import (
     WriteResult,
 )
 from solar_rag.ports import VectorStore
+from solar_rag.resilience.rate_limit import RateLimiter
 from solar_rag.services.indexing import IndexingService
 from solar_rag.text.tokens import estimate_tokens
 
@@ -192,7 +192,7 @@ def run_ours(docs: list[SourceDocument], time_scale: float) -> Run:
 def _handle_batch(ingestion: S3Ingestion, bodies: list[str]) -> list[int | None]:
     """One indexer invocation: chunk counts per message, None = failed (SQS would retry)."""
     counts: list[int | None] = []
-    from solar_rag.lambda_events import parse_notification
+    from solar_rag.lambda_edge.events import parse_notification
 
     for result in ingestion.handle_messages([parse_notification(body) for body in bodies]):
         if isinstance(result, Exception):
@@ -206,8 +206,8 @@ def _handle_batch(ingestion: S3Ingestion, bodies: list[str]) -> list[int | None]
 def run_ours_s3(docs: list[SourceDocument], time_scale: float) -> Run:
     """The same corpus uploaded to S3: SQS batches of ``S3_BATCH`` messages through
     ``S3Ingestion.handle_messages``, ``S3_CONCURRENCY`` invocations at once."""
+    from solar_rag.parsing.files import SUPPORTED_EXTENSIONS, load_file
     from solar_rag.services.s3_ingestion import S3Ingestion
-    from solar_rag.text.files import SUPPORTED_EXTENSIONS, load_file
 
     from tests.fakes import events
 

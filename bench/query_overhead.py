@@ -115,7 +115,7 @@ def run(section: Section, scale: Scale) -> None:
             "UPSTAGE_REQUESTS_PER_MINUTE": "1000000", "UPSTAGE_TOKENS_PER_MINUTE": "1000000000",
         }
         with _environment(env), TransportClock() as clock:
-            from solar_rag import lambda_runtime
+            from solar_rag.lambda_edge import runtime as lambda_runtime
 
             lambda_runtime.reset()
             handler = _load(ROOT / "functions" / "query" / "handler.py", "bench_query_handler").handler

@@ -1,6 +1,6 @@
 """Upstage rate-limit shares: each embedding function's per-container limit.
 
-The limiter in ``solar_rag.adapters.rate_limit`` lives in one container; Upstage counts per
+The limiter in ``solar_rag.resilience.rate_limit`` lives in one container; Upstage counts per
 organisation key and model. Every container of a function gets
 ``floor(quota × share / max_concurrency)`` so that, with every container of every function
 busy at once, the sum stays within the quota:

@@ -4,6 +4,6 @@ POST /v1/chat is routed to the streaming function when deployed (this router sta
 Builds no vector store, registry or S3 client: chat needs the Upstage key and the model only.
 """
 
-from solar_rag.lambda_runtime import http_function
+from solar_rag.lambda_edge.runtime import http_function
 
 handler = http_function("chat", routers=("health", "chat", "playground"))

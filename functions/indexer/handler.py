@@ -1,5 +1,5 @@
 """Lambda entry point: SQS batches of S3 notifications, and /v1/documents… (+ /agent/knowledge)."""
 
-from solar_rag.lambda_runtime import indexer_function
+from solar_rag.lambda_edge.runtime import indexer_function
 
 handler = indexer_function(routers=("health", "documents", "files"))

@@ -10,6 +10,6 @@ Importing this module builds the container and warms the routers' services (at i
 captured by SnapStart).
 """
 
-from solar_rag.lambda_web import create_streaming_app
+from solar_rag.lambda_edge.web import create_streaming_app
 
 app = create_streaming_app(routers=("health", "query", "chat", "openai"))

@@ -53,7 +53,7 @@ def web_adapter_environment(timeout_seconds: int = STREAM_TIMEOUT_SECONDS) -> di
         "AWS_LWA_INVOKE_MODE": "response_stream",
         "AWS_LWA_PORT": str(WEB_ADAPTER_PORT),
         "AWS_LWA_READINESS_CHECK_PATH": READINESS_PATH,
-        # solar_rag.lambda_web: each request's deadline, under the function's timeout.
+        # solar_rag.lambda_edge.web: each request's deadline, under the function's timeout.
         "REQUEST_BUDGET_SECONDS": str(timeout_seconds - BUDGET_MARGIN_SECONDS),
     }
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from solar_rag.adapters.redaction import REDACTED
 from solar_rag.api.app import create_app
 from solar_rag.composition import Container
-from solar_rag.services.redaction import REDACTED
 from solar_rag.settings import Settings
 
 from tests.fakes.upstage_server import FakeUpstage

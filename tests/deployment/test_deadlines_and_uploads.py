@@ -20,7 +20,7 @@ from tests.deployment.harness import (
     document_path,
 )
 
-APP_LAMBDA_LIMIT = 4 * 1024 * 1024  # solar_rag.lambda_runtime.LAMBDA_MAX_REQUEST_BYTES (and lambda_web's)
+APP_LAMBDA_LIMIT = 4 * 1024 * 1024  # solar_rag.lambda_edge.runtime.LAMBDA_MAX_REQUEST_BYTES (and lambda_web's)
 VPN = ("# VPN access\n\nThe corporate VPN uses WireGuard. New laptops get their VPN profile from the "
        "IT portal within two hours of enrolment.\n")
 

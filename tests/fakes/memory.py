@@ -9,7 +9,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
-from solar_rag.adapters.writes import upsert_each
 from solar_rag.domain import (
     ChatCompletion,
     ChatMessage,
@@ -27,6 +26,7 @@ from solar_rag.domain import (
 )
 from solar_rag.errors import ConcurrentUpdate, DocumentNotFound, PayloadTooLarge, RagError
 from solar_rag.ports import PresignedUpload
+from solar_rag.retrieval.write_plan import upsert_each
 
 
 def bag_of_words_vector(text: str, dimensions: int = 64) -> list[float]:

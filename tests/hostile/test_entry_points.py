@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from solar_rag.cli import main
 from solar_rag.domain import Metadata, SourceDocument
-from solar_rag.lambda_events import parse_notification
+from solar_rag.lambda_edge.events import parse_notification
+from solar_rag.parsing.files import SUPPORTED_EXTENSIONS, load_file
+from solar_rag.parsing.parsers import parse_document
 from solar_rag.services.indexing import IndexingService
 from solar_rag.services.s3_ingestion import S3Ingestion
 from solar_rag.settings import get_settings
 from solar_rag.text.chunking import Chunker
-from solar_rag.text.files import SUPPORTED_EXTENSIONS, load_file
-from solar_rag.text.parsers import parse_document
 
 from bench.hostile_inputs import BY_NAME
 from tests.fakes import events
@@ -64,7 +64,7 @@ def test_rag_index_reports_each_bad_file_records_it_and_indexes_the_rest(
 @pytest.mark.usefixtures("isolated")
 def test_rag_index_goes_on_when_a_reader_breaks_unexpectedly(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    import solar_rag.text.files as files
+    import solar_rag.parsing.files as files
 
     def broken(*args: object, **kwargs: object) -> SourceDocument:
         raise RecursionError("maximum recursion depth exceeded")

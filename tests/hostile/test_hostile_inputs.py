@@ -12,15 +12,15 @@ import itertools
 import pytest
 from solar_rag.domain import SourceDocument
 from solar_rag.errors import PayloadTooLarge, RagError, UnsupportedDocument
+from solar_rag.parsing.budget import ParseBudget, ParseLimits, parse_limits
+from solar_rag.parsing.docx import docx_markdown
+from solar_rag.parsing.files import load_file
+from solar_rag.parsing.html_text import parse_html
+from solar_rag.parsing.markdown_text import parse_markdown
+from solar_rag.parsing.parsers import parse_document
+from solar_rag.parsing.pdf import pdf_text
 from solar_rag.settings import Settings
-from solar_rag.text.budget import ParseBudget, ParseLimits, parse_limits
 from solar_rag.text.chunking import Chunker
-from solar_rag.text.docx import docx_markdown
-from solar_rag.text.files import load_file
-from solar_rag.text.html_text import parse_html
-from solar_rag.text.markdown_text import parse_markdown
-from solar_rag.text.parsers import parse_document
-from solar_rag.text.pdf import pdf_text
 
 from bench.hostile_inputs import BY_NAME, HOSTILE, MARKDOWN, Hostile, docx_deep, pdf_with_streams
 

@@ -21,7 +21,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from solar_rag import lambda_runtime
+from solar_rag.lambda_edge import runtime as lambda_runtime
 
 from tests.fakes import events
 from tests.fakes.opensearch_stub import OpenSearchStub

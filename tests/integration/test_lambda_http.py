@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 import pytest
-from solar_rag import lambda_runtime
+from solar_rag.lambda_edge import runtime as lambda_runtime
 
 from tests.fakes import events
 from tests.fakes.upstage_server import FakeUpstage
@@ -218,7 +218,7 @@ for method, path, body in json.loads(sys.argv[3]):
     answers.append(r["statusCode"])
 watched = ("opensearchpy", "numpy", "solar_rag.adapters.s3_source", "solar_rag.adapters.local_store",
            "solar_rag.adapters.opensearch", "solar_rag.adapters.dynamodb_registry",
-           "solar_rag.services.s3_ingestion", "solar_rag.text.files", "solar_rag.text.parsers",
+           "solar_rag.services.s3_ingestion", "solar_rag.parsing.files", "solar_rag.parsing.parsers",
            "pypdf", "openai", "boto3")
 print(json.dumps({"answers": answers, "loaded": sorted(m for m in watched if m in sys.modules)}))
 """

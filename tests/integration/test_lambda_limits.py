@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 import pytest
-from solar_rag import lambda_runtime
+from solar_rag.lambda_edge import runtime as lambda_runtime
 from solar_rag.services import indexing, intake
 
 from tests.fakes import events

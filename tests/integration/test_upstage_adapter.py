@@ -11,9 +11,7 @@ from typing import Any
 
 import pytest
 from solar_rag.adapters.offline_embedder import HashingEmbedder
-from solar_rag.adapters.rate_limit import RateLimiter
 from solar_rag.adapters.upstage import UpstageChatModel, UpstageClient, UpstageEmbedder
-from solar_rag.adapters.vectors import norm
 from solar_rag.domain import ChatMessage, EmbeddingKind
 from solar_rag.errors import (
     InvalidInput,
@@ -24,6 +22,8 @@ from solar_rag.errors import (
     UpstreamRejected,
     UpstreamTimeout,
 )
+from solar_rag.resilience.rate_limit import RateLimiter
+from solar_rag.retrieval.vectors import norm
 from solar_rag.settings import Settings
 from solar_rag.text.tokens import estimate_tokens
 
@@ -528,8 +528,8 @@ def test_client_limiter_prevents_server_429(fake: FakeUpstage) -> None:
 
 
 def test_key_is_read_per_request_so_a_rotated_key_is_used(fake: FakeUpstage) -> None:
-    from solar_rag.adapters.rate_limit import RateLimiter
     from solar_rag.adapters.upstage import UpstageClient, UpstageEmbedder
+    from solar_rag.resilience.rate_limit import RateLimiter
 
     keys = ["up_OLD_placeholder_key_123"]
     rejected: list[bool] = []

@@ -346,7 +346,7 @@ def compressed_backoff() -> Iterator[None]:
 
 class ChaosRun:
     def __init__(self, config: ChaosConfig, fake: Any, stub: Any, aws: AwsClients) -> None:
-        from solar_rag import lambda_runtime
+        from solar_rag.lambda_edge import runtime as lambda_runtime
 
         from tests.integration.lambda_harness import load_handler
 
@@ -521,10 +521,10 @@ class ChaosRun:
 
     def verify(self) -> None:
         from solar_rag.adapters.dynamodb_registry import DynamoDbDocumentRegistry
+        from solar_rag.parsing.files import SUPPORTED_EXTENSIONS, load_file
+        from solar_rag.parsing.parsers import parse_document
         from solar_rag.services.s3_ingestion import parse_sidecar
         from solar_rag.text.chunking import Chunker
-        from solar_rag.text.files import SUPPORTED_EXTENSIONS, load_file
-        from solar_rag.text.parsers import parse_document
 
         mismatches = self.figures.mismatches
         indexing = self.container.indexing_service
@@ -598,8 +598,8 @@ class ChaosRun:
 def run_chaos(config: ChaosConfig) -> Figures:
     """Set up servers and moto, run, and tear everything down."""
     from moto import mock_aws
-    from solar_rag import lambda_runtime
     from solar_rag.adapters.opensearch import init_opensearch
+    from solar_rag.lambda_edge import runtime as lambda_runtime
     from solar_rag.settings import Settings
 
     from tests.fakes.opensearch_stub import OpenSearchStub

@@ -443,10 +443,10 @@ def preload() -> None:
     from solar_rag.adapters.offline_embedder import HashingEmbedder  # noqa: F401
     from solar_rag.api.app import create_app
     from solar_rag.cli import main  # noqa: F401
+    from solar_rag.parsing.files import load_file  # noqa: F401
+    from solar_rag.parsing.parsers import parse_document  # noqa: F401
     from solar_rag.services.indexing import IndexingService  # noqa: F401
     from solar_rag.text.chunking import Chunker  # noqa: F401
-    from solar_rag.text.files import load_file  # noqa: F401
-    from solar_rag.text.parsers import parse_document  # noqa: F401
 
     for name in ("health", "chat", "query", "documents"):
         __import__(f"solar_rag.api.routers.{name}")

@@ -33,9 +33,9 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis.core.failures import FailureGroup
 from solar_rag.api.app import create_app
 from solar_rag.composition import Container
+from solar_rag.parsing.files import SUPPORTED_EXTENSIONS
 from solar_rag.services.intake import UploadService
 from solar_rag.settings import Settings
-from solar_rag.text.files import SUPPORTED_EXTENSIONS
 
 from tests.fakes.memory import FakeChatModel, MemoryBucket
 from tests.reliability.conftest import Recorder, env_int

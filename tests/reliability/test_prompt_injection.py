@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from solar_rag.adapters.redaction import REDACTED
 from solar_rag.api.app import create_app
 from solar_rag.composition import Container
 from solar_rag.services.prompt import SYSTEM_PROMPT
-from solar_rag.services.redaction import REDACTED
 from solar_rag.settings import Settings
 
 from tests.fakes.upstage_server import FakeUpstage
@@ -194,7 +194,7 @@ def test_nothing_relevant_means_no_model_call_and_no_citation(
 
 
 def test_redactor_unit(tmp_path: Path) -> None:
-    from solar_rag.services.redaction import SecretRedactor
+    from solar_rag.adapters.redaction import SecretRedactor
 
     redactor = SecretRedactor([KEY, "short", "  "])
     assert redactor.redact(f"a {KEY} b {KEY}") == f"a {REDACTED} b {REDACTED}"

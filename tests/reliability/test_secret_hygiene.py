@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from moto import mock_aws
-from solar_rag import lambda_runtime
 from solar_rag.api.app import create_app
 from solar_rag.composition import Container
 from solar_rag.errors import RagError
+from solar_rag.lambda_edge import runtime as lambda_runtime
 from solar_rag.settings import Settings
 
 from tests.fakes import events

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from solar_rag.domain import Chunk, ParsedDocument, Section, SourceDocument
+from solar_rag.parsing.parsers import parse_document
 from solar_rag.text.atoms import ODD_SPACE, fast_atoms
 from solar_rag.text.chunking import Chunker
-from solar_rag.text.parsers import parse_document
 from solar_rag.text.tokens import estimate_tokens
 
 from tests.reference import chunking_v1

@@ -112,7 +112,7 @@ def test_no_origins_configured_means_no_cors(monkeypatch: pytest.MonkeyPatch, tm
 def test_lambda_edge_answers_a_browser_shaped_proxy_event(monkeypatch: pytest.MonkeyPatch,
                                                           tmp_path: Any) -> None:
     """The deployed shape: API Gateway REST proxy event in, Lambda proxy response out."""
-    from solar_rag import lambda_runtime
+    from solar_rag.lambda_edge import runtime as lambda_runtime
 
     monkeypatch.chdir(tmp_path)
     for name in ("UPSTAGE_API_KEY", "UPSTAGE_SECRET_ID", "OPENSEARCH_ENDPOINT", "OPENSEARCH_URL"):

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from opensearchpy import Transport
 from opensearchpy.exceptions import TransportError
-from solar_rag import deadline
 from solar_rag.adapters.opensearch.client import Backoff, BackoffTransport
-from solar_rag.adapters.rate_limit import RateLimiter, WaitTooLong
 from solar_rag.adapters.upstage import UpstageClient, UpstageEmbedder
 from solar_rag.domain import EmbeddingKind
 from solar_rag.errors import DeadlineExceeded, UpstreamRateLimited, UpstreamTimeout
+from solar_rag.resilience import deadline
+from solar_rag.resilience.rate_limit import RateLimiter, WaitTooLong
 from solar_rag.settings import Settings
 
 from tests.fakes.upstage_server import FakeUpstage

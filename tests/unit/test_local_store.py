@@ -17,8 +17,8 @@ from solar_rag.adapters.local_store import (
     DB_FILENAME,
     LocalDocumentRegistry,
     LocalVectorStore,
-    catalog,
     keyword,
+    vector_matrix,
 )
 from solar_rag.adapters.local_store import store as store_module
 from solar_rag.domain import (
@@ -382,7 +382,7 @@ def test_keyword_filters_match_the_oracle(store: LocalVectorStore) -> None:
             assert set(ids(store.search(query))) == expected, (mode, filters)
 
 
-def _live_rowids(snapshot: catalog.Snapshot) -> list[int]:
+def _live_rowids(snapshot: vector_matrix.Snapshot) -> list[int]:
     return sorted(int(r) for r in snapshot.rowids[snapshot.alive])
 
 
@@ -401,10 +401,10 @@ def test_a_snapshot_can_be_derived_for_an_older_generation(tmp_path: Path) -> No
     store.upsert_document("a", "v2", make_chunks("a", "v2", ["five"]))
     store.delete_document("b")
     store.search(keyword_query("five"))  # the shared snapshot moves to the new generation
-    newer = store._catalog._current
+    newer = store._matrix._current
     assert newer.generation > old_generation
 
-    older = catalog.refresh(old_reader, newer, old_generation)
+    older = vector_matrix.refresh(old_reader, newer, old_generation)
     old_reader.execute("COMMIT")
     old_reader.close()
     assert _live_rowids(older) == old_rowids
@@ -418,12 +418,12 @@ def test_snapshots_grow_by_segments_and_compact(tmp_path: Path) -> None:
     for n in range(3):
         store.upsert_document(f"d{n}", "v1", make_chunks(f"d{n}", "v1", ["x"] * 10))
         store.search(keyword_query("x"))
-    grown = store._catalog._current
+    grown = store._matrix._current
     assert len(grown.segments) == 3 and len(grown) == 30
 
     store.delete_document("d0")  # a third dead: over the threshold, so compacted
     hits = store.search(vector_query("x", top_k=50))
-    compacted = store._catalog._current
+    compacted = store._matrix._current
     assert len(compacted.segments) == 1 and len(compacted) == 20
     assert bool(compacted.alive.all())
     assert {h.chunk.document_id for h in hits} == {"d1", "d2"}

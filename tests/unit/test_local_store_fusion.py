@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import pytest
-from solar_rag.adapters.fusion import reciprocal_rank_fusion
 from solar_rag.domain import Chunk, SearchHit
+from solar_rag.retrieval.fusion import reciprocal_rank_fusion
 
 
 def hit(chunk_id: str, score: float = 1.0) -> SearchHit:

@@ -12,7 +12,7 @@ import numpy.typing as npt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from solar_rag.adapters.local_store import LocalVectorStore, catalog, quantized
+from solar_rag.adapters.local_store import LocalVectorStore, quantized, vector_matrix
 from solar_rag.domain import Chunk, EmbeddedChunk, SearchMode, SearchQuery
 
 DIMENSIONS = 96
@@ -73,7 +73,7 @@ def test_zero_rows_and_queries_quantize_without_dividing_by_zero() -> None:
 def int8_everywhere(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests use small stores: take the int8 path at every size, and split scans into threads
     from a few rows on, so both kernels' paths run."""
-    monkeypatch.setattr(catalog, "EXACT_SCAN_BELOW", 0)
+    monkeypatch.setattr(vector_matrix, "EXACT_SCAN_BELOW", 0)
     monkeypatch.setattr(quantized, "THREADED_FROM", 50)
 
 
@@ -140,7 +140,7 @@ def test_a_filtered_search_scans_only_the_rows_it_allows(
         scanned.append(len(codes))
         return real(codes, query)
 
-    monkeypatch.setattr(catalog, "approx_scores", counting)
+    monkeypatch.setattr(vector_matrix, "approx_scores", counting)
     got = _search(store, rows[7], 5, {"team": "b"})
     assert scanned == [100]  # the 100 chunks of team b, not the 300 of the store
     assert all(i % 3 == 1 for i in got)

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 from solar_rag.adapters.offline_embedder import HashingEmbedder
-from solar_rag.adapters.vectors import dot, norm
 from solar_rag.domain import EmbeddingKind
 from solar_rag.errors import InvalidInput
+from solar_rag.retrieval.vectors import dot, norm
 
 Q = EmbeddingKind.QUERY
 P = EmbeddingKind.PASSAGE

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import pytest
+from solar_rag.adapters.extractive_answers import NOT_FOUND, PREFIX, ExtractiveAnswerGenerator
+from solar_rag.adapters.llm_answers import LlmAnswerGenerator
 from solar_rag.domain import Chunk, EmbeddedChunk, EmbeddingKind, SearchHit, SearchMode
 from solar_rag.errors import InvalidInput
-from solar_rag.services.extractive import NOT_FOUND, PREFIX, ExtractiveAnswerGenerator
-from solar_rag.services.generation import LlmAnswerGenerator
 from solar_rag.services.prompt import NOT_FOUND_ANSWER
 from solar_rag.services.query import QueryService
 from solar_rag.services.search import SearchService

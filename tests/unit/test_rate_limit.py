@@ -4,7 +4,7 @@ import threading
 import time
 
 import pytest
-from solar_rag.adapters.rate_limit import RateLimiter
+from solar_rag.resilience.rate_limit import RateLimiter
 
 
 class FakeClock:

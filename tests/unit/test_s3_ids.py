@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 from solar_rag.domain import DocumentStatus
-from solar_rag.lambda_events import parse_notification
+from solar_rag.lambda_edge.events import parse_notification
+from solar_rag.parsing.files import SUPPORTED_EXTENSIONS, load_file
+from solar_rag.parsing.parsers import parse_document
 from solar_rag.services.indexing import IndexingService
 from solar_rag.services.s3_ingestion import S3Ingestion
 from solar_rag.text.chunking import Chunker
-from solar_rag.text.files import SUPPORTED_EXTENSIONS, load_file
-from solar_rag.text.parsers import parse_document
 
 from tests.fakes import events
 from tests.fakes.memory import FakeEmbedder, MemoryBucket, MemoryRegistry, MemoryStore

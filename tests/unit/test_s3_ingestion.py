@@ -16,7 +16,9 @@ from solar_rag.errors import (
     UpstreamRejected,
     VectorStoreError,
 )
-from solar_rag.lambda_events import parse_notification
+from solar_rag.lambda_edge.events import parse_notification
+from solar_rag.parsing.files import SUPPORTED_EXTENSIONS, load_file
+from solar_rag.parsing.parsers import parse_document
 from solar_rag.services import indexing
 from solar_rag.services.indexing import IndexingService, IndexOutcome
 from solar_rag.services.intake import QUEUE_PREFIX
@@ -26,8 +28,6 @@ from solar_rag.services.s3_ingestion import (
     parse_sidecar,
 )
 from solar_rag.text.chunking import Chunker
-from solar_rag.text.files import SUPPORTED_EXTENSIONS, load_file
-from solar_rag.text.parsers import parse_document
 
 from tests.fakes import events
 from tests.fakes.memory import FakeEmbedder, MemoryBucket, MemoryRegistry, MemoryStore

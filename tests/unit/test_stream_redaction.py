@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
-from solar_rag.services.redaction import SecretRedactor
-from solar_rag.services.stream_redaction import StreamRedactor, pending_from
+from solar_rag.adapters.redaction import SecretRedactor
+from solar_rag.adapters.stream_redaction import StreamRedactor, pending_from
 
 SECRET = "up_SeCrEt_0123456789"
 

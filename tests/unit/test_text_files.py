@@ -4,9 +4,9 @@ import zipfile
 
 import pytest
 from solar_rag.errors import UnsupportedDocument
-from solar_rag.text import docx as docx_module
-from solar_rag.text.files import SUPPORTED_EXTENSIONS, load_file
-from solar_rag.text.parsers import parse_document
+from solar_rag.parsing import docx as docx_module
+from solar_rag.parsing.files import SUPPORTED_EXTENSIONS, load_file
+from solar_rag.parsing.parsers import parse_document
 
 from tests.fakes.documents import W, make_docx, make_pdf, paragraph
 

@@ -3,7 +3,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from solar_rag.domain import ParsedDocument, SourceDocument
 from solar_rag.errors import UnsupportedDocument
-from solar_rag.text.parsers import parse_document
+from solar_rag.parsing.parsers import parse_document
 
 
 def parse(text: str, content_type: str, title: str | None = None) -> ParsedDocument:

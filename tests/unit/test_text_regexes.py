@@ -1,4 +1,4 @@
-"""Every regex in ``solar_rag.text`` runs on user input: none may backtrack over it.
+"""Every regex in ``solar_rag.text`` and ``solar_rag.parsing`` runs on user input: none may backtrack over it.
 
 Static check of the compiled patterns (``re._parser``): no unbounded repeat inside another
 (nested quantifiers), and a pattern with an unbounded backtracking repeat that is not its
@@ -18,6 +18,7 @@ from re import _parser
 from typing import Any
 
 import pytest
+import solar_rag.parsing
 import solar_rag.text
 
 JUSTIFIED: dict[str, str] = {
@@ -39,10 +40,13 @@ _POSSESSIVE = c.POSSESSIVE_REPEAT
 
 
 def _patterns() -> Iterator[tuple[str, re.Pattern[str]]]:
-    for info in pkgutil.iter_modules(solar_rag.text.__path__):
-        module = importlib.import_module(f"solar_rag.text.{info.name}")
+    modules = [f"{package.__name__}.{info.name}"
+               for package in (solar_rag.text, solar_rag.parsing)
+               for info in pkgutil.iter_modules(package.__path__)]
+    for module_name in modules:
+        module = importlib.import_module(module_name)
         for name, value in vars(module).items():
-            yield from _found(f"{info.name}.{name}", value)
+            yield from _found(f"{module_name.rsplit('.', 1)[1]}.{name}", value)
 
 
 def _found(where: str, value: object) -> Iterator[tuple[str, re.Pattern[str]]]:

@@ -38,7 +38,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # thread, back), so it waited 50-270 ms behind an indexing request. 1 ms slices keep it
     # answering promptly at the cost of a few more thread switches (docs/reliability.md).
     sys.setswitchinterval(SERVE_SWITCH_INTERVAL_SECONDS)
-    from solar_rag.text.parsers import preload
+    from solar_rag.parsing.parsers import preload
 
     preload()
     print(f"provider={settings.provider} vector_store={settings.vector_store} "
@@ -51,7 +51,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def iter_files(paths: Sequence[str]) -> Iterator[Path]:
-    from solar_rag.text.files import SUPPORTED_EXTENSIONS
+    from solar_rag.parsing.files import SUPPORTED_EXTENSIONS
 
     for raw in paths:
         path = Path(raw)
@@ -90,8 +90,8 @@ INDEX_GROUP_FILES = 32
 
 
 def _load(path: Path, container: Container) -> SourceDocument:
-    from solar_rag.text.budget import parse_limits
-    from solar_rag.text.files import load_file
+    from solar_rag.parsing.budget import parse_limits
+    from solar_rag.parsing.files import load_file
 
     if path.stat().st_size > container.settings.max_object_bytes:
         raise ValueError(f"larger than {container.settings.max_object_bytes} bytes")

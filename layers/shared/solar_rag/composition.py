@@ -140,8 +140,8 @@ class Container:
                 "chat needs a language model: set UPSTAGE_API_KEY (the offline provider only "
                 "answers questions about indexed documents, by quoting them)"
             )
+        from solar_rag.adapters.redaction import CurrentSecretRedactor, RedactingChatModel
         from solar_rag.adapters.upstage import UpstageChatModel
-        from solar_rag.services.redaction import CurrentSecretRedactor, RedactingChatModel
 
         # Whatever a prompt injection makes the model say, the key is not in the answer.
         model: ChatModel = RedactingChatModel(UpstageChatModel(self.upstage_client),
@@ -163,8 +163,8 @@ class Container:
 
     def _embedder(self) -> Embedder:
         if self.provider == "upstage":
-            from solar_rag.adapters.rate_limit import RateLimiter
             from solar_rag.adapters.upstage import UpstageEmbedder
+            from solar_rag.resilience.rate_limit import RateLimiter
 
             limiter = RateLimiter(self.settings.upstage_requests_per_minute,
                                   self.settings.upstage_tokens_per_minute)
@@ -212,10 +212,10 @@ class Container:
     @cached_property
     def answer_generator(self) -> AnswerGenerator:
         if self.provider == "upstage":
-            from solar_rag.services.generation import LlmAnswerGenerator
+            from solar_rag.adapters.llm_answers import LlmAnswerGenerator
 
             return LlmAnswerGenerator(self.chat_model, max_tokens=self.settings.chat_max_tokens)
-        from solar_rag.services.extractive import ExtractiveAnswerGenerator
+        from solar_rag.adapters.extractive_answers import ExtractiveAnswerGenerator
 
         generator: AnswerGenerator = ExtractiveAnswerGenerator()
         if self.instrumented:  # the LLM generator is timed through its chat model
@@ -249,10 +249,10 @@ class Container:
 
     @cached_property
     def indexing_service(self) -> IndexingService:
+        from solar_rag.parsing.budget import parse_limits
+        from solar_rag.parsing.parsers import parse_document
         from solar_rag.services.indexing import IndexingService
-        from solar_rag.text.budget import parse_limits
         from solar_rag.text.chunking import Chunker
-        from solar_rag.text.parsers import parse_document
 
         size, overlap = self.settings.chunk_size_tokens, self.settings.chunk_overlap_tokens
         limits = parse_limits(self.settings)
@@ -285,9 +285,9 @@ class Container:
     def s3_ingestion(self) -> S3Ingestion:
         from functools import partial
 
+        from solar_rag.parsing.budget import parse_limits
+        from solar_rag.parsing.files import SUPPORTED_EXTENSIONS, load_file
         from solar_rag.services.s3_ingestion import S3Ingestion
-        from solar_rag.text.budget import parse_limits
-        from solar_rag.text.files import SUPPORTED_EXTENSIONS, load_file
 
         if not self.settings.documents_bucket:
             raise NotConfigured("DOCUMENTS_BUCKET is not set: the indexer cannot read S3 objects")
@@ -314,8 +314,8 @@ class Container:
 
     @cached_property
     def upload_service(self) -> UploadService:
+        from solar_rag.parsing.files import SUPPORTED_EXTENSIONS
         from solar_rag.services.intake import UploadService
-        from solar_rag.text.files import SUPPORTED_EXTENSIONS
 
         if not self.settings.documents_bucket:
             raise NotAvailableHere(
@@ -337,8 +337,8 @@ class Container:
 
             chat_model = OnePieceStreamingChatModel(self._injected_chat_model)
         elif self.provider == "upstage":
+            from solar_rag.adapters.stream_redaction import RedactingStreamingChatModel
             from solar_rag.adapters.upstage_stream import UpstageStreamingChatModel
-            from solar_rag.services.stream_redaction import RedactingStreamingChatModel
 
             chat_model = RedactingStreamingChatModel(
                 UpstageStreamingChatModel(self.upstage_client), self.current_upstage_key)

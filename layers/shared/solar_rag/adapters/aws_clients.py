@@ -33,7 +33,7 @@ def client(service: str) -> Any:
 
 
 def _respect_deadline(request: Any = None, **_: Any) -> None:
-    from solar_rag import deadline
+    from solar_rag.resilience import deadline
 
     current = deadline.current()
     if current is not None:

@@ -23,9 +23,9 @@ import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-from solar_rag.adapters.vectors import l2_normalise
 from solar_rag.domain import EmbeddingKind
 from solar_rag.errors import InvalidInput
+from solar_rag.retrieval.vectors import l2_normalise
 
 MODEL_NAME = "offline-hash-v1"
 

@@ -2,7 +2,7 @@
 
 The SDK's own retries are switched off (``max_retries=0``): this module retries itself so
 that every attempt goes through the rate limiter, ``Retry-After`` also pauses the other
-threads, no attempt or back-off runs past the request's deadline (``solar_rag.deadline``: the
+threads, no attempt or back-off runs past the request's deadline (``solar_rag.resilience.deadline``: the
 SDK would sleep out a ``Retry-After`` of up to two minutes, past API Gateway's 29 s), and the
 errors that finally surface are the domain's (``solar_rag.errors``) with messages safe to
 show callers. The API key is passed in (resolved elsewhere), never read from
@@ -28,9 +28,6 @@ from typing import Any, TypeVar
 import openai
 from openai.types.chat import ChatCompletionMessageParam
 
-from solar_rag import deadline
-from solar_rag.adapters.rate_limit import RateLimiter, WaitTooLong
-from solar_rag.adapters.vectors import l2_normalise
 from solar_rag.domain import ChatCompletion, ChatMessage, EmbeddingKind, Usage
 from solar_rag.errors import (
     InvalidInput,
@@ -42,6 +39,9 @@ from solar_rag.errors import (
     UpstreamRejected,
     UpstreamTimeout,
 )
+from solar_rag.resilience import deadline
+from solar_rag.resilience.rate_limit import RateLimiter, WaitTooLong
+from solar_rag.retrieval.vectors import l2_normalise
 from solar_rag.settings import Settings
 from solar_rag.text.tokens import estimate_tokens
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from fastapi.responses import StreamingResponse
 
-from solar_rag import deadline
 from solar_rag.api import sse
 from solar_rag.api.schemas import ChatIn, QueryIn, SearchIn
 from solar_rag.composition import Container
 from solar_rag.domain import ChatMessage, Filters
+from solar_rag.resilience import deadline
 
 SETUP_BUDGET_SECONDS = 60.0
 

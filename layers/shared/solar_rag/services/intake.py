@@ -24,11 +24,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 
-from solar_rag import deadline
 from solar_rag.document_ids import document_id_problem
 from solar_rag.domain import DocumentRecord, DocumentStatus, Metadata, SourceDocument
 from solar_rag.errors import DeadlineExceeded, InvalidInput, PayloadTooLarge, RagError
 from solar_rag.ports import DocumentRegistry, ObjectStore, PresignedUpload
+from solar_rag.resilience import deadline
 from solar_rag.services.indexing import IndexingService, IndexOutcome, groups_by_size
 from solar_rag.text.tokens import estimate_tokens
 

@@ -25,6 +25,7 @@ import re
 from collections.abc import Callable, Iterator
 
 from solar_rag.domain import Chunk, ParsedDocument, Section, SourceDocument, chunk_id_for
+from solar_rag.parsing.gc_pause import cyclic_gc_paused
 from solar_rag.text.atoms import (
     CHARACTER,
     CLOSERS,
@@ -35,7 +36,6 @@ from solar_rag.text.atoms import (
     Atoms,
     fast_atoms,
 )
-from solar_rag.text.gc_pause import cyclic_gc_paused
 from solar_rag.text.tokens import CJK_CHARS, estimate_tokens
 
 TokenCounter = Callable[[str], int]

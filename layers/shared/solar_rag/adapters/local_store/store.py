@@ -11,20 +11,18 @@ from pathlib import Path
 import numpy as np
 
 from solar_rag import errors
-from solar_rag.adapters.fusion import fuse_ranks
-from solar_rag.adapters.local_store.catalog import (
-    BoolArray,
-    Catalog,
-    FloatVector,
-    Snapshot,
-    query_vector,
-    top_positions,
-)
 from solar_rag.adapters.local_store.db import Database
 from solar_rag.adapters.local_store.keyword import index_text, match_expression
 from solar_rag.adapters.local_store.registry import LocalDocumentRegistry, write_record
 from solar_rag.adapters.local_store.validation import validate_metadata
-from solar_rag.adapters.writes import upsert_each
+from solar_rag.adapters.local_store.vector_matrix import (
+    BoolArray,
+    FloatVector,
+    Snapshot,
+    VectorMatrix,
+    query_vector,
+    top_positions,
+)
 from solar_rag.domain import (
     Chunk,
     DocumentRecord,
@@ -37,6 +35,8 @@ from solar_rag.domain import (
     WriteResult,
 )
 from solar_rag.ports import RecordFor
+from solar_rag.retrieval.fusion import fuse_ranks
+from solar_rag.retrieval.write_plan import upsert_each
 
 HYBRID_CANDIDATES_PER_RESULT = 4
 _IN_BATCH = 500
@@ -75,7 +75,7 @@ class LocalVectorStore:
         except BaseException:
             self._db.close()
             raise
-        self._catalog = Catalog(dimensions)
+        self._matrix = VectorMatrix(dimensions)
 
     @property
     def kind(self) -> str:
@@ -309,7 +309,7 @@ class LocalVectorStore:
         try:
             with self._db.read() as conn:
                 generation = int(self._db.meta(conn, "generation") or 0)
-                snapshot = self._catalog.snapshot(conn, generation)
+                snapshot = self._matrix.snapshot(conn, generation)
                 mask = snapshot.candidates(filters)
                 if mode is SearchMode.VECTOR or (mode is SearchMode.HYBRID and vector is None):
                     limit = query.top_k

@@ -24,7 +24,6 @@ from opensearchpy.exceptions import (
     TransportError,
 )
 
-from solar_rag import deadline
 from solar_rag.adapters.opensearch.capabilities import Capabilities, capabilities_for
 from solar_rag.errors import (
     NotConfigured,
@@ -33,6 +32,7 @@ from solar_rag.errors import (
     UpstreamTimeout,
     VectorStoreError,
 )
+from solar_rag.resilience import deadline
 
 if TYPE_CHECKING:
     import boto3

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import TransportError
 
-from solar_rag.adapters.fusion import reciprocal_rank_fusion
 from solar_rag.adapters.opensearch import queries
 from solar_rag.adapters.opensearch.bootstrap import (
     NO_FILTER_MARKER,
@@ -40,8 +39,6 @@ from solar_rag.adapters.opensearch.client import (
     translated,
 )
 from solar_rag.adapters.opensearch.mapping import VectorConfig, engine_refusal
-from solar_rag.adapters.vectors import l2_normalise
-from solar_rag.adapters.writes import require_unique_documents
 from solar_rag.domain import (
     DocumentWrite,
     EmbeddedChunk,
@@ -51,6 +48,9 @@ from solar_rag.domain import (
     WriteResult,
 )
 from solar_rag.errors import InvalidInput, NotConfigured, RagError, VectorStoreError
+from solar_rag.retrieval.fusion import reciprocal_rank_fusion
+from solar_rag.retrieval.vectors import l2_normalise
+from solar_rag.retrieval.write_plan import require_unique_documents
 
 if TYPE_CHECKING:
     from solar_rag.settings import Settings

@@ -33,7 +33,7 @@ class FileIn(Strict):
 @router.post("/v1/files", response_model=IndexedListOut, status_code=200)
 def index_file(body: FileIn, container: Annotated[Container, Depends(get_container)],
                response: Response) -> IndexedListOut:
-    from solar_rag.text.files import load_file
+    from solar_rag.parsing.files import load_file
 
     try:
         data = base64.b64decode(body.data_base64, validate=True)

@@ -21,7 +21,6 @@ from fastapi import APIRouter, Body, Depends
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
 
-from solar_rag import deadline
 from solar_rag.api.dependencies import get_container
 from solar_rag.api.errors import RETRY_AFTER_SECONDS
 from solar_rag.api.openai_schemas import RAG_MODEL, ChatCompletionsIn, OpenAIMessage
@@ -31,6 +30,7 @@ from solar_rag.api.streaming import SETUP_BUDGET_SECONDS
 from solar_rag.composition import Container
 from solar_rag.domain import Answer, ChatMessage, Citation, Filters, Usage
 from solar_rag.errors import InvalidInput, RagError, UpstreamRateLimited
+from solar_rag.resilience import deadline
 from solar_rag.services.streaming import Delta, Done, Sources, StreamEvent
 
 logger = logging.getLogger("solar_rag.api")

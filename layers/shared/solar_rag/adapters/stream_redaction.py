@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Sequence
 
+from solar_rag.adapters.redaction import MIN_SECRET_CHARS, SecretRedactor
 from solar_rag.domain import ChatCompletion, ChatMessage
 from solar_rag.ports import ChatDelta, ChatStreamPart, StreamingChatModel
-from solar_rag.services.redaction import MIN_SECRET_CHARS, SecretRedactor
 
 _GAPS = re.compile(r"[\s\u200b\u200c\u200d\u2060\ufeff]")
 

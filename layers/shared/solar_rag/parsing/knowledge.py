@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from solar_rag.domain import CONTENT_TYPES, Metadata, MetadataValue, SourceDocument
 from solar_rag.errors import UnsupportedDocument
-from solar_rag.text.budget import ParseBudget
-from solar_rag.text.markdown_text import escape_markdown
+from solar_rag.parsing.budget import ParseBudget
+from solar_rag.parsing.markdown_text import escape_markdown
 
 _ATX_LINE = re.compile(r"^( {0,3})(#{1,5})(?=[ \t]|$)")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
@@ -80,7 +80,7 @@ def _body(text: str, content_type: str, budget: ParseBudget) -> str:
     if content_type == "text/markdown":
         return _demote_headings(text)
     if content_type == "text/html":
-        from solar_rag.text.html_text import parse_html
+        from solar_rag.parsing.html_text import parse_html
 
         try:
             return escape_markdown(parse_html(text, None, budget).text)

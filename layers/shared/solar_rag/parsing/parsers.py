@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from solar_rag.domain import ParsedDocument, SourceDocument
 from solar_rag.errors import UnsupportedDocument
-from solar_rag.text.budget import ParseBudget, ParseLimits, too_deep
-from solar_rag.text.gc_pause import cyclic_gc_paused
-from solar_rag.text.html_text import parse_html
-from solar_rag.text.markdown_text import parse_markdown
+from solar_rag.parsing.budget import ParseBudget, ParseLimits, too_deep
+from solar_rag.parsing.gc_pause import cyclic_gc_paused
+from solar_rag.parsing.html_text import parse_html
+from solar_rag.parsing.markdown_text import parse_markdown
+from solar_rag.parsing.outline import assemble
 from solar_rag.text.normalize import normalize_text
-from solar_rag.text.outline import assemble
 
 SUPPORTED_CONTENT_TYPES = ("text/plain", "text/markdown", "text/html")
 
@@ -46,6 +46,6 @@ def _parse(doc: SourceDocument, content_type: str, budget: ParseBudget) -> Parse
 
 def preload() -> None:
     """Import and build the parsers now (``rag serve`` at start-up), not in the first request."""
-    from solar_rag.text.markdown_text import _parser
+    from solar_rag.parsing.markdown_text import _parser
 
     _parser()

@@ -18,7 +18,7 @@ import html
 import re
 from collections.abc import Iterator
 
-from solar_rag.text.budget import ParseBudget
+from solar_rag.parsing.budget import ParseBudget
 
 Attrs = list[tuple[str, str | None]]
 Token = tuple[str, str, Attrs]  # ("start" | "startend" | "end" | "data", name or text, attrs)

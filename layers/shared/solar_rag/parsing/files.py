@@ -6,9 +6,9 @@ from pathlib import PurePosixPath
 
 from solar_rag.domain import Metadata, SourceDocument
 from solar_rag.errors import UnsupportedDocument
-from solar_rag.text.budget import ParseBudget, ParseLimits, too_deep
-from solar_rag.text.decoding import decode_text
-from solar_rag.text.gc_pause import cyclic_gc_paused
+from solar_rag.parsing.budget import ParseBudget, ParseLimits, too_deep
+from solar_rag.parsing.decoding import decode_text
+from solar_rag.parsing.gc_pause import cyclic_gc_paused
 
 _TEXT_TYPES = {
     ".txt": "text/plain",
@@ -58,19 +58,19 @@ def _load(data: bytes, filename: str, *, document_id: str, metadata: Metadata | 
         return SourceDocument(id=document_id, text=decode_text(data), title=None,
                               content_type=_TEXT_TYPES[extension], source=origin, metadata=meta)
     if extension == ".json":
-        from solar_rag.text.knowledge import knowledge_document
+        from solar_rag.parsing.knowledge import knowledge_document
 
         return knowledge_document(decode_text(data), document_id=document_id,
                                   title=PurePosixPath(filename).stem or None,
                                   source=origin, metadata=meta, budget=budget)
     if extension == ".pdf":
-        from solar_rag.text.pdf import pdf_text
+        from solar_rag.parsing.pdf import pdf_text
 
         text, title = pdf_text(data, budget)
         return SourceDocument(id=document_id, text=text, title=title, content_type="text/plain",
                               source=origin, metadata=meta)
     if extension == ".docx":
-        from solar_rag.text.docx import docx_markdown
+        from solar_rag.parsing.docx import docx_markdown
 
         text, title = docx_markdown(data, budget)
         return SourceDocument(id=document_id, text=text, title=title,

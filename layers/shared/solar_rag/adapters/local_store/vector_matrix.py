@@ -151,7 +151,7 @@ def empty_snapshot(generation: int, dimensions: int) -> Snapshot:
                     np.zeros(0, np.bool_), [], [])
 
 
-class Catalog:
+class VectorMatrix:
     """The shared current snapshot of one store, refreshed on demand under a lock."""
 
     def __init__(self, dimensions: int) -> None:

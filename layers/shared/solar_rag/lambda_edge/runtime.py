@@ -2,7 +2,7 @@
 
 - One ``Container`` per execution environment, built ``instrumented`` from the settings; at
   init it builds (``warm``) what the function's routers use, touching no network.
-- Every invocation runs under a deadline (``solar_rag.deadline``): the time Lambda leaves
+- Every invocation runs under a deadline (``solar_rag.resilience.deadline``): the time Lambda leaves
   minus a margin and, for API Gateway events, at most API Gateway's 29 s integration timeout
   minus a margin, so the function answers 504 JSON before the gateway gives up and stops
   calling Upstage once nobody waits for the answer.
@@ -23,9 +23,10 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote
 
-from solar_rag import deadline, observability
+from solar_rag import observability
 from solar_rag.composition import Container, load_settings
 from solar_rag.errors import RagError
+from solar_rag.resilience import deadline
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -239,7 +240,7 @@ def is_sqs_event(event: Event) -> bool:
 
 
 def _changes(record: SQSRecord) -> list[ObjectChange] | Exception:
-    from solar_rag.lambda_events import parse_notification
+    from solar_rag.lambda_edge.events import parse_notification
 
     try:
         return parse_notification(record.body)

@@ -7,9 +7,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from solar_rag.domain import ParsedDocument
-from solar_rag.text.budget import ParseBudget
-from solar_rag.text.html_tokens import tokens
-from solar_rag.text.outline import Outline
+from solar_rag.parsing.budget import ParseBudget
+from solar_rag.parsing.html_tokens import tokens
+from solar_rag.parsing.outline import Outline
 
 # Elements whose content is never document text: code, styling, page chrome, embeds.
 _SKIPPED = frozenset({

@@ -16,8 +16,8 @@ import threading
 from typing import Any
 
 from solar_rag.errors import PayloadTooLarge, RagError, UnsupportedDocument
-from solar_rag.text import budget as budgets
-from solar_rag.text.budget import ParseBudget
+from solar_rag.parsing import budget as budgets
+from solar_rag.parsing.budget import ParseBudget
 
 _install_lock = threading.Lock()
 _installed = False

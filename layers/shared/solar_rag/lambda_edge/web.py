@@ -20,10 +20,10 @@ from collections.abc import Mapping, Sequence
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from solar_rag import deadline
 from solar_rag.composition import Container, load_settings
 from solar_rag.errors import RagError
-from solar_rag.lambda_runtime import LAMBDA_MAX_REQUEST_BYTES
+from solar_rag.lambda_edge.runtime import LAMBDA_MAX_REQUEST_BYTES
+from solar_rag.resilience import deadline
 
 logger = logging.getLogger("solar_rag.lambda")
 

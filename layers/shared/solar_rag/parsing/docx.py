@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator
 from xml.parsers import expat
 
 from solar_rag.errors import UnsupportedDocument
-from solar_rag.text.budget import ParseBudget
-from solar_rag.text.markdown_text import escape_markdown
+from solar_rag.parsing.budget import ParseBudget
+from solar_rag.parsing.markdown_text import escape_markdown
 
 MAX_PART_BYTES = 50 * 1024 * 1024  # uncompressed cap per XML part: guards against zip bombs
 READ_BYTES = 1024 * 1024

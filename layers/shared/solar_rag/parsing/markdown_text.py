@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING
 
 from solar_rag.domain import ParsedDocument
 from solar_rag.errors import PayloadTooLarge
-from solar_rag.text.budget import ParseBudget
-from solar_rag.text.html_tokens import tokens
-from solar_rag.text.outline import Outline
+from solar_rag.parsing.budget import ParseBudget
+from solar_rag.parsing.html_tokens import tokens
+from solar_rag.parsing.outline import Outline
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
