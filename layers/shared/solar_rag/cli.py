@@ -13,6 +13,7 @@ from typing import TextIO
 from solar_rag.composition import Container
 from solar_rag.domain import Filters, MetadataValue, SearchMode, SourceDocument
 from solar_rag.errors import RagError
+from solar_rag.evaluation import command as eval_command
 from solar_rag.settings import Settings, get_settings
 
 SIDECAR_SUFFIX = ".metadata.json"
@@ -328,6 +329,8 @@ def build_parser() -> argparse.ArgumentParser:
     opensearch = sub.add_parser("opensearch", help="OpenSearch administration")
     opensearch.add_argument("action", choices=["init"])
     opensearch.set_defaults(func=cmd_opensearch)
+
+    eval_command.add_parser(sub)  # rag eval: solar_rag/evaluation/
     return parser
 
 
