@@ -27,10 +27,12 @@ LOCAL_ONLY = {
     # module → (missing third-party package, why no Lambda path imports it)
     "solar_rag.adapters.local_store": ("numpy", "the embedded store of `rag serve` (dependency group "
                                                 "`local`); every function of the stack runs VECTOR_STORE=opensearch"),
+    "solar_rag.evaluation.client": ("httpx", "`rag eval`, a command run from a laptop or CI (group `local`)"),
 }
 LOCAL_ONLY_IMPORTS = {
     "numpy": "solar_rag.adapters.local_store (see LOCAL_ONLY)",
     "simsimd": "solar_rag.adapters.local_store (see LOCAL_ONLY): its int8 scan kernels",
+    "httpx": "solar_rag.evaluation (see LOCAL_ONLY): `rag eval`'s HTTP client",
 }
 UNUSED_MODULES = ("grpc", "google.protobuf", "opensearch.protobufs")
 

@@ -13,22 +13,11 @@ from typing import Any
 
 import httpx
 
+from solar_rag.evaluation.errors import RequestFailed, ServiceUnavailable
+
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 MAX_RETRY_AFTER_SECONDS = 30.0
 MAX_DETAIL_CHARS = 300
-
-
-class ServiceUnavailable(Exception):
-    """The run cannot start or go on: the URL is unreachable, or the API key is refused."""
-
-
-class RequestFailed(Exception):
-    """One request failed after its retries; the question it belongs to is reported failed."""
-
-    def __init__(self, message: str, *, status: int | None = None, attempts: int = 1) -> None:
-        super().__init__(message)
-        self.status = status
-        self.attempts = attempts
 
 
 @dataclass(frozen=True, slots=True)

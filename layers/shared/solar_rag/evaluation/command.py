@@ -53,7 +53,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from solar_rag.evaluation.client import ServiceUnavailable
+    from solar_rag.evaluation.errors import ServiceUnavailable
     from solar_rag.evaluation.report import compare, load_report, render
 
     if args.compare:
@@ -154,7 +154,7 @@ def _index(client: Any, directory: Path) -> dict[str, int]:
 
 
 def _warn_if_empty(client: Any) -> None:
-    from solar_rag.evaluation.client import RequestFailed
+    from solar_rag.evaluation.errors import RequestFailed
 
     try:
         documents = client.call("GET", "v1/documents?limit=1").body.get("documents")

@@ -13,9 +13,13 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from solar_rag.evaluation.client import RequestFailed, ServiceClient
+from solar_rag.evaluation.errors import RequestFailed
 from solar_rag.parsing.files import SUPPORTED_EXTENSIONS
+
+if TYPE_CHECKING:
+    from solar_rag.evaluation.client import ServiceClient
 
 QUEUED_WAIT_SECONDS = 300.0
 POLL_SECONDS = 2.0

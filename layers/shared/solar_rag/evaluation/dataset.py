@@ -112,15 +112,14 @@ def _question(item: object, line: int, problems: list[str]) -> Question | None:
         problems.append("`id` must be a non-blank string")
         identifier = f"line-{line}"
     answerable = item.get("answerable", True)
-    if not isinstance(answerable, bool):
-        problems.append("`answerable` must be true or false")
-        answerable = True
     expected = _expected_documents(item.get("expected_documents"), problems)
     facts = _facts(item.get("expected_facts"), problems)
-    if answerable and not expected:
+    if not isinstance(answerable, bool):
+        problems.append("`answerable` must be true or false")
+    elif answerable and item.get("expected_documents") in (None, [], {}):
         problems.append("an answerable question needs `expected_documents` (a list of document ids "
                         "or an object {id: grade}); mark it `\"answerable\": false` otherwise")
-    if not answerable and (expected or facts):
+    elif not answerable and (expected or facts):
         problems.append("an unanswerable question (`\"answerable\": false`) must not list "
                         "`expected_documents` or `expected_facts`")
     language = item.get("language")

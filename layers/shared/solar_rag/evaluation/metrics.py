@@ -84,10 +84,29 @@ def normalise(text: str) -> str:
 
 
 def facts_found(answer: str, facts: Sequence[Sequence[str]]) -> list[bool]:
-    """Whether each expected fact occurs in the answer: any of its accepted spellings, as a
-    substring after ``normalise`` of both."""
+    """Whether each expected fact occurs in the answer: any of its accepted spellings, after
+    ``normalise`` of both, not glued to a further ASCII digit or letter ("5일" is not in "15일",
+    "12" not in "120", "240" not in "1,240"; a Korean particle after a name is fine: "이서연은")."""
     text = normalise(answer)
-    return [any(normalise(spelling) in text for spelling in fact) for fact in facts]
+    return [any(_spelling(spelling).search(text) for spelling in fact) for fact in facts]
+
+
+def _spelling(fact: str) -> re.Pattern[str]:
+    wanted = normalise(fact)
+    first, last = wanted[:1], wanted[-1:]
+    before = ("(?<![0-9])(?<![0-9][.,])" if _ascii_digit(first)
+              else "(?<![a-z])" if _ascii_letter(first) else "")
+    after = ("(?![0-9])(?![.,][0-9])" if _ascii_digit(last)
+             else "(?![a-z])" if _ascii_letter(last) else "")
+    return re.compile(before + re.escape(wanted) + after)
+
+
+def _ascii_digit(char: str) -> bool:
+    return char.isascii() and char.isdigit()
+
+
+def _ascii_letter(char: str) -> bool:
+    return char.isascii() and char.isalpha()
 
 
 def cost_usd(prompt_tokens: int, completion_tokens: int, *, input_per_million: float,

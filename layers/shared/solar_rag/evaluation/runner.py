@@ -10,13 +10,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from solar_rag.adapters.extractive_answers import NOT_FOUND as OFFLINE_NOT_FOUND
 from solar_rag.evaluation import metrics
-from solar_rag.evaluation.client import RequestFailed, ServiceClient, ServiceUnavailable
 from solar_rag.evaluation.dataset import Question
+from solar_rag.evaluation.errors import RequestFailed, ServiceUnavailable
 from solar_rag.services.prompt import NOT_FOUND_ANSWER
+
+if TYPE_CHECKING:
+    from solar_rag.evaluation.client import ServiceClient
 
 MODES = ("hybrid", "vector", "keyword")
 DEFAULT_NOT_FOUND_PATTERNS = (
