@@ -29,6 +29,7 @@ BENCHMARKS = (
     ("query", "bench.query_overhead", "3. Query overhead (time in our code)"),
     ("local_store", "bench.local_store", "4. Local store vs ChromaDB"),
     ("chunking", "bench.chunking", "5. Chunking"),
+    ("eval", "bench.eval_example", "6. rag eval on the example set (offline provider)"),
 )
 OUTPUT = Path(__file__).resolve().parent
 
