@@ -220,3 +220,22 @@ def test_render_and_compare() -> None:
     assert "b: found an expected document" in compared
     after["meta"]["top_k"] = 3
     assert "top_k differs (5 vs 3)" in compare(before, after)
+
+
+def test_a_key_refused_in_the_middle_of_a_run_stops_it() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/query":
+            return httpx.Response(403, json={"message": "Forbidden"})
+        return httpx.Response(200, json={"results": [{"document_id": "leave.md", "chunk_id": "c1"}]})
+
+    with pytest.raises(ServiceUnavailable, match=r"query was refused: HTTP 403: Forbidden"):
+        run_questions(_client(handler), [QUESTION], EvalOptions(modes=("keyword",)))
+
+
+def test_options_are_checked() -> None:
+    with pytest.raises(ValueError, match=r"1\.\.50"):
+        EvalOptions(top_k=51)
+    with pytest.raises(ValueError, match="search modes"):
+        EvalOptions(modes=("semantic",))
+    with pytest.raises(ValueError, match="not-found pattern"):
+        EvalOptions(not_found_patterns=("(",))
