@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         args.output.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(report, ensure_ascii=False, indent=2) if args.json else render(report), end="")
-    if args.json is False and args.output:
+    if args.output and not args.json:
         print(f"\nreport written to {args.output}", file=sys.stderr)
     return 1 if report["summary"]["failed"] else 0
 
