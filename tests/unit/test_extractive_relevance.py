@@ -169,6 +169,9 @@ def test_korean_question_words_lose_interrogatives_endings_and_particles() -> No
 
 def test_a_name_counts_as_one_word() -> None:
     assert question_terms("Who founded Northwind Ledger?") == {"found": 1.0, "northwind": 0.5, "ledger": 0.5}
+    # a Korean particle written onto a name stays Korean
+    assert question_terms("Northwind Ledger의 지원 언어") == {"northwind": 0.5, "ledger": 0.5, "지원": 1.0,
+                                                          "언어": 1.0}
 
 
 def test_inflections_meet() -> None:

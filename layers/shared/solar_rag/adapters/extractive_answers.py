@@ -42,7 +42,7 @@ NEAR_BEST = 0.8
 
 _HANGUL_CJK_RUN = re.compile(r"[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u9fff\uac00-\ud7af]+")
 # Two or more capitalised words in a row: one name.
-_NAME = re.compile(r"\b[A-Z][\w'-]*(?:[ \t]+[A-Z][\w'-]*)+")
+_NAME = re.compile(r"\b[A-Z][A-Za-z0-9'-]*(?:[ \t]+[A-Z][A-Za-z0-9'-]*)+")
 # A document's own "[3]" would read as a citation marker: quoted with full-width brackets.
 _MARKER_LIKE = re.compile(r"\[(\s*\d+\s*(?:[,;]\s*\d+\s*)*)\]")
 
