@@ -1,10 +1,5 @@
-"""Apply changes to the index: idempotent, ordered by their markers, never half-written.
-
-One entry point, ``IndexingService.apply``: a batch of changes (``Upsert``, ``Removal``,
-``Rejection``, in ``domain.py``) in, one ``Outcome`` per change out. ``index``,
-``index_many`` and ``delete`` are its shortcuts for callers that want an exception.
-docs/architecture-pipeline.md describes the pipeline.
-"""
+"""Apply changes (``domain.Change``) to the index: idempotent, ordered by their markers, never
+half-written; one ``Outcome`` per change (docs/architecture-pipeline.md)."""
 
 from __future__ import annotations
 
@@ -89,10 +84,8 @@ class _OrderingFields(TypedDict):
 
 @dataclass(slots=True)
 class _Item:
-    """One change on its way through a round. An upsert is parsed and chunked (``chunks``),
-    then embedded (``vectors``); ``error`` is a failure found before the locks, recorded
-    under them; ``recheck``: nothing to write, the event is recorded under the lock;
-    ``outcome`` is set once the change is done with."""
+    """A change in a round: an upsert is chunked, then embedded; ``error``: found before the
+    locks, recorded under them; ``recheck``: found with nothing to write before the locks."""
 
     position: int
     change: Change
@@ -105,9 +98,13 @@ class _Item:
     outcome: Outcome | None = None
 
     @property
-    def doc(self) -> SourceDocument:
+    def upsert(self) -> Upsert:
         assert isinstance(self.change, Upsert)
-        return self.change.document
+        return self.change
+
+    @property
+    def doc(self) -> SourceDocument:
+        return self.upsert.document
 
 
 def _utcnow() -> datetime:
@@ -116,11 +113,6 @@ def _utcnow() -> datetime:
 
 def _chunk_ids(record: DocumentRecord | None) -> list[str]:
     return record.chunk_ids if record else []
-
-
-def _stale(marker: ChangeMarker | None, current: DocumentRecord | None) -> bool:
-    """An event older than (or the same as) the one the registry last applied."""
-    return bool(marker and current and not marker.is_newer_than(current.sequencer))
 
 
 def _rounds(changes: Sequence[Change]) -> list[list[int]]:
@@ -179,32 +171,20 @@ class IndexingService:
     def validate(self, doc: SourceDocument) -> None:
         check_document_id(doc.id)
         if doc.content_type not in CONTENT_TYPES:
-            raise InvalidInput(
-                f"content_type must be one of {', '.join(CONTENT_TYPES)}, got {doc.content_type!r}"
-            )
+            raise InvalidInput(f"content_type must be one of {', '.join(CONTENT_TYPES)}, "
+                               f"got {doc.content_type!r}")
         if not doc.text.strip():
             raise InvalidInput(f"document {doc.id!r} has no text")
         if len(doc.text) > self._max_document_chars:
-            raise PayloadTooLarge(
-                f"document {doc.id!r} has {len(doc.text)} characters; "
-                f"the limit is {self._max_document_chars}"
-            )
-
-    # --- the entry point and its shortcuts ------------------------------------------------------
+            raise PayloadTooLarge(f"document {doc.id!r} has {len(doc.text)} characters; "
+                                  f"the limit is {self._max_document_chars}")
 
     def apply(self, changes: Sequence[Change]) -> list[Outcome]:
-        """Apply a batch of changes; one outcome per change, in order.
-
-        Upserts share embedding requests (Upstage allows 100 requests a minute): parsing,
-        chunking and embedding happen for the whole batch outside the locks; then every
-        document's lock is taken, in id order (overlapping batches cannot deadlock), each
-        change is checked again under its lock (its marker against the newest event applied,
-        the content against what is indexed) and the upserts are written in one store call
-        (one bulk, one stale-chunk sweep). A change that fails (invalid, unparsable,
-        rejected by the store, its lock busy) fails alone; an embedding failure is every
-        pending upsert's. A document named more than once is changed in order, one round
-        per occurrence.
-        """
+        """One outcome per change, in order. Upserts are parsed, chunked and embedded together
+        outside the locks (shared embedding requests: Upstage allows 100 a minute); then the
+        locks are taken in id order (overlapping batches cannot deadlock), each change is
+        checked again under its lock (marker, content) and the upserts are written in one
+        store call. A change fails alone; a document named twice is changed in order."""
         outcomes: dict[int, Outcome] = {}
         for positions in _rounds(changes):
             for item in self._apply_round([_Item(p, changes[p]) for p in positions]):
@@ -228,8 +208,6 @@ class IndexingService:
         """One removal; its error raised (``DocumentNotFound`` for an unknown document)."""
         return self.apply([Removal(document_id, marker)])[0].result()
 
-    # --- one round: each document at most once ----------------------------------------------------
-
     def _apply_round(self, items: list[_Item]) -> list[_Item]:
         upserts = [item for item in items if isinstance(item.change, Upsert)]
         for item in upserts:
@@ -242,23 +220,21 @@ class IndexingService:
 
     def _prepare(self, item: _Item) -> None:
         """Validate, skip (stale event, unchanged content: no side effects), parse and chunk."""
-        assert isinstance(item.change, Upsert)
-        doc, marker = item.doc, item.change.marker
+        doc, marker = item.doc, item.upsert.marker
         try:
             self.validate(doc)
         except RagError as error:
-            if item.change.replaces:
+            if item.upsert.replaces:
                 item.error = error  # a rejection, under the lock
             else:
                 item.outcome = Outcome(doc.id, "failed", error=error)  # refused before any work
             return
         item.version = self.content_hash(doc)
-        skipped = self._nothing_to_write(doc.id, item.version, self._registry.get(doc.id), marker)
-        if skipped and marker is None:
-            item.outcome = skipped
-            return
-        if skipped:  # the event is recorded under the lock, where it is checked again
-            item.recheck = True
+        if skipped := self._skip(item.change, item.version, self._registry.get(doc.id)):
+            if marker is None:
+                item.outcome = skipped
+            else:  # the event is recorded under the lock, where it is checked again
+                item.recheck = True
             return
         try:
             parsed = self._parse(doc)
@@ -271,13 +247,13 @@ class IndexingService:
         item.chunks, item.title = chunks, parsed.title
 
     @staticmethod
-    def _nothing_to_write(document_id: str, version: str, current: DocumentRecord | None,
-                          marker: ChangeMarker | None) -> Outcome | None:
-        """A stale event or unchanged content: nothing to write."""
-        if current and _stale(marker, current):
-            return Outcome(document_id, "skipped", current.chunks)
-        if current and current.status == DocumentStatus.INDEXED and current.content_hash == version:
-            return Outcome(document_id, "unchanged", current.chunks)
+    def _skip(change: Change, version: str, current: DocumentRecord | None) -> Outcome | None:
+        """A stale event, or an upsert of the content indexed already: nothing to write."""
+        if current and change.marker and not change.marker.is_newer_than(current.sequencer):
+            return Outcome(change.document_id, "skipped", current.chunks)
+        if (isinstance(change, Upsert) and current and current.status == DocumentStatus.INDEXED
+                and current.content_hash == version):
+            return Outcome(change.document_id, "unchanged", current.chunks)
         return None
 
     def _embed_isolating(self, items: Sequence[_Item]) -> None:
@@ -341,41 +317,39 @@ class IndexingService:
         to_write: list[tuple[_Item, DocumentRecord | None]] = []
         for item in items:
             change, current = item.change, self._registry.get(item.change.document_id)
-            if isinstance(change, Removal):
+            if (skipped := self._skip(change, item.version, current)) is not None:
+                item.outcome = self._recorded(change, skipped, current)
+            elif isinstance(change, Removal):
                 item.outcome = self._remove_document(change, current)
             elif isinstance(change, Rejection):
                 item.outcome = self._reject(change.document_id, UnsupportedDocument(change.reason),
                                             change.marker, change.source, current)
             elif item.error is not None:
                 item.outcome = self._failed(item, current, item.error)
-            elif (skipped := self._recorded_skip(item, current)) is not None:
-                item.outcome = skipped
+            elif item.recheck:
+                item.outcome = Outcome(change.document_id, "deferred", error=ConcurrentUpdate(
+                    f"document {change.document_id!r} changed while it was being indexed; retry later"))
             else:
                 to_write.append((item, current))
         if to_write:
             self._write(to_write)
 
-    def _recorded_skip(self, item: _Item, current: DocumentRecord | None) -> Outcome | None:
-        """Nothing to write under the lock: records the event's sequencer on unchanged
-        content. ``None`` when there is something to write; for an event found with nothing
-        to write outside the lock and something now, ``deferred``."""
-        assert isinstance(item.change, Upsert)
-        marker = item.change.marker
-        skipped = self._nothing_to_write(item.doc.id, item.version, current, marker)
-        if skipped and skipped.status == "skipped":
-            logger.info("skipping stale event", extra={"document_id": item.doc.id})
-        if skipped and skipped.status == "unchanged" and current and marker and marker.sequencer:
+    def _recorded(self, change: Change, skipped: Outcome, current: DocumentRecord | None) -> Outcome:
+        """A skipped change; the sequencer of an event that found its content unchanged is
+        recorded (it orders later events)."""
+        marker = change.marker
+        if skipped.status == "skipped":
+            logger.info("skipping stale event", extra={"document_id": change.document_id})
+        elif current and marker and marker.sequencer:
             self._registry.put(replace(current, sequencer=marker.sequencer,
                                        etag=marker.etag, version_id=marker.version_id))
-        if skipped is None and item.recheck:
-            return Outcome(item.doc.id, "deferred", error=ConcurrentUpdate(
-                f"document {item.doc.id!r} changed while it was being indexed; retry later"))
         return skipped
 
     def _write(self, to_write: Sequence[tuple[_Item, DocumentRecord | None]]) -> None:
         """Write embedded documents in one store call; the caller holds every lock."""
-        writes = [DocumentWrite(item.doc.id, item.version, self._embedded_chunks(item),
-                                _chunk_ids(current)) for item, current in to_write]
+        writes = [DocumentWrite(item.doc.id, item.version, [
+            EmbeddedChunk(c, v) for c, v in zip(item.chunks, item.vectors, strict=True)],
+            _chunk_ids(current)) for item, current in to_write]
         records: list[RecordFor] = [partial(self._indexed_record, item, current)
                                     for item, current in to_write]
         try:
@@ -397,16 +371,13 @@ class IndexingService:
                         extra={"document_id": item.doc.id, "chunks": len(result.stored_ids)})
             item.outcome = Outcome(item.doc.id, "indexed", len(result.stored_ids))
 
-    # --- registry and store writes (under the document's lock) ------------------------------------
-
     def _failed(self, item: _Item, current: DocumentRecord | None, error: RagError) -> Outcome:
         """An upsert that failed: a rejection when its source replaced the old version and
         the failure is its own; otherwise the failure is recorded and what was indexed
         before stays as it was."""
-        assert isinstance(item.change, Upsert)
         doc = item.doc
-        if item.change.replaces and is_permanent(error):
-            return self._reject(doc.id, error, item.change.marker, doc.source, current)
+        if item.upsert.replaces and is_permanent(error):
+            return self._reject(doc.id, error, item.upsert.marker, doc.source, current)
         base = current or DocumentRecord(id=doc.id, status=DocumentStatus.FAILED, title=doc.title,
                                          source=doc.source, content_type=doc.content_type,
                                          metadata=dict(doc.metadata))
@@ -419,8 +390,6 @@ class IndexingService:
                 source: str | None, current: DocumentRecord | None) -> Outcome:
         """Record a document that cannot be indexed at all; its previous chunks are removed
         (the source that replaced them is not searchable)."""
-        if current and _stale(marker, current):
-            return Outcome(document_id, "skipped", current.chunks)
         logger.warning("document cannot be indexed: %s", error.message,
                        extra={"document_id": document_id})
         record = DocumentRecord(
@@ -436,8 +405,6 @@ class IndexingService:
     def _remove_document(self, change: Removal, current: DocumentRecord | None) -> Outcome:
         """Remove a document's chunks and leave a tombstone that orders later events."""
         document_id, marker = change.document_id, change.marker
-        if current and _stale(marker, current):
-            return Outcome(document_id, "skipped", current.chunks)
         if (current is None or current.status == DocumentStatus.DELETED) and marker is None:
             return Outcome(document_id, "failed",
                            error=DocumentNotFound(f"document {document_id!r} not found"))
@@ -471,20 +438,15 @@ class IndexingService:
         self._store.delete_document(record.id, chunk_ids=_chunk_ids(current))
         self._registry.put(record)
 
-    @staticmethod
-    def _embedded_chunks(item: _Item) -> list[EmbeddedChunk]:
-        return [EmbeddedChunk(c, v) for c, v in zip(item.chunks, item.vectors, strict=True)]
-
     def _indexed_record(self, item: _Item, current: DocumentRecord | None,
                         stored_ids: Sequence[str]) -> DocumentRecord:
-        assert isinstance(item.change, Upsert)
         doc = item.doc
         return DocumentRecord(
             id=doc.id, status=DocumentStatus.INDEXED, title=doc.title or item.title,
             source=doc.source, content_type=doc.content_type, chunks=len(stored_ids),
             content_hash=item.version, metadata=dict(doc.metadata), indexed_at=self._clock(),
             updated_at=self._clock(), error=None,
-            **self._ordering(item.change.marker, current),
+            **self._ordering(item.upsert.marker, current),
             chunk_ids=list(stored_ids),
         )
 

@@ -99,10 +99,6 @@ _Plan = Outcome | _Apply
 """What an object change becomes: an outcome at once, or a change to apply."""
 
 
-def _done(document_id: str) -> Outcome:
-    return Outcome(document_id, "skipped")
-
-
 class S3Ingestion:
     def __init__(
         self,
@@ -171,7 +167,7 @@ class S3Ingestion:
             return self._reserved(change)
         if document_key(key) != key:
             if not self._supported(document_key(key)):
-                return _done(document_key(key))
+                return Outcome(document_key(key), "skipped")
             # Sequencers order events of one key only: the sidecar's cannot order the document.
             return self._created(document_key(key), ChangeMarker(), None)
         if change.kind == "created":
@@ -180,7 +176,7 @@ class S3Ingestion:
             # Without a sequencer (not S3 itself) the only safe order is the bucket's state: the
             # object was created again after this removal, and its own event indexes it.
             logger.info("object exists again; removal skipped", extra={"document_id": key})
-            return _done(key)
+            return Outcome(key, "skipped")
         return _Apply(Removal(key, change.marker))
 
     def _source(self, key: str) -> str:
@@ -204,7 +200,7 @@ class S3Ingestion:
         try:
             data, attributes = self._objects.read(key, max_bytes=self._max_object_bytes)
         except DocumentNotFound:  # gone since the event was sent: its removal event (or none) decides
-            return _done(key)
+            return Outcome(key, "skipped")
         except PayloadTooLarge as error:
             return self._reject(key, error.message, marker)
         marker = replace(marker, etag=attributes.get("etag") or marker.etag,
@@ -229,21 +225,21 @@ class S3Ingestion:
 
     def _reserved(self, change: ObjectChange) -> _Plan:
         if change.kind == "removed" or not change.key.startswith(QUEUE_PREFIX):
-            return _done(change.key)
+            return Outcome(change.key, "skipped")
         try:
             data, _ = self._objects.read(change.key, max_bytes=MAX_QUEUED_BYTES)
             queued = QueuedDocument.from_json(data)
         except DocumentNotFound:  # indexed and removed already (a duplicate event)
-            return _done(change.key)
+            return Outcome(change.key, "skipped")
         except (PayloadTooLarge, InvalidInput) as error:  # not a queued document of ours
             logger.warning("ignoring %s: %s", change.key, error.message)
-            return _done(change.key)
+            return Outcome(change.key, "skipped")
         document_id = queued.document.id
         current = self._registry.get(document_id) if self._registry is not None else None
         if not still_queued(current, queued):
             logger.info("queued version superseded", extra={"document_id": document_id})
             self._objects.delete(change.key)
-            return _done(document_id)
+            return Outcome(document_id, "skipped")
         return _Apply(Upsert(queued.document), then=partial(self._queued_done, change.key))
 
     def _queued_done(self, key: str, outcome: Outcome) -> Outcome:
