@@ -194,18 +194,15 @@ def _handle_batch(ingestion: S3Ingestion, bodies: list[str]) -> list[int | None]
     counts: list[int | None] = []
     from solar_rag.lambda_edge.events import parse_notification
 
-    for result in ingestion.handle_messages([parse_notification(body) for body in bodies]):
-        if isinstance(result, Exception):
-            counts.append(None)
-        else:
-            counts.append(sum(o.chunks for o in result) if all(
-                o.status != "failed" for o in result) else None)
+    for result in ingestion.apply([parse_notification(body) for body in bodies]):
+        counts.append(sum(o.chunks for o in result) if all(
+            o.error is None for o in result) else None)
     return counts
 
 
 def run_ours_s3(docs: list[SourceDocument], time_scale: float) -> Run:
     """The same corpus uploaded to S3: SQS batches of ``S3_BATCH`` messages through
-    ``S3Ingestion.handle_messages``, ``S3_CONCURRENCY`` invocations at once."""
+    ``S3Ingestion.apply``, ``S3_CONCURRENCY`` invocations at once."""
     from solar_rag.parsing.files import SUPPORTED_EXTENSIONS, load_file
     from solar_rag.services.s3_ingestion import S3Ingestion
 

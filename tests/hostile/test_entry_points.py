@@ -98,9 +98,9 @@ def test_s3_records_a_hostile_object_as_failed_and_acknowledges_it(name: str) ->
     hostile = BY_NAME[name]
     key = f"uploads/{hostile.filename}"
     objects.objects[key] = hostile.data()
-    results = ingestion.handle_messages(
+    results = ingestion.apply(
         [parse_notification(json.dumps(events.s3_notification(events.created(key, sequencer="01"))))])
-    assert not isinstance(results[0], Exception), results[0]  # acknowledged, not retried
+    assert all(o.settled for o in results[0]), results[0]  # acknowledged, not retried
     assert [o.status for o in results[0]] == ["failed"]
     record = registry.get(key)
     assert record is not None and record.error
@@ -114,6 +114,6 @@ def test_s3_fails_a_recursion_error_instead_of_retrying_it() -> None:
     ingestion, objects, registry = _ingestion(recursing)
     assert registry.get("deep.json") is None
     objects.objects["deep.json"] = b"[]"
-    [outcome] = ingestion.handle_message(parse_notification(events.s3_notification(events.created("deep.json"))))
-    assert outcome.status == "failed" and "nested too deeply" in (outcome.error or "")
+    [[outcome]] = ingestion.apply([parse_notification(events.s3_notification(events.created("deep.json")))])
+    assert outcome.status == "failed" and "nested too deeply" in str(outcome.error)
     assert registry.get("deep.json") is not None

@@ -16,8 +16,10 @@ from solar_rag.domain import (
     DocumentWrite,
     EmbeddingKind,
     ParsedDocument,
+    Rejection,
     Section,
     SourceDocument,
+    Upsert,
     WriteResult,
     chunk_id_for,
 )
@@ -30,7 +32,7 @@ from solar_rag.errors import (
     UpstreamRateLimited,
     VectorStoreError,
 )
-from solar_rag.services.indexing import IndexingService, IndexOutcome
+from solar_rag.services.indexing import IndexingService
 
 from tests.fakes.memory import FakeEmbedder, MemoryRegistry, MemoryStore
 
@@ -191,7 +193,7 @@ def test_mark_failed_removes_previous_chunks(parts: tuple[MemoryStore, MemoryReg
     store, registry, _ = parts
     svc = service(*parts)
     svc.index(doc(), marker=ChangeMarker("01"))
-    outcome = svc.mark_failed("a", "unsupported file type .exe", marker=ChangeMarker("02"))
+    [outcome] = svc.apply([Rejection("a", "unsupported file type .exe", ChangeMarker("02"))])
     assert outcome.status == "failed" and store.chunks == {}
     record = registry.get("a")
     assert record is not None and record.status is DocumentStatus.FAILED
@@ -341,17 +343,17 @@ def test_overlapping_batches_in_two_threads_do_not_deadlock(
         assert versions == [record.content_hash]
 
 
-def test_index_each_orders_events_by_their_markers(
+def test_apply_orders_events_by_their_markers(
         parts: tuple[MemoryStore, MemoryRegistry, FakeEmbedder]) -> None:
     _, registry, embedder = parts
     svc = service(*parts)
     svc.index(doc("same", id="same"), marker=ChangeMarker(sequencer="0A"))
     svc.index(doc("newer", id="stale"), marker=ChangeMarker(sequencer="0F"))
     embedder.calls.clear()
-    results = svc.index_each(
-        [doc("same", id="same"), doc("older", id="stale"), doc("fresh", id="new")],
-        [ChangeMarker(sequencer="0B", etag="e2"), ChangeMarker(sequencer="0C"), None])
-    assert [(r.id, r.status) for r in results if not isinstance(r, Exception)] == [
+    results = svc.apply([Upsert(doc("same", id="same"), ChangeMarker(sequencer="0B", etag="e2")),
+                         Upsert(doc("older", id="stale"), ChangeMarker(sequencer="0C")),
+                         Upsert(doc("fresh", id="new"))])
+    assert [(r.id, r.status) for r in results if r.error is None] == [
         ("same", "unchanged"), ("stale", "skipped"), ("new", "indexed")]
     same = registry.get("same")
     assert same is not None and (same.sequencer, same.etag) == ("0B", "e2")  # recorded
@@ -360,15 +362,15 @@ def test_index_each_orders_events_by_their_markers(
     assert [texts for _, texts in embedder.calls] == [["fresh"]]
 
 
-def test_index_each_returns_errors_instead_of_raising(
+def test_apply_returns_errors_instead_of_raising(
         parts: tuple[MemoryStore, MemoryRegistry, FakeEmbedder]) -> None:
     store, _, _ = parts
     store.reject_documents["b"] = VectorStoreError("rejected")
-    results = service(*parts).index_each([doc("one", id="a"), doc("", id="empty"),
-                                          doc("two", id="b")])
-    assert isinstance(results[0], IndexOutcome) and results[0].status == "indexed"
-    assert isinstance(results[1], InvalidInput)
-    assert isinstance(results[2], VectorStoreError)
+    results = service(*parts).apply([Upsert(doc("one", id="a")), Upsert(doc("", id="empty")),
+                                     Upsert(doc("two", id="b"))])
+    assert results[0].error is None and results[0].status == "indexed"
+    assert isinstance(results[1].error, InvalidInput) and results[1].status == "failed"
+    assert isinstance(results[2].error, VectorStoreError) and results[2].status == "failed"
 
 
 def test_upstream_outage_stops_one_by_one_embedding(
@@ -383,8 +385,8 @@ def test_upstream_outage_stops_one_by_one_embedding(
         return original(texts, kind)
 
     embedder.embed = counting  # type: ignore[method-assign]
-    results = service(*parts).index_each([doc(f"text {i}", id=f"d{i}") for i in range(6)])
-    assert all(isinstance(r, UpstreamError) for r in results)
+    results = service(*parts).apply([Upsert(doc(f"text {i}", id=f"d{i}")) for i in range(6)])
+    assert all(isinstance(r.error, UpstreamError) for r in results)
     assert attempts == [6, 1, 1]  # the shared request, then OUTAGE_AFTER documents alone
     assert all(registry.get(f"d{i}").status is DocumentStatus.FAILED  # type: ignore[union-attr]
                for i in range(6))

@@ -46,5 +46,5 @@ def test_batched_path_applies_the_same_rule(world: World) -> None:
     world.put("bad/../x.txt", "text")
     bodies = [events.s3_notification(events.created(k, sequencer=seq()))
               for k in ("ok.txt", "bad/../x.txt")]
-    results = world.ingestion.handle_messages([parse_notification(body) for body in bodies])
-    assert [[o.status for o in r] for r in results] == [["indexed"], ["failed"]]  # type: ignore[union-attr]
+    results = world.ingestion.apply([parse_notification(body) for body in bodies])
+    assert [[o.status for o in r] for r in results] == [["indexed"], ["failed"]]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pytest
-from solar_rag.domain import DocumentStatus, EmbeddingKind, Metadata, SourceDocument
+from solar_rag.domain import Change, DocumentStatus, EmbeddingKind, Metadata, Outcome, SourceDocument, Upsert
 from solar_rag.errors import (
     InvalidInput,
     NotConfigured,
@@ -20,7 +20,7 @@ from solar_rag.lambda_edge.events import parse_notification
 from solar_rag.parsing.files import SUPPORTED_EXTENSIONS, load_file
 from solar_rag.parsing.parsers import parse_document
 from solar_rag.services import indexing
-from solar_rag.services.indexing import IndexingService, IndexOutcome
+from solar_rag.services.indexing import IndexingService
 from solar_rag.services.intake import QUEUE_PREFIX
 from solar_rag.services.s3_ingestion import (
     ObjectChange,
@@ -71,19 +71,33 @@ seq = events.Sequencer()
 
 
 def handle(world: World, *records: dict[str, object]) -> list[str]:
-    changes = parse_notification(json.dumps(events.s3_notification(*records)))
-    return [o.status for o in world.ingestion.handle_message(changes)]
+    """One message; the error of an outcome that is not settled is raised (SQS redelivers)."""
+    changes = parse_notification(json.dumps(events.s3_notification(*records)), bucket=BUCKET)
+    [outcomes] = world.ingestion.apply([changes])
+    for outcome in outcomes:
+        if not outcome.settled:
+            assert outcome.error is not None
+            raise outcome.error
+    return [o.status for o in outcomes]
 
 
-def handle_bodies(world: World, bodies: Sequence[str]) -> list[list[IndexOutcome] | Exception]:
-    """What the Lambda edge does with an SQS batch: parse each body, then handle them together."""
-    messages: list[list[ObjectChange] | Exception] = []
+def handle_bodies(world: World, bodies: Sequence[str]) -> list[list[Outcome] | Exception]:
+    """What the Lambda edge does with an SQS batch: parse each body, apply the readable ones
+    together; a message is an error when unreadable or when an outcome is not settled."""
+    parsed: list[list[ObjectChange] | Exception] = []
     for body in bodies:
         try:
-            messages.append(parse_notification(body))
+            parsed.append(parse_notification(body, bucket=BUCKET))
         except InvalidInput as error:
-            messages.append(error)
-    return world.ingestion.handle_messages(messages)
+            parsed.append(error)
+    applied = iter(world.ingestion.apply([p for p in parsed if not isinstance(p, Exception)]))
+    results: list[list[Outcome] | Exception] = []
+    for message in parsed:
+        outcomes = message if isinstance(message, Exception) else next(applied)
+        unsettled = [] if isinstance(outcomes, Exception) else [
+            o.error for o in outcomes if o.error is not None and not o.settled]
+        results.append(unsettled[0] if unsettled else outcomes)
+    return results
 
 
 # --- parsing ---------------------------------------------------------------------------------------
@@ -217,8 +231,8 @@ def test_loader_crash_is_failed_not_retried(world: World) -> None:
     ingestion = S3Ingestion(indexing=world.ingestion._indexing, objects=world.objects, load=crashing,
                             supported_extensions={".pdf"}, max_object_bytes=MAX_BYTES)
     world.put("odd.pdf", b"%PDF")
-    [outcome] = ingestion.handle_message(parse_notification(events.s3_notification(events.created("odd.pdf"))))
-    assert outcome.status == "failed" and "KeyError" in (outcome.error or "")
+    [[outcome]] = ingestion.apply([parse_notification(events.s3_notification(events.created("odd.pdf")))])
+    assert outcome.status == "failed" and "KeyError" in str(outcome.error)
 
 
 def test_empty_document_is_failed(world: World) -> None:
@@ -323,7 +337,7 @@ def message(*records: dict[str, object]) -> str:
     return json.dumps(events.s3_notification(*records))
 
 
-def statuses(results: list[list[IndexOutcome] | Exception]) -> list[object]:
+def statuses(results: list[list[Outcome] | Exception]) -> list[object]:
     return [type(r).__name__ if isinstance(r, Exception) else [o.status for o in r]
             for r in results]
 
@@ -350,7 +364,8 @@ def test_a_key_named_twice_in_a_batch_is_handled_in_message_order(world: World) 
     ])
     assert statuses(results) == [["indexed"], ["indexed"], ["deleted"]]
     assert world.status("x.txt") is DocumentStatus.DELETED
-    assert world.store.batch_sizes == [1, 1]  # x.txt (in order) and y.txt, each alone
+    assert world.store.batch_sizes == [2]  # x.txt and y.txt together; x.txt's removal after
+    assert world.store.document_ids() == {"y.txt"}
 
 
 def test_sidecar_in_the_batch_keeps_its_document_on_the_ordered_path(world: World) -> None:
@@ -419,15 +434,16 @@ def test_an_unexpected_error_of_a_group_fails_its_messages_not_the_batch(
     world.put("v.txt", "Violins have four strings.")
     world.put("w.txt", "Walnuts grow on trees.")  # x.txt does not exist: skipped
 
-    indexing = world.ingestion._indexing
-    real = indexing.index_each
+    monkeypatch.setattr(indexing, "MAX_GROUP_CHARS", 50)  # u.txt and v.txt, then w.txt alone
+    service = world.ingestion._indexing
+    real = service.apply
 
-    def broken_for_groups(docs: Sequence[SourceDocument], markers: object = None) -> object:
-        if len(docs) > 1:  # the shared path; the per-message path indexes one at a time
+    def broken_for_groups(changes: Sequence[Change]) -> list[Outcome]:
+        if len(changes) > 1:
             raise RuntimeError("registry client bug")
-        return real(docs, markers)  # type: ignore[arg-type]
+        return real(changes)
 
-    monkeypatch.setattr(indexing, "index_each", broken_for_groups)
+    monkeypatch.setattr(service, "apply", broken_for_groups)
     results = handle_bodies(world, [
         message(events.created("u.txt", sequencer=seq())),
         message(events.created("v.txt", sequencer=seq())),
@@ -472,7 +488,7 @@ def test_a_queued_document_is_indexed_under_its_own_id_and_its_object_removed(wo
 
 def test_a_queued_version_superseded_by_a_newer_write_is_not_indexed(world: World) -> None:
     key = queue_document(world, SourceDocument(id="s.txt", text="Old queued words."))
-    world.ingestion._indexing.index(SourceDocument(id="s.txt", text="New synchronous words."))
+    world.ingestion._indexing.apply([Upsert(SourceDocument(id="s.txt", text="New synchronous words."))])
     assert handle(world, events.created(key, sequencer=seq())) == ["skipped"]
     assert "New synchronous" in world.texts("s.txt") and "Old queued" not in world.texts("s.txt")
     assert key not in world.objects.objects

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from solar_rag.adapters.local_store import LocalDocumentRegistry, LocalVectorStore
 from solar_rag.adapters.local_store import store as local_store_module
-from solar_rag.domain import PENDING_DELETE, DocumentRecord, DocumentStatus, SourceDocument
+from solar_rag.domain import PENDING_DELETE, DocumentRecord, DocumentStatus, Rejection, SourceDocument
 from solar_rag.services.documents import INTENT_LEASE_SECONDS, DocumentCatalog
 from solar_rag.services.indexing import IndexingService
 
@@ -116,7 +116,7 @@ def test_local_delete_removes_chunks_and_writes_the_tombstone_together(
     with pytest.raises(Crash):
         service.delete("a")
     with pytest.raises(Crash):
-        service.mark_failed("a", "unsupported")
+        service.apply([Rejection("a", "unsupported")])
     assert _rows(store.path) == before
     monkeypatch.undo()
     service.delete("a")

@@ -7,16 +7,16 @@ import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TextIO
 
 from solar_rag.composition import Container
-from solar_rag.domain import Filters, MetadataValue, SearchMode, SourceDocument
-from solar_rag.errors import RagError
+from solar_rag.domain import Change, Filters, MetadataValue, Rejection, SearchMode, Upsert
+from solar_rag.errors import PayloadTooLarge, RagError
 from solar_rag.evaluation import command as eval_command
+from solar_rag.parsing.sources import SIDECAR_SUFFIX, read_document
 from solar_rag.settings import Settings, get_settings
-
-SIDECAR_SUFFIX = ".metadata.json"
 
 
 def _container() -> Container:
@@ -67,17 +67,6 @@ def iter_files(paths: Sequence[str]) -> Iterator[Path]:
             yield path
 
 
-def read_sidecar(path: Path) -> dict[str, MetadataValue]:
-    sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
-    if not sidecar.exists():
-        return {}
-    data = json.loads(sidecar.read_text(encoding="utf-8"))
-    attributes = data.get("metadataAttributes", {}) if isinstance(data, dict) else None
-    if not isinstance(attributes, dict):
-        raise ValueError(f"{sidecar}: expected {{\"metadataAttributes\": {{...}}}}")
-    return {str(k): v for k, v in attributes.items() if isinstance(v, str | int | float | bool)}
-
-
 def _progress(done: int, total: int, label: str, out: TextIO) -> None:
     width = 30
     filled = int(width * done / total) if total else width
@@ -90,22 +79,26 @@ INDEX_GROUP_FILES = 32
 """Files indexed together, so small files share embedding requests (100 requests a minute)."""
 
 
-def _load(path: Path, container: Container) -> SourceDocument:
+def file_change(path: Path, settings: Settings) -> Change:
+    """A file's upsert (the file replaces what was indexed from it), or its rejection when
+    it or its sidecar cannot be read."""
     from solar_rag.parsing.budget import parse_limits
     from solar_rag.parsing.files import load_file
 
-    if path.stat().st_size > container.settings.max_object_bytes:
-        raise ValueError(f"larger than {container.settings.max_object_bytes} bytes")
-    return load_file(path.read_bytes(), path.name, document_id=document_id_for(path),
-                     metadata=read_sidecar(path), source=str(path),
-                     limits=parse_limits(container.settings))
-
-
-def _unexpected(error: Exception) -> RagError:
-    """A file that broke a reader in an unforeseen way fails alone; the run goes on."""
-    from solar_rag.errors import UnsupportedDocument
-
-    return UnsupportedDocument(f"the file could not be read ({type(error).__name__})")
+    document_id = document_id_for(path)
+    sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
+    try:
+        if path.stat().st_size > settings.max_object_bytes:
+            raise PayloadTooLarge(f"larger than {settings.max_object_bytes} bytes")
+        document = read_document(partial(load_file, limits=parse_limits(settings)),
+                                 path.read_bytes(), path.name, document_id=document_id,
+                                 sidecar=sidecar.read_bytes() if sidecar.exists() else None,
+                                 source=str(path))
+    except RagError as error:
+        return Rejection(document_id, error.message, source=str(path))
+    except OSError as error:
+        return Rejection(document_id, str(error), source=str(path))
+    return Upsert(document, replaces=True)
 
 
 def document_id_for(path: Path) -> str:
@@ -119,59 +112,23 @@ def document_id_for(path: Path) -> str:
 
 def cmd_index(args: argparse.Namespace) -> int:
     container = _container()
-    service = container.indexing_service
     files = list(iter_files(args.paths))
     counts = {"indexed": 0, "unchanged": 0, "failed": 0}
     failures: list[str] = []
-    err = sys.stderr
-
-    def failed(path: Path, error: Exception) -> None:
-        reason = getattr(error, "message", None) or str(error)
-        counts["failed"] += 1
-        failures.append(f"{path}: {reason}")
-        if not getattr(error, "retryable", False):
-            # Like S3 ingestion: the registry shows the file as failed, with the reason.
-            service.mark_failed(document_id_for(path), reason, source=str(path))
-
-    def count(status: str) -> None:
-        counts["unchanged" if status == "unchanged" else "indexed"] += 1
-
     for start in range(0, len(files), INDEX_GROUP_FILES):
         group = files[start:start + INDEX_GROUP_FILES]
-        _progress(start, len(files), str(group[0]), err)
-        loaded: list[tuple[Path, SourceDocument]] = []
-        for path in group:
-            try:
-                document = _load(path, container)
-                service.validate(document)
-                loaded.append((path, document))
-            except (RagError, OSError, ValueError) as error:
-                failed(path, error)
-            except Exception as error:
-                failed(path, _unexpected(error))
-        try:
-            # One result per file: a file that fails (unparsable, over a parse budget) fails
-            # alone and the others of the group are indexed and counted once.
-            results = service.index_each([document for _, document in loaded])
-            for (path, _), result in zip(loaded, results, strict=True):
-                if isinstance(result, RagError):
-                    failed(path, result)
-                else:
-                    count(result.status)
-        except Exception:
-            # Something in the group failed: index its files one by one to tell which.
-            for number, (path, document) in enumerate(loaded, start=start + 1):
-                _progress(number, len(files), str(path), err)
-                try:
-                    count(service.index(document).status)
-                except RagError as error:
-                    failed(path, error)
-                except Exception as error:
-                    failed(path, _unexpected(error))
-    _progress(len(files), len(files), "done", err)
-    err.write("\n")
+        _progress(start, len(files), str(group[0]), sys.stderr)
+        changes = [file_change(path, container.settings) for path in group]
+        # One outcome per file: a file that fails fails alone (recorded, with the reason).
+        for path, outcome in zip(group, container.indexing_service.apply(changes), strict=True):
+            if outcome.error is not None:
+                failures.append(f"{path}: {getattr(outcome.error, 'message', outcome.error)}")
+            counts["failed" if outcome.error else
+                   "unchanged" if outcome.status == "unchanged" else "indexed"] += 1
+    _progress(len(files), len(files), "done", sys.stderr)
+    sys.stderr.write("\n")
     for failure in failures:
-        print(f"failed: {failure}", file=err)
+        print(f"failed: {failure}", file=sys.stderr)
     print(f"indexed={counts['indexed']} unchanged={counts['unchanged']} failed={counts['failed']}")
     return 1 if counts["failed"] else 0
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from solar_rag.errors import RagError
+from solar_rag.errors import NotConfigured, RagError
 
 MetadataValue = str | int | float | bool
 Metadata = dict[str, MetadataValue]
@@ -251,3 +251,87 @@ def _same_value(actual: MetadataValue, wanted: MetadataValue) -> bool:
     if isinstance(actual, bool) or isinstance(wanted, bool):
         return isinstance(actual, bool) and isinstance(wanted, bool) and actual == wanted
     return actual == wanted
+
+
+# --- the change pipeline (services/indexing.py, docs/architecture-pipeline.md) --------------------
+
+@dataclass(frozen=True, slots=True)
+class Upsert:
+    """Index ``document``: its new version replaces the old one's chunks.
+
+    ``replaces``: the document's source now holds this content only (an S3 object, a file).
+    When it cannot be indexed for a reason of its own, the old version is removed and the
+    document recorded ``failed`` (as a ``Rejection``); without it (an HTTP request) the old
+    version stays searchable and the failure is recorded beside it.
+    """
+
+    document: SourceDocument
+    marker: ChangeMarker | None = None
+    replaces: bool = False
+
+    @property
+    def document_id(self) -> str:
+        return self.document.id
+
+
+@dataclass(frozen=True, slots=True)
+class Removal:
+    """Remove a document's chunks and leave a tombstone. Without a marker (an API call) an
+    unknown document is ``DocumentNotFound``; with one the tombstone is written anyway, so
+    a late, older creation cannot resurrect it."""
+
+    document_id: str
+    marker: ChangeMarker | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A document whose source cannot be indexed at all (unsupported type, too big,
+    unreadable): its old chunks are removed and it is recorded ``failed`` with ``reason``."""
+
+    document_id: str
+    reason: str
+    marker: ChangeMarker | None = None
+    source: str | None = None
+
+
+Change = Upsert | Removal | Rejection
+
+OutcomeStatus = Literal["indexed", "unchanged", "queued", "deleted", "skipped", "failed",
+                        "deferred"]
+"""``failed``: the change failed with ``error`` (recorded in the registry, except a document
+refused before any work). ``deferred``: nothing was applied or recorded; the change must come
+again later (``error`` says why): an SQS batch item failure at the edge."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one change: a status and, for ``failed`` and ``deferred``, the error."""
+
+    id: str
+    status: OutcomeStatus
+    chunks: int = 0
+    error: Exception | None = None
+
+    def __post_init__(self) -> None:
+        if (self.error is not None) != (self.status in ("failed", "deferred")):
+            raise ValueError(f"a {self.status!r} outcome {'needs' if self.error is None else 'has no'} error")
+
+    @property
+    def settled(self) -> bool:
+        """Whether the change is done with: it succeeded, or failed for a reason of the
+        document's own that no retry can fix. Otherwise (deferred; upstream, store, busy
+        lock, configuration, an unforeseen error) it must come again."""
+        return self.status != "deferred" and (self.error is None or is_permanent(self.error))
+
+    def result(self) -> Outcome:
+        """This outcome, or its error raised (for callers that want an exception)."""
+        if self.error is not None:
+            raise self.error
+        return self
+
+
+def is_permanent(error: BaseException) -> bool:
+    """A failure that is the document's own: retrying the same change fails the same way.
+    Configuration problems (``NotConfigured``) are not: the change waits for a redrive."""
+    return isinstance(error, RagError) and not error.retryable and not isinstance(error, NotConfigured)

@@ -26,10 +26,12 @@ def _kind(event_name: str) -> ChangeKind | None:
     return None
 
 
-def parse_notification(body: str | Mapping[str, Any]) -> list[ObjectChange]:
+def parse_notification(body: str | Mapping[str, Any], *, bucket: str | None = None
+                       ) -> list[ObjectChange]:
     """The object changes in one S3 notification (an SQS message body); ``[]`` for a test event.
 
-    Raises ``InvalidInput`` for a body that is not an S3 notification.
+    Raises ``InvalidInput`` for a body that is not an S3 notification, or one about another
+    bucket than ``bucket`` (when given).
     """
     if isinstance(body, str):
         try:
@@ -45,6 +47,8 @@ def parse_notification(body: str | Mapping[str, Any]) -> list[ObjectChange]:
     changes = []
     for record in S3Event(dict(body)).records:
         change = _change(record)
+        if change is not None and bucket and change.bucket and change.bucket != bucket:
+            raise InvalidInput(f"event for bucket {change.bucket!r}, expected {bucket!r}")
         if change is not None:
             changes.append(change)
     return changes

@@ -31,7 +31,7 @@ from solar_rag.resilience import deadline
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-    from solar_rag.services.indexing import IndexOutcome
+    from solar_rag.domain import Outcome
     from solar_rag.services.s3_ingestion import ObjectChange
 
 Event = dict[str, Any]
@@ -239,47 +239,50 @@ def is_sqs_event(event: Event) -> bool:
             and records[0].get("eventSource") == "aws:sqs")
 
 
-def _changes(record: SQSRecord) -> list[ObjectChange] | Exception:
-    from solar_rag.lambda_edge.events import parse_notification
-
-    try:
-        return parse_notification(record.body)
-    except RagError as error:
-        return error
-
-
-def _report(record: SQSRecord, result: list[IndexOutcome] | Exception) -> bool:
-    """Log one message's result; whether it must be redelivered."""
+def _report(record: SQSRecord, result: list[Outcome] | RagError) -> bool:
+    """Log one message's result; whether it must be redelivered (a batch item failure):
+    unreadable, or an outcome not settled (deferred, or failed for a passing reason)."""
     log = observability.logger()
-    if isinstance(result, Exception):
+    unsettled = result if isinstance(result, RagError) else next(
+        (outcome.error for outcome in result if not outcome.settled), None)
+    if unsettled is not None:
         observability.record_document_failed()
-        message = result.message if isinstance(result, RagError) else type(result).__name__
+        message = unsettled.message if isinstance(unsettled, RagError) else type(unsettled).__name__
         log.warning("s3 change failed; the message will be redelivered", extra={
             "message_id": record.message_id, "error": message,
-            "error_type": type(result).__name__})
-        return True
-    for outcome in result:
-        if outcome.status == "failed":
+            "error_type": type(unsettled).__name__})
+    for outcome in result if isinstance(result, list) else []:
+        if outcome.status == "failed" and outcome.settled:
             observability.record_document_failed()
         log.info("s3 change handled", extra={
             "message_id": record.message_id, "document_id": outcome.id,
             "status": outcome.status, "chunks": outcome.chunks})
-    return False
+    return unsettled is not None
 
 
 def sqs_batch(event: Event, context: Any) -> dict[str, Any]:
     """Partial batch response: each failed message is reported alone and redelivered by SQS.
 
-    The batch is handled as a whole (documents of different messages share embedding
-    requests and one vector store write), then each message's result is reported.
+    The readable messages are applied as a whole (documents of different messages share
+    embedding requests and one vector store write), then each message's result is reported.
     """
     from aws_lambda_powertools.utilities.data_classes import SQSEvent
 
+    from solar_rag.lambda_edge.events import parse_notification
+
     records = list(SQSEvent(event).records)
-    messages = [_changes(record) for record in records]
+    results: list[list[Outcome] | RagError]
     try:
+        ingestion = container().s3_ingestion
+        messages: list[list[ObjectChange] | RagError] = []
+        for record in records:
+            try:
+                messages.append(parse_notification(record.body, bucket=ingestion.bucket))
+            except RagError as error:
+                messages.append(error)
         with deadline.budget(queue_budget(context)):
-            results = container().s3_ingestion.handle_messages(messages)
+            applied = iter(ingestion.apply([m for m in messages if not isinstance(m, RagError)]))
+        results = [m if isinstance(m, RagError) else next(applied) for m in messages]
     except RagError as error:  # not configured: every message waits for a redrive
         logger.error("indexer cannot handle the batch: %s", error.message)
         results = [error] * len(records)

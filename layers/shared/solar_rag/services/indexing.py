@@ -1,19 +1,22 @@
-"""Index and delete documents: idempotent, ordered, never half-written."""
+"""Apply changes (``domain.Change``) to the index: idempotent, ordered by their markers, never
+half-written; one ``Outcome`` per change (docs/architecture-pipeline.md)."""
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
-from typing import Literal, Protocol, TypedDict
+from typing import Protocol, TypedDict
 
 from solar_rag.document_ids import check_document_id
 from solar_rag.domain import (
     CONTENT_TYPES,
     PENDING_DELETE,
+    Change,
     ChangeMarker,
     Chunk,
     DocumentRecord,
@@ -21,9 +24,14 @@ from solar_rag.domain import (
     DocumentWrite,
     EmbeddedChunk,
     EmbeddingKind,
+    Outcome,
     ParsedDocument,
+    Rejection,
+    Removal,
     SourceDocument,
+    Upsert,
     WriteResult,
+    is_permanent,
     stable_hash,
 )
 from solar_rag.errors import (
@@ -32,6 +40,7 @@ from solar_rag.errors import (
     InvalidInput,
     PayloadTooLarge,
     RagError,
+    UnsupportedDocument,
     UpstreamError,
 )
 from solar_rag.ports import AtomicIndexStore, DocumentRegistry, Embedder, RecordFor, VectorStore
@@ -40,8 +49,6 @@ logger = logging.getLogger("solar_rag.indexing")
 
 OUTAGE_AFTER = 2
 """Documents in a row failing a retryable upstream call that end one-by-one embedding."""
-OutcomeStatus = Literal["indexed", "unchanged", "queued", "deleted", "skipped", "failed"]
-
 
 MAX_GROUP_CHARS = 200_000
 """Text indexed together (S3 batches, HTTP requests): under a minute of Upstage's 300,000
@@ -49,31 +56,24 @@ tokens/min, so each group is written before the next is embedded and a batch of 
 documents makes progress within its time instead of losing all of it at once."""
 
 
-def groups_by_size(docs: Sequence[SourceDocument]) -> list[list[int]]:
-    """Positions of ``docs`` in consecutive groups of at most ``MAX_GROUP_CHARS`` of text
-    (a bigger document alone)."""
+def groups_by_size(changes: Sequence[Change]) -> list[list[int]]:
+    """Positions of ``changes`` in consecutive groups of at most ``MAX_GROUP_CHARS`` of text
+    to index (a bigger document alone; removals and rejections weigh nothing)."""
     groups: list[list[int]] = []
     size = 0
-    for position, doc in enumerate(docs):
-        if groups and size + len(doc.text) <= MAX_GROUP_CHARS:
+    for position, change in enumerate(changes):
+        text = len(change.document.text) if isinstance(change, Upsert) else 0
+        if groups and size + text <= MAX_GROUP_CHARS:
             groups[-1].append(position)
-            size += len(doc.text)
+            size += text
         else:
             groups.append([position])
-            size = len(doc.text)
+            size = text
     return groups
 
 
 class ChunkerLike(Protocol):
     def chunk(self, doc: SourceDocument, parsed: ParsedDocument, version: str) -> list[Chunk]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class IndexOutcome:
-    id: str
-    status: OutcomeStatus
-    chunks: int = 0
-    error: str | None = None
 
 
 class _OrderingFields(TypedDict):
@@ -82,16 +82,29 @@ class _OrderingFields(TypedDict):
     version_id: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class _Prepared:
-    """A document parsed and chunked (and, once embedded, with one vector per chunk)."""
+@dataclass(slots=True)
+class _Item:
+    """A change in a round: an upsert is chunked, then embedded; ``error``: found before the
+    locks, recorded under them; ``recheck``: found with nothing to write before the locks."""
 
-    doc: SourceDocument
-    version: str
-    chunks: list[Chunk]
-    title: str | None
-    marker: ChangeMarker | None = None
+    position: int
+    change: Change
+    version: str = ""
+    chunks: list[Chunk] = field(default_factory=list)
+    title: str | None = None
     vectors: list[list[float]] = field(default_factory=list)
+    error: RagError | None = None
+    recheck: bool = False
+    outcome: Outcome | None = None
+
+    @property
+    def upsert(self) -> Upsert:
+        assert isinstance(self.change, Upsert)
+        return self.change
+
+    @property
+    def doc(self) -> SourceDocument:
+        return self.upsert.document
 
 
 def _utcnow() -> datetime:
@@ -100,6 +113,20 @@ def _utcnow() -> datetime:
 
 def _chunk_ids(record: DocumentRecord | None) -> list[str]:
     return record.chunk_ids if record else []
+
+
+def _rounds(changes: Sequence[Change]) -> list[list[int]]:
+    """Positions in rounds naming each document once: a document's k-th change is in round
+    k, so its changes apply in order while different documents share rounds."""
+    rounds: list[list[int]] = []
+    seen: Counter[str] = Counter()
+    for position, change in enumerate(changes):
+        number = seen[change.document_id]
+        seen[change.document_id] += 1
+        if number == len(rounds):
+            rounds.append([])
+        rounds[number].append(position)
+    return rounds
 
 
 def embedding_input(chunk: Chunk) -> str:
@@ -144,153 +171,93 @@ class IndexingService:
     def validate(self, doc: SourceDocument) -> None:
         check_document_id(doc.id)
         if doc.content_type not in CONTENT_TYPES:
-            raise InvalidInput(
-                f"content_type must be one of {', '.join(CONTENT_TYPES)}, got {doc.content_type!r}"
-            )
+            raise InvalidInput(f"content_type must be one of {', '.join(CONTENT_TYPES)}, "
+                               f"got {doc.content_type!r}")
         if not doc.text.strip():
             raise InvalidInput(f"document {doc.id!r} has no text")
         if len(doc.text) > self._max_document_chars:
-            raise PayloadTooLarge(
-                f"document {doc.id!r} has {len(doc.text)} characters; "
-                f"the limit is {self._max_document_chars}"
-            )
+            raise PayloadTooLarge(f"document {doc.id!r} has {len(doc.text)} characters; "
+                                  f"the limit is {self._max_document_chars}")
 
-    def index(self, doc: SourceDocument, *, marker: ChangeMarker | None = None) -> IndexOutcome:
-        (result,) = self.index_each([doc], [marker])
-        if isinstance(result, RagError):
-            raise result
-        return result
+    def apply(self, changes: Sequence[Change]) -> list[Outcome]:
+        """One outcome per change, in order. Upserts are parsed, chunked and embedded together
+        outside the locks (shared embedding requests: Upstage allows 100 a minute); then the
+        locks are taken in id order (overlapping batches cannot deadlock), each change is
+        checked again under its lock (marker, content) and the upserts are written in one
+        store call. A change fails alone; a document named twice is changed in order."""
+        outcomes: dict[int, Outcome] = {}
+        for positions in _rounds(changes):
+            for item in self._apply_round([_Item(p, changes[p]) for p in positions]):
+                assert item.outcome is not None
+                outcomes[item.position] = item.outcome
+        return [outcomes[position] for position in range(len(changes))]
 
-    def index_many(self, docs: Sequence[SourceDocument]) -> list[IndexOutcome]:
-        """``index_each`` for callers that want an exception: every document is validated
-        first (an invalid one stops the call before any work); after the batch, the first
-        document's failure is raised (the others are indexed and recorded)."""
+    def index(self, doc: SourceDocument, *, marker: ChangeMarker | None = None) -> Outcome:
+        """One upsert; its error raised."""
+        return self.apply([Upsert(doc, marker)])[0].result()
+
+    def index_many(self, docs: Sequence[SourceDocument]) -> list[Outcome]:
+        """Upserts that must all succeed: every document is validated first (an invalid one
+        stops the call before any work); after the batch, the first failure is raised (the
+        others are indexed and recorded)."""
         for doc in docs:
             self.validate(doc)
-        outcomes: list[IndexOutcome] = []
-        for result in self.index_each(docs):
-            if isinstance(result, RagError):
-                raise result
-            outcomes.append(result)
-        return outcomes
+        return [outcome.result() for outcome in self.apply([Upsert(doc) for doc in docs])]
 
-    def index_each(self, docs: Sequence[SourceDocument],
-                   markers: Sequence[ChangeMarker | None] | None = None,
-                   ) -> list[IndexOutcome | RagError]:
-        """Index several documents with shared embedding requests; one result per document.
+    def delete(self, document_id: str, *, marker: ChangeMarker | None = None) -> Outcome:
+        """One removal; its error raised (``DocumentNotFound`` for an unknown document)."""
+        return self.apply([Removal(document_id, marker)])[0].result()
 
-        Upstage allows 100 requests a minute: one request per small document would leave most
-        of the token budget unused. Parsing, chunking and embedding happen for the whole batch
-        (outside the locks); the documents are then written in one store call (one bulk, one
-        stale-chunk sweep) under all their locks, each with the same checks as ``index``
-        (``markers``, one per document, order S3 events as in ``index``). A document that
-        fails (invalid, unparsable, rejected by the store, its lock busy) gets the error as
-        its result; an embedding failure is every pending document's. Failures after
-        validation are recorded in the registry. Duplicate ids are indexed one after the
-        other, in order.
-        """
-        marks = list(markers) if markers is not None else [None] * len(docs)
-        if len(marks) != len(docs):
-            raise ValueError("one marker per document")
-        if len({doc.id for doc in docs}) != len(docs):
-            return [self._index_one(doc, marker) for doc, marker in zip(docs, marks, strict=True)]
-        results: dict[str, IndexOutcome | RagError] = {}
-        pending: list[_Prepared] = []
-        recheck: list[_Prepared] = []
-        for doc, marker in zip(docs, marks, strict=True):
-            try:
-                self.validate(doc)
-            except RagError as error:
-                results[doc.id] = error
-                continue
-            version = self.content_hash(doc)
-            skipped = self._skip_outcome(doc, version, self._registry.get(doc.id), marker)
-            if skipped and marker is None:
-                results[doc.id] = skipped
-                continue
-            if skipped:  # the event is recorded under the lock, where it is checked again
-                recheck.append(_Prepared(doc, version, [], None, marker))
-                continue
-            try:
-                pending.append(self._prepare(doc, version, marker))
-            except RagError as error:
-                self._record_failure_locked(doc, error.message)
-                results[doc.id] = error
-        embedded, failed = self._embed_isolating(pending)
-        for prepared in pending:
-            embedding_error = failed.get(prepared.doc.id)
-            if embedding_error is not None:
-                self._record_failure_locked(prepared.doc, embedding_error.message)
-                results[prepared.doc.id] = embedding_error
-        results.update(self._write_locked(embedded, recheck))
-        return [results[doc.id] for doc in docs]
-
-    def _index_one(self, doc: SourceDocument, marker: ChangeMarker | None
-                   ) -> IndexOutcome | RagError:
-        try:
-            return self.index(doc, marker=marker)
-        except RagError as error:
-            return error
-
-    def _write_locked(self, embedded: Sequence[_Prepared], recheck: Sequence[_Prepared],
-                      ) -> dict[str, IndexOutcome | RagError]:
-        """Take the documents' locks in id order (overlapping batches cannot deadlock), then
-        write the embedded ones together and record the events of ``recheck`` (found with
-        nothing to write). A document whose lock cannot be taken fails alone."""
-        results: dict[str, IndexOutcome | RagError] = {}
+    def _apply_round(self, items: list[_Item]) -> list[_Item]:
+        upserts = [item for item in items if isinstance(item.change, Upsert)]
+        for item in upserts:
+            self._prepare(item)
+        self._embed_isolating([item for item in upserts if item.chunks and item.error is None])
         with ExitStack() as locks:
-            for prepared in sorted([*embedded, *recheck], key=lambda p: p.doc.id):
-                try:
-                    locks.enter_context(self._registry.locked(prepared.doc.id))
-                except RagError as error:
-                    results[prepared.doc.id] = error
-            for prepared in recheck:
-                if prepared.doc.id not in results:
-                    results[prepared.doc.id] = self._recorded_skip(prepared)
-            results.update(self._apply_many([p for p in embedded if p.doc.id not in results]))
-        return results
+            held = self._lock([item for item in items if item.outcome is None], locks)
+            self._apply_locked(held)
+        return items
 
-    def _recorded_skip(self, prepared: _Prepared) -> IndexOutcome | RagError:
-        doc = prepared.doc
-        skipped = self._skip(doc, prepared.version, self._registry.get(doc.id), prepared.marker)
-        if skipped:
-            return skipped
-        return ConcurrentUpdate(f"document {doc.id!r} changed while it was being indexed; "
-                                "retry later")
-
-    def _skip(self, doc: SourceDocument, version: str, current: DocumentRecord | None,
-              marker: ChangeMarker | None) -> IndexOutcome | None:
-        """The outcome when there is nothing to write; records the event's sequencer on
-        unchanged content. The caller holds the document's lock."""
-        skipped = self._skip_outcome(doc, version, current, marker)
-        if skipped and skipped.status == "skipped":
-            logger.info("skipping stale event", extra={"document_id": doc.id})
-        if skipped and skipped.status == "unchanged" and current and marker and marker.sequencer:
-            self._registry.put(replace(current, sequencer=marker.sequencer,
-                                       etag=marker.etag, version_id=marker.version_id))
-        return skipped
+    def _prepare(self, item: _Item) -> None:
+        """Validate, skip (stale event, unchanged content: no side effects), parse and chunk."""
+        doc, marker = item.doc, item.upsert.marker
+        try:
+            self.validate(doc)
+        except RagError as error:
+            if item.upsert.replaces:
+                item.error = error  # a rejection, under the lock
+            else:
+                item.outcome = Outcome(doc.id, "failed", error=error)  # refused before any work
+            return
+        item.version = self.content_hash(doc)
+        if skipped := self._skip(item.change, item.version, self._registry.get(doc.id)):
+            if marker is None:
+                item.outcome = skipped
+            else:  # the event is recorded under the lock, where it is checked again
+                item.recheck = True
+            return
+        try:
+            parsed = self._parse(doc)
+            chunks = self._chunker.chunk(doc, parsed, item.version)
+            if not chunks:
+                raise InvalidInput(f"document {doc.id!r} produced no text to index")
+        except RagError as error:
+            item.error = error
+            return
+        item.chunks, item.title = chunks, parsed.title
 
     @staticmethod
-    def _skip_outcome(doc: SourceDocument, version: str, current: DocumentRecord | None,
-                      marker: ChangeMarker | None) -> IndexOutcome | None:
-        """A stale event or unchanged content: nothing to write (no side effects)."""
-        if marker and current and not marker.is_newer_than(current.sequencer):
-            return IndexOutcome(doc.id, "skipped", current.chunks)
-        if current and current.status == DocumentStatus.INDEXED and current.content_hash == version:
-            return IndexOutcome(doc.id, "unchanged", current.chunks)
+    def _skip(change: Change, version: str, current: DocumentRecord | None) -> Outcome | None:
+        """A stale event, or an upsert of the content indexed already: nothing to write."""
+        if current and change.marker and not change.marker.is_newer_than(current.sequencer):
+            return Outcome(change.document_id, "skipped", current.chunks)
+        if (isinstance(change, Upsert) and current and current.status == DocumentStatus.INDEXED
+                and current.content_hash == version):
+            return Outcome(change.document_id, "unchanged", current.chunks)
         return None
 
-    def _prepare(self, doc: SourceDocument, version: str,
-                 marker: ChangeMarker | None = None) -> _Prepared:
-        parsed = self._parse(doc)
-        chunks = self._chunker.chunk(doc, parsed, version)
-        if not chunks:
-            raise InvalidInput(f"document {doc.id!r} produced no text to index")
-        return _Prepared(doc, version, chunks, parsed.title, marker)
-
-    def _embed_isolating(self, pending: Sequence[_Prepared]
-                         ) -> tuple[list[_Prepared], dict[str, RagError]]:
-        """Embed in shared requests; the documents embedded and the errors of the others.
+    def _embed_isolating(self, items: Sequence[_Item]) -> None:
+        """Embed in shared requests; set each item's vectors or error.
 
         When a request shared by several documents fails upstream (Upstage refusing or
         crashing on one input), each document is embedded on its own, so one bad document
@@ -299,84 +266,155 @@ class IndexingService:
         error without more requests.
         """
         try:
-            return self._embed(pending), {}
+            self._embed(items)
+            return
         except UpstreamError as error:
             shared: RagError = error
-            if len(pending) < 2:
-                return [], {p.doc.id: error for p in pending}
+            if len(items) < 2:
+                items[0].error = error
+                return
         except RagError as error:
-            return [], {p.doc.id: error for p in pending}
+            for item in items:
+                item.error = error
+            return
         logger.warning("shared embedding request failed (%s); embedding %d documents one by one",
-                       shared.message, len(pending))
-        embedded: list[_Prepared] = []
-        failed: dict[str, RagError] = {}
+                       shared.message, len(items))
         in_a_row = 0
-        for prepared in pending:
+        for item in items:
             if in_a_row >= OUTAGE_AFTER:
-                failed[prepared.doc.id] = shared
+                item.error = shared
                 continue
             try:
-                embedded.extend(self._embed([prepared]))
+                self._embed([item])
                 in_a_row = 0
             except RagError as error:
-                failed[prepared.doc.id] = shared = error
+                item.error = shared = error
                 in_a_row = in_a_row + 1 if error.retryable else 0
-        return embedded, failed
 
-    def _embed(self, prepared: Sequence[_Prepared]) -> list[_Prepared]:
+    def _embed(self, items: Sequence[_Item]) -> None:
         """One embedder call for every chunk of every document (it batches by count and tokens)."""
-        texts = [embedding_input(chunk) for item in prepared for chunk in item.chunks]
+        texts = [embedding_input(chunk) for item in items for chunk in item.chunks]
         vectors = self._embedder.embed(texts, EmbeddingKind.PASSAGE) if texts else []
-        result, offset = [], 0
-        for item in prepared:
-            result.append(replace(item, vectors=vectors[offset: offset + len(item.chunks)]))
+        offset = 0
+        for item in items:
+            item.vectors = vectors[offset: offset + len(item.chunks)]
             offset += len(item.chunks)
-        return result
 
-    def _apply_many(self, embedded: Sequence[_Prepared]) -> dict[str, IndexOutcome | RagError]:
-        """Write embedded documents in one store call; the caller holds every lock.
+    def _lock(self, items: Sequence[_Item], locks: ExitStack) -> list[_Item]:
+        """Take the items' locks in id order; an item whose lock is busy is deferred."""
+        held = []
+        for item in sorted(items, key=lambda i: i.change.document_id):
+            try:
+                locks.enter_context(self._registry.locked(item.change.document_id))
+            except RagError as error:
+                item.outcome = Outcome(item.change.document_id, "deferred", error=error)
+                continue
+            held.append(item)
+        return held
 
-        Each document is checked again under its lock (another writer may have indexed it
-        since, or a newer event arrived). Every failure is recorded and returned.
-        """
-        results: dict[str, IndexOutcome | RagError] = {}
-        currents: dict[str, DocumentRecord | None] = {}
-        to_write: list[_Prepared] = []
-        for prepared in embedded:
-            current = currents[prepared.doc.id] = self._registry.get(prepared.doc.id)
-            skipped = self._skip(prepared.doc, prepared.version, current, prepared.marker)
-            if skipped:
-                results[prepared.doc.id] = skipped
+    def _apply_locked(self, items: Sequence[_Item]) -> None:
+        """Apply each change under its lock; the upserts to write go in one store call."""
+        to_write: list[tuple[_Item, DocumentRecord | None]] = []
+        for item in items:
+            change, current = item.change, self._registry.get(item.change.document_id)
+            if (skipped := self._skip(change, item.version, current)) is not None:
+                item.outcome = self._recorded(change, skipped, current)
+            elif isinstance(change, Removal):
+                item.outcome = self._remove_document(change, current)
+            elif isinstance(change, Rejection):
+                item.outcome = self._reject(change.document_id, UnsupportedDocument(change.reason),
+                                            change.marker, change.source, current)
+            elif item.error is not None:
+                item.outcome = self._failed(item, current, item.error)
+            elif item.recheck:
+                item.outcome = Outcome(change.document_id, "deferred", error=ConcurrentUpdate(
+                    f"document {change.document_id!r} changed while it was being indexed; retry later"))
             else:
-                to_write.append(prepared)
-        if not to_write:
-            return results
-        writes = [DocumentWrite(p.doc.id, p.version, self._embedded_chunks(p),
-                                _chunk_ids(currents[p.doc.id])) for p in to_write]
-        records: list[RecordFor] = [partial(self._indexed_record, p, currents[p.doc.id])
-                                    for p in to_write]
+                to_write.append((item, current))
+        if to_write:
+            self._write(to_write)
+
+    def _recorded(self, change: Change, skipped: Outcome, current: DocumentRecord | None) -> Outcome:
+        """A skipped change; the sequencer of an event that found its content unchanged is
+        recorded (it orders later events)."""
+        marker = change.marker
+        if skipped.status == "skipped":
+            logger.info("skipping stale event", extra={"document_id": change.document_id})
+        elif current and marker and marker.sequencer:
+            self._registry.put(replace(current, sequencer=marker.sequencer,
+                                       etag=marker.etag, version_id=marker.version_id))
+        return skipped
+
+    def _write(self, to_write: Sequence[tuple[_Item, DocumentRecord | None]]) -> None:
+        """Write embedded documents in one store call; the caller holds every lock."""
+        writes = [DocumentWrite(item.doc.id, item.version, [
+            EmbeddedChunk(c, v) for c, v in zip(item.chunks, item.vectors, strict=True)],
+            _chunk_ids(current)) for item, current in to_write]
+        records: list[RecordFor] = [partial(self._indexed_record, item, current)
+                                    for item, current in to_write]
         try:
             if self._atomic is not None:
                 written = self._atomic.upsert_documents_recorded(writes, records)
             else:
-                for p in to_write:
-                    self._registry.put(self._intent(p.doc.id, currents[p.doc.id], p.version, p.doc))
+                for item, current in to_write:
+                    self._registry.put(self._intent(item.doc.id, current, item.version, item.doc))
                 written = self._store.upsert_documents(writes)
         except RagError as error:
-            written = [WriteResult(p.doc.id, error=error) for p in to_write]
-        for prepared, record, result in zip(to_write, records, written, strict=True):
-            current = currents[prepared.doc.id]
+            written = [WriteResult(item.doc.id, error=error) for item, _ in to_write]
+        for (item, current), record, result in zip(to_write, records, written, strict=True):
             if result.error is not None:
-                self._record_failure(prepared.doc, current, prepared.marker, result.error.message)
-                results[prepared.doc.id] = result.error
+                item.outcome = self._failed(item, current, result.error)
                 continue
             if self._atomic is None:
                 self._registry.put(record(result.stored_ids))
             logger.info("indexed document",
-                        extra={"document_id": prepared.doc.id, "chunks": len(result.stored_ids)})
-            results[prepared.doc.id] = IndexOutcome(prepared.doc.id, "indexed",
-                                                    len(result.stored_ids))
-        return results
+                        extra={"document_id": item.doc.id, "chunks": len(result.stored_ids)})
+            item.outcome = Outcome(item.doc.id, "indexed", len(result.stored_ids))
+
+    def _failed(self, item: _Item, current: DocumentRecord | None, error: RagError) -> Outcome:
+        """An upsert that failed: a rejection when its source replaced the old version and
+        the failure is its own; otherwise the failure is recorded and what was indexed
+        before stays as it was."""
+        doc = item.doc
+        if item.upsert.replaces and is_permanent(error):
+            return self._reject(doc.id, error, item.upsert.marker, doc.source, current)
+        base = current or DocumentRecord(id=doc.id, status=DocumentStatus.FAILED, title=doc.title,
+                                         source=doc.source, content_type=doc.content_type,
+                                         metadata=dict(doc.metadata))
+        self._registry.put(replace(base, status=DocumentStatus.FAILED, error=error.message,
+                                   updated_at=self._clock(), pending_version=None,
+                                   pending_since=None))
+        return Outcome(doc.id, "failed", error=error)
+
+    def _reject(self, document_id: str, error: RagError, marker: ChangeMarker | None,
+                source: str | None, current: DocumentRecord | None) -> Outcome:
+        """Record a document that cannot be indexed at all; its previous chunks are removed
+        (the source that replaced them is not searchable)."""
+        logger.warning("document cannot be indexed: %s", error.message,
+                       extra={"document_id": document_id})
+        record = DocumentRecord(
+            id=document_id, status=DocumentStatus.FAILED, source=source, error=error.message,
+            updated_at=self._clock(), **self._ordering(marker, current),
+        )
+        if current and current.status != DocumentStatus.DELETED:
+            self._remove(current, record)
+        else:
+            self._registry.put(record)
+        return Outcome(document_id, "failed", error=error)
+
+    def _remove_document(self, change: Removal, current: DocumentRecord | None) -> Outcome:
+        """Remove a document's chunks and leave a tombstone that orders later events."""
+        document_id, marker = change.document_id, change.marker
+        if (current is None or current.status == DocumentStatus.DELETED) and marker is None:
+            return Outcome(document_id, "failed",
+                           error=DocumentNotFound(f"document {document_id!r} not found"))
+        self._remove(current, DocumentRecord(
+            id=document_id, status=DocumentStatus.DELETED,
+            title=current.title if current else None,
+            source=current.source if current else None,
+            updated_at=self._clock(), **self._ordering(marker, current),
+        ))
+        return Outcome(document_id, "deleted")
 
     def _intent(self, document_id: str, current: DocumentRecord | None, target: str,
                 doc: SourceDocument | None = None) -> DocumentRecord:
@@ -400,26 +438,17 @@ class IndexingService:
         self._store.delete_document(record.id, chunk_ids=_chunk_ids(current))
         self._registry.put(record)
 
-    @staticmethod
-    def _embedded_chunks(prepared: _Prepared) -> list[EmbeddedChunk]:
-        return [EmbeddedChunk(c, v)
-                for c, v in zip(prepared.chunks, prepared.vectors, strict=True)]
-
-    def _indexed_record(self, prepared: _Prepared, current: DocumentRecord | None,
+    def _indexed_record(self, item: _Item, current: DocumentRecord | None,
                         stored_ids: Sequence[str]) -> DocumentRecord:
-        doc = prepared.doc
+        doc = item.doc
         return DocumentRecord(
-            id=doc.id, status=DocumentStatus.INDEXED, title=doc.title or prepared.title,
+            id=doc.id, status=DocumentStatus.INDEXED, title=doc.title or item.title,
             source=doc.source, content_type=doc.content_type, chunks=len(stored_ids),
-            content_hash=prepared.version, metadata=dict(doc.metadata), indexed_at=self._clock(),
+            content_hash=item.version, metadata=dict(doc.metadata), indexed_at=self._clock(),
             updated_at=self._clock(), error=None,
-            **self._ordering(prepared.marker, current),
+            **self._ordering(item.upsert.marker, current),
             chunk_ids=list(stored_ids),
         )
-
-    def _record_failure_locked(self, doc: SourceDocument, reason: str) -> None:
-        with self._registry.locked(doc.id):
-            self._record_failure(doc, self._registry.get(doc.id), None, reason)
 
     @staticmethod
     def _ordering(marker: ChangeMarker | None, current: DocumentRecord | None) -> _OrderingFields:
@@ -429,54 +458,3 @@ class IndexingService:
             current.sequencer if current else None)
         return {"sequencer": sequencer, "etag": marker.etag if marker else None,
                 "version_id": marker.version_id if marker else None}
-
-    def _record_failure(self, doc: SourceDocument, current: DocumentRecord | None,
-                        marker: ChangeMarker | None, reason: str) -> None:
-        """Record why the last attempt failed; what was indexed before stays as it was."""
-        base = current or DocumentRecord(id=doc.id, status=DocumentStatus.FAILED, title=doc.title,
-                                         source=doc.source, content_type=doc.content_type,
-                                         metadata=dict(doc.metadata))
-        self._registry.put(replace(base, status=DocumentStatus.FAILED, error=reason,
-                                   updated_at=self._clock(), pending_version=None,
-                                   pending_since=None))
-
-    def mark_failed(self, document_id: str, reason: str, *, marker: ChangeMarker | None = None,
-                    source: str | None = None) -> IndexOutcome:
-        """Record a document that cannot be indexed at all (unsupported type, too big).
-
-        Its previous chunks are removed: the object that replaced them is not searchable.
-        """
-        with self._registry.locked(document_id):
-            current = self._registry.get(document_id)
-            if marker and current and not marker.is_newer_than(current.sequencer):
-                return IndexOutcome(document_id, "skipped", current.chunks)
-            record = DocumentRecord(
-                id=document_id, status=DocumentStatus.FAILED, source=source, error=reason,
-                updated_at=self._clock(), **self._ordering(marker, current),
-            )
-            if current and current.status != DocumentStatus.DELETED:
-                self._remove(current, record)
-            else:
-                self._registry.put(record)
-            return IndexOutcome(document_id, "failed", 0, reason)
-
-    def delete(self, document_id: str, *, marker: ChangeMarker | None = None) -> IndexOutcome:
-        """Remove a document's chunks and leave a tombstone that orders later events.
-
-        Without a marker (an API call) an unknown document is a 404; with one (an S3 event)
-        the tombstone is written anyway, so a late, older create cannot resurrect it.
-        """
-        with self._registry.locked(document_id):
-            current = self._registry.get(document_id)
-            if marker and current and not marker.is_newer_than(current.sequencer):
-                return IndexOutcome(document_id, "skipped", current.chunks)
-            live = current is not None and current.status != DocumentStatus.DELETED
-            if not live and marker is None:
-                raise DocumentNotFound(f"document {document_id!r} not found")
-            self._remove(current, DocumentRecord(
-                id=document_id, status=DocumentStatus.DELETED,
-                title=current.title if current else None,
-                source=current.source if current else None,
-                updated_at=self._clock(), **self._ordering(marker, current),
-            ))
-            return IndexOutcome(document_id, "deleted", 0)

@@ -25,11 +25,12 @@ from datetime import UTC, datetime
 from pathlib import PurePosixPath
 
 from solar_rag.document_ids import document_id_problem
-from solar_rag.domain import DocumentRecord, DocumentStatus, Metadata, SourceDocument
+from solar_rag.domain import DocumentRecord, DocumentStatus, Metadata, Outcome, SourceDocument, Upsert
 from solar_rag.errors import DeadlineExceeded, InvalidInput, PayloadTooLarge, RagError
+from solar_rag.parsing.sources import SIDECAR_SUFFIX
 from solar_rag.ports import DocumentRegistry, ObjectStore, PresignedUpload
 from solar_rag.resilience import deadline
-from solar_rag.services.indexing import IndexingService, IndexOutcome, groups_by_size
+from solar_rag.services.indexing import IndexingService, groups_by_size
 from solar_rag.text.tokens import estimate_tokens
 
 logger = logging.getLogger("solar_rag.intake")
@@ -37,7 +38,6 @@ logger = logging.getLogger("solar_rag.intake")
 RESERVED_PREFIX = ".solar-rag/"
 """Keys the service writes itself; never a document, never an upload target."""
 QUEUE_PREFIX = RESERVED_PREFIX + "queued/"
-SIDECAR_SUFFIX = ".metadata.json"
 QUEUED_FORMAT = "solar-rag-queued-v1"
 UNLIMITED_TOKENS_PER_SECOND = 1e9
 """Without a token rate limit (the offline embedder) only the margin counts."""
@@ -113,7 +113,7 @@ class DocumentIntake:
         self._queue = queue
         self._clock = clock
 
-    def submit(self, docs: Sequence[SourceDocument]) -> list[IndexOutcome]:
+    def submit(self, docs: Sequence[SourceDocument]) -> list[Outcome]:
         """One outcome per document (``indexed``, ``unchanged`` or ``queued``).
 
         Every document is validated first (an invalid one stops the call before any work).
@@ -122,51 +122,40 @@ class DocumentIntake:
         """
         for doc in docs:
             self._indexing.validate(doc)
+        upserts = [Upsert(doc) for doc in docs]
         if self._queue is None or deadline.current() is None or len({d.id for d in docs}) != len(docs):
-            return self._indexing.index_many(docs)
-        results: dict[int, IndexOutcome | RagError] = {}
-        groups = [[(p, docs[p]) for p in group] for group in groups_by_size(docs)]
-        for number, group in enumerate(groups):
-            if not self._time_for(group):
-                for rest in groups[number:]:
-                    results.update(self._queue_all(rest))
-                break
-            indexed = self._indexing.index_each([doc for _, doc in group])
-            for (position, doc), result in zip(group, indexed, strict=True):
-                if isinstance(result, DeadlineExceeded):
-                    results.update(self._queue_all([(position, doc)]))
-                else:
-                    results[position] = result
-        outcomes: list[IndexOutcome] = []
-        for position in range(len(docs)):
-            result = results[position]
-            if isinstance(result, RagError):
-                raise result
-            outcomes.append(result)
-        return outcomes
+            return [outcome.result() for outcome in self._indexing.apply(upserts)]
+        outcomes: list[Outcome] = []
+        out_of_time = False
+        for group in groups_by_size(upserts):
+            batch = [upserts[position] for position in group]
+            out_of_time = out_of_time or not self._time_for(batch)  # then queue all the rest
+            if out_of_time:
+                outcomes += [self._enqueue(upsert.document) for upsert in batch]
+                continue
+            outcomes += [self._enqueue(upsert.document) if isinstance(outcome.error, DeadlineExceeded)
+                         else outcome for upsert, outcome in zip(batch, self._indexing.apply(batch),
+                                                                 strict=True)]
+        return [outcome.result() for outcome in outcomes]
 
-    def _time_for(self, group: Sequence[tuple[int, SourceDocument]]) -> bool:
-        tokens = sum(estimate_tokens(doc.text) for _, doc in group)
+    def _time_for(self, group: Sequence[Upsert]) -> bool:
+        tokens = sum(estimate_tokens(upsert.document.text) for upsert in group)
         needed = tokens / self._tokens_per_second + GROUP_MARGIN_SECONDS
         return deadline.time_left(float("inf")) >= needed
 
-    def _queue_all(self, group: Sequence[tuple[int, SourceDocument]]
-                   ) -> dict[int, IndexOutcome | RagError]:
-        results: dict[int, IndexOutcome | RagError] = {}
-        for position, doc in group:
-            try:
-                results[position] = self._enqueue(doc)
-            except RagError as error:
-                results[position] = error
-        return results
+    def _enqueue(self, doc: SourceDocument) -> Outcome:
+        try:
+            return self._write_queued(doc)
+        except RagError as error:
+            return Outcome(doc.id, "failed", error=error)
 
-    def _enqueue(self, doc: SourceDocument) -> IndexOutcome:
+    def _write_queued(self, doc: SourceDocument) -> Outcome:
         assert self._queue is not None
         version = self._indexing.content_hash(doc)
         with self._registry.locked(doc.id):
             current = self._registry.get(doc.id)
             if current and current.status == DocumentStatus.INDEXED and current.content_hash == version:
-                return IndexOutcome(doc.id, "unchanged", current.chunks)
+                return Outcome(doc.id, "unchanged", current.chunks)
             # The record first: the pipeline indexes the object only while the registry says
             # this version is queued, so an object written after a crash here is harmless.
             # The other fields stay the acknowledged version's (as for an ``indexing`` intent).
@@ -179,7 +168,7 @@ class DocumentIntake:
         self._queue.put(queued_key(doc.id), QueuedDocument(doc, version).to_json(),
                         content_type="application/json")
         logger.info("document queued for the S3 pipeline", extra={"document_id": doc.id})
-        return IndexOutcome(doc.id, "queued")
+        return Outcome(doc.id, "queued")
 
 
 
