@@ -352,7 +352,7 @@ class IndexingService:
         if not to_write:
             return results
         writes = [DocumentWrite(p.doc.id, p.version, self._embedded_chunks(p),
-                                _chunk_ids(currents[p.doc.id])) for p in to_write]
+                                _chunk_ids(currents[p.doc.id]), p.doc) for p in to_write]
         records: list[RecordFor] = [partial(self._indexed_record, p, currents[p.doc.id])
                                     for p in to_write]
         try:
