@@ -136,3 +136,13 @@ class RetiredCheck:
             if cached[1]:
                 return True
         return False
+
+
+def unretire(data_dir: Path, name: str) -> None:
+    """Let ``name`` take writes again (the file ``rag reindex --rollback`` rebuilds into)."""
+    current = read_generations(data_dir)
+    if name in current.retired:
+        write_generations(data_dir, Generations(
+            live=current.live, previous=current.previous,
+            retired=tuple(r for r in current.retired if r != name),
+            swapped_at=current.swapped_at))
