@@ -34,7 +34,7 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def settings(data: Path, dimensions: int = 64, chunk: int = 400) -> Settings:
-    return Settings(_env_file=None, rag_data_dir=data, embedding_dimensions=dimensions,  # type: ignore[call-arg]
+    return Settings(_env_file=None, rag_data_dir=data, embedding_dimensions=dimensions,
                     chunk_size_tokens=chunk)
 
 
