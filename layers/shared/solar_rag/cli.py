@@ -307,7 +307,8 @@ def cmd_reindex(args: argparse.Namespace) -> int:
               "unchanged; run again to retry them, or --force to swap without them)",
               file=sys.stderr)
     print(json.dumps({"swapped": report.swapped, "documents": report.documents,
-                      "rebuilt": report.rebuilt, "unchanged": report.unchanged,
+                      "already_built": report.already_built, "rebuilt": report.rebuilt,
+                      "unchanged": report.unchanged,
                       "deleted": report.deleted,
                       "failed": len(report.failed), "passes": report.passes, **report.detail},
                      default=str))

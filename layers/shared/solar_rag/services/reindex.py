@@ -96,6 +96,8 @@ class ReindexReport:
     documents: int = 0
     rebuilt: int = 0
     unchanged: int = 0
+    already_built: int = 0
+    """Documents the progress record showed done when the run started (a resumed run)."""
     deleted: int = 0
     passes: int = 0
     failed: dict[str, str] = field(default_factory=dict)
@@ -130,6 +132,8 @@ class Reindexer:
         built = self._progress.built()
         todo = [doc for doc in live if doc.version is None or built.get(doc.id) != doc.version]
         done = len(live) - len(todo)
+        if report.passes == 1:
+            report.already_built = done
         self._on_progress(done, len(live), f"pass {report.passes}")
         for start in range(0, len(todo), LOAD_BATCH):
             batch = todo[start:start + LOAD_BATCH]
