@@ -186,8 +186,9 @@ class Container:
     def _store(self) -> VectorStore:
         if self.settings.vector_store == "opensearch":
             from solar_rag.adapters.opensearch import build_opensearch_store
+            from solar_rag.embedding_space import configured_space
 
-            return build_opensearch_store(self.settings)
+            return build_opensearch_store(self.settings, space=configured_space(self.settings))
         from solar_rag.adapters.local_store import LocalVectorStore
 
         return LocalVectorStore(self._local_db_path, space=self.embedder.space,

@@ -56,3 +56,16 @@ def mismatch(where: str, recorded: EmbeddingSpace, configured: EmbeddingSpace) -
         f"configured ({configured.describe()}); vectors of different spaces cannot be mixed: "
         f"{REINDEX_HINT}"
     )
+
+
+OFFLINE_EMBEDDER = "offline-hash-v1"
+
+
+def configured_space(settings: Settings) -> EmbeddingSpace:
+    """The space ``settings`` describe, without building an embedder (the OpenSearch index
+    records it at creation; ``Embedder.space`` of the two adapters gives the same string,
+    tests/unit/test_embedding_space.py holds them together)."""
+    dims = settings.embedding_dimensions
+    embedder = (f"upstage:{settings.upstage_embedding_passage_model}:{dims}"
+                if settings.provider == "upstage" else f"{OFFLINE_EMBEDDER}:{dims}")
+    return EmbeddingSpace(embedder, dims, chunker_signature(settings))
