@@ -127,10 +127,13 @@ class Reindexer:
         differences. ``report`` accumulates across passes."""
         result = PassReport()
         report.passes += 1
-        live = [doc for doc in self._corpus.documents() if doc.status != DocumentStatus.DELETED]
+        # What the live index holds: a record without a version (never indexed: failed or
+        # queued at its first write) has nothing there to carry over.
+        live = [doc for doc in self._corpus.documents()
+                if doc.status != DocumentStatus.DELETED and doc.version is not None]
         report.documents = len(live)
         built = self._progress.built()
-        todo = [doc for doc in live if doc.version is None or built.get(doc.id) != doc.version]
+        todo = [doc for doc in live if built.get(doc.id) != doc.version]
         done = len(live) - len(todo)
         if report.passes == 1:
             report.already_built = done
