@@ -255,7 +255,7 @@ def test_chat_and_query_functions_import_only_what_they_use(
         from solar_rag.settings import Settings
 
         init_opensearch(Settings(vector_store="opensearch", opensearch_url=opensearch.url,
-                                 embedding_dimensions=64, upstage_secret_id=SECRET_ID))
+                                 embedding_dimensions=64))
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "UPSTAGE_", "OPENSEARCH_"))}
         env.update({"AWS_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": "us-east-1",
                     "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",

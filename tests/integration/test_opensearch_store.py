@@ -65,11 +65,7 @@ def test_init_creates_versioned_index_alias_and_pipeline(stub: OpenSearchStub) -
         "pipeline_status": "created (score-ranker-processor, rrf)",
     }
     (create,) = stub.find("PUT", "/rag-chunks-v1")
-    from solar_rag.adapters.opensearch.spaces import space_meta
-    from solar_rag.embedding_space import configured_space
-
-    assert create.json() == create_index_body(ALIAS, DIMS, capabilities_for("domain"),
-                                              meta=space_meta(configured_space(settings)))
+    assert create.json() == create_index_body(ALIAS, DIMS, capabilities_for("domain"))
     (pipeline,) = stub.find("PUT", "/_search/pipeline/rag-chunks-hybrid")
     assert pipeline.json() == hybrid_pipeline_body()
 

@@ -36,7 +36,7 @@ from solar_rag.adapters.opensearch.queries import (
     normalization_pipeline_body,
 )
 from solar_rag.adapters.opensearch.spaces import check_space, space_meta
-from solar_rag.embedding_space import EmbeddingSpace, configured_space
+from solar_rag.embedding_space import EmbeddingSpace
 from solar_rag.errors import NotConfigured
 
 if TYPE_CHECKING:
@@ -276,8 +276,11 @@ def init_opensearch(settings: Settings, client: OpenSearch | None = None) -> dic
     if client is None:
         client = build_client(settings)
     alias = settings.opensearch_index
+    # No space is recorded here: the deploy-time init function does not know the provider
+    # (it has no UPSTAGE_SECRET_ID). An index without one is taken to be in the configured
+    # space; `rag reindex` records it on the indexes it builds (docs/decisions.md).
     state = ensure_index(client, alias, settings.embedding_dimensions, capabilities,
-                         config=vector_config(settings), space=configured_space(settings))
+                         config=vector_config(settings))
     report: dict[str, object] = {
         "target": capabilities.target,
         "alias": alias,

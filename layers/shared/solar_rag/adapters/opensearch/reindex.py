@@ -28,6 +28,7 @@ from solar_rag.adapters.opensearch.bootstrap import (
     create_unaliased_index,
     index_mappings_by_name,
     vector_config,
+    verify_index,
 )
 from solar_rag.adapters.opensearch.capabilities import capabilities_for
 from solar_rag.adapters.opensearch.client import build_client, translated
@@ -204,6 +205,10 @@ def reindex_opensearch(container: Container, *, rollback: bool, force: bool,
             raise NotConfigured(f"nothing to roll back to: the live index {live!r} names no "
                                 "earlier index that still exists")
         _require_space(client, target, space, rollback=True)
+        for name, mappings in (index_mappings_by_name(client, target) or {}).items():
+            # an index built before spaces were recorded: its mapping still tells the
+            # dimensions (the model it cannot tell: roll back with its settings)
+            verify_index(client, name, mappings, vector_config(settings), capabilities)
     elif run.get("from") == live and run.get("target") and \
             _space_of(client, str(run["target"])) == space:
         target, resumed = str(run["target"]), True
