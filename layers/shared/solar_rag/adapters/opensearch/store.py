@@ -258,19 +258,9 @@ class OpenSearchVectorStore:
 
     def _check_alias_target(self) -> None:
         """Before a write: the alias must still point at an index in our space (``rag
-        reindex`` may have swapped it since). One ``GET _alias`` per write call."""
-        if self._alias_targets() != [self._verified]:
-            self._verify_reads()
-
-    def _alias_targets(self) -> list[str]:
-        with translated(index=self.index, action="alias check"):
-            try:
-                response = self.client.indices.get_alias(name=self.index)
-            except TransportError as exc:
-                if exc.status_code != 404:
-                    raise
-                response = {}
-        return sorted(response) if response else [self.index]
+        reindex`` may have swapped it since). One ``GET <alias>/_mapping`` per write call
+        (the request init and the first write already rely on, on every target)."""
+        self._verify_reads()
 
     def _verify_reads(self) -> str:
         """Check the space of what the alias resolves to; the index reads go to."""
@@ -298,13 +288,14 @@ class OpenSearchVectorStore:
             return self._verify_reads()
         if now - self._read_checked >= self._read_recheck:
             self._read_checked = now
-            if self._alias_targets() != [self._verified]:
-                try:
-                    return self._verify_reads()
-                except SpaceMismatch:
-                    log.warning("alias %r now points at an index of another embedding space; "
-                                "searching %r until restarted with the new settings",
-                                self.index, self._verified)
+            verified = self._verified
+            try:
+                return self._verify_reads()
+            except SpaceMismatch:
+                self._verified = verified
+                log.warning("alias %r now points at an index of another embedding space; "
+                            "searching %r until restarted with the new settings",
+                            self.index, verified)
         return self._verified
 
     def _index_action(self, document_id: str, version: str, item: EmbeddedChunk) -> BulkAction:
