@@ -197,3 +197,25 @@ def test_a_store_without_a_recorded_chunker_takes_the_current_one(tmp_path: Path
     assert recorded == "chunker-v1:200:60"
     with pytest.raises(SpaceMismatch):
         Container(settings(data)).store  # noqa: B018
+
+
+def test_reindex_to_upstage_goes_through_its_client_and_limits(tmp_path: Path) -> None:
+    """From the offline provider to Upstage (fake server): the passage model, batches within
+    EMBEDDING_BATCH_SIZE, a 429 with Retry-After honoured by the same client as indexing."""
+    from tests.fakes.upstage_server import FakeUpstage
+
+    data = tmp_path / "data"
+    populate(data)
+    with FakeUpstage(api_key="up-test", dimensions=32) as fake:
+        upstage = Settings(_env_file=None, rag_data_dir=data, embedding_dimensions=32,
+                           upstage_api_key="up-test", upstage_base_url=fake.base_url,
+                           upstage_max_retries=2, embedding_batch_size=8)
+        fake.fail_next(429, headers={"Retry-After": "0"}, endpoint="embeddings")
+        report = run_reindex(upstage)
+        requests = fake.embedding_requests()
+    assert report.swapped and report.rebuilt == DOCUMENTS and fake.rate_limited == 0
+    assert {request.model for request in requests} == {"solar-embedding-2-passage"}
+    assert max(len(request.inputs) for request in requests) <= 8
+    assert fake.faults_injected == 1 and len(requests) >= 2
+    assert Container(upstage).store.recorded_space().embedder == (  # type: ignore[attr-defined]
+        "upstage:solar-embedding-2-passage:32")
