@@ -24,6 +24,7 @@ from solar_rag.reindexing import run_reindex
 from solar_rag.services.doctor import Doctor
 from solar_rag.settings import Settings
 
+from tests.fakes.opensearch_stub import Mode as Target
 from tests.fakes.opensearch_stub import OpenSearchStub
 
 REGION, BUCKET, TABLE, ALIAS = "us-east-1", "docs-bucket", "documents", "rag-chunks"
@@ -64,7 +65,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 def settings(stub: OpenSearchStub, data: Path, dimensions: int = 16,
              chunk: int = 400) -> Settings:
     return Settings(_env_file=None, vector_store="opensearch", opensearch_url=stub.url,
-                    opensearch_endpoint=None, embedding_dimensions=dimensions,
+                    opensearch_endpoint=None, opensearch_target=stub.mode,
+                    embedding_dimensions=dimensions,
                     chunk_size_tokens=chunk, documents_bucket=BUCKET, documents_table=TABLE,
                     rag_data_dir=data, opensearch_max_retries=1)
 
@@ -96,8 +98,10 @@ def alias_swaps(stub: OpenSearchStub) -> list[Any]:
     return [request.json() for request in stub.find("POST", "/_aliases")]
 
 
+@pytest.mark.parametrize("target", ["domain", "serverless", "serverless-classic"])
 def test_reindex_switches_the_alias_under_a_query_load_and_rolls_back(
-        stub: OpenSearchStub, aws: Any, tmp_path: Path) -> None:
+        stub: OpenSearchStub, aws: Any, tmp_path: Path, target: Target) -> None:
+    stub.reset(target)
     data = tmp_path / "rag"
     s1, s2 = settings(stub, data), settings(stub, data, dimensions=24, chunk=200)
     init_opensearch(s1)
