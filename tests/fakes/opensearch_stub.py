@@ -426,16 +426,32 @@ class OpenSearchStub:
         return 200, {"acknowledged": True, "shards_acknowledged": True, "index": index}
 
     def _alias_actions(self, body: Mapping[str, Any]) -> tuple[int, Json]:
+        """``POST /_aliases``: every action is checked before any is applied, so the request
+        is atomic as OpenSearch's is (one cluster-state update): a swap (remove + add) is
+        never seen half done. Removing an alias the index does not have is a 404
+        (``aliases_not_found_exception``), like OpenSearch without ``must_exist: false``."""
+        aliases = {name: set(members) for name, members in self.aliases.items()}
         for action in body.get("actions", []):
             ((verb, spec),) = action.items()
-            self._resolve(spec["index"])
-            if verb == "add":
-                if spec["alias"] in self.indices:
-                    raise StubError(400, "invalid_alias_name_exception",
-                                    "an index exists with the same name as the alias")
-                self.aliases.setdefault(spec["alias"], set()).add(spec["index"])
-            elif verb == "remove":
-                self.aliases.get(spec["alias"], set()).discard(spec["index"])
+            index, alias = spec["index"], spec["alias"]
+            for name in self._resolve(index):
+                if verb == "add":
+                    if alias in self.indices:
+                        raise StubError(400, "invalid_alias_name_exception",
+                                        "an index exists with the same name as the alias")
+                    aliases.setdefault(alias, set()).add(name)
+                elif verb == "remove":
+                    if name not in aliases.get(alias, set()):
+                        if spec.get("must_exist") is False:
+                            continue
+                        raise StubError(404, "aliases_not_found_exception",
+                                        f"aliases [{alias}] missing", **{
+                                            "resource.type": "aliases", "resource.id": alias})
+                    aliases[alias].discard(name)
+                else:
+                    raise StubError(400, "illegal_argument_exception",
+                                    f"stub does not model alias action [{verb}]")
+        self.aliases = {name: members for name, members in aliases.items() if members}
         return 200, {"acknowledged": True}
 
     def _get_alias(self, alias: str) -> tuple[int, Json]:

@@ -120,7 +120,8 @@ def test_refuses_a_file_built_for_another_embedding_space(tmp_path: Path) -> Non
     with pytest.raises(errors.NotConfigured) as info:
         open_store(tmp_path, space="upstage:solar-embedding-2-passage:1024")
     message = info.value.message
-    assert "RAG_DATA_DIR" in message and SPACE in message and str(tmp_path) in message
+    assert "rag reindex" in message and SPACE in message and str(tmp_path) in message
+    assert info.value.status == 409
     with pytest.raises(errors.NotConfigured, match="dimensions"):
         open_store(tmp_path, dimensions=32)
 

@@ -249,6 +249,30 @@ def cmd_opensearch(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reindex(args: argparse.Namespace) -> int:
+    """Rebuild the corpus in the configured embedding space beside the live index, then swap
+    (or ``--rollback``); exit 1 when it did not swap."""
+    from solar_rag.reindexing import ProgressBar, run_reindex
+
+    bar = ProgressBar(sys.stderr)
+    report = run_reindex(get_settings(), rollback=args.rollback, force=args.force,
+                         on_progress=bar)
+    bar.end()
+    for document_id, reason in sorted(report.failed.items()):
+        print(f"failed: {document_id}: {reason}", file=sys.stderr)
+    if report.failed and not report.swapped:
+        print(f"not swapped: {len(report.failed)} documents failed (the live index is "
+              "unchanged; run again to retry them, or --force to swap without them)",
+              file=sys.stderr)
+    print(json.dumps({"swapped": report.swapped, "documents": report.documents,
+                      "already_built": report.already_built, "rebuilt": report.rebuilt,
+                      "unchanged": report.unchanged,
+                      "deleted": report.deleted,
+                      "failed": len(report.failed), "passes": report.passes, **report.detail},
+                     default=str))
+    return 0 if report.swapped else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -282,6 +306,14 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--fix", action="store_true", help="repair what was found")
     doctor.add_argument("--json", action="store_true")
     doctor.set_defaults(func=cmd_doctor)
+
+    reindex = sub.add_parser("reindex", help="rebuild the index with the current parser, "
+                                             "chunker and embedding settings, then swap")
+    reindex.add_argument("--rollback", action="store_true",
+                         help="make the previous index live again (with its settings)")
+    reindex.add_argument("--force", action="store_true",
+                         help="swap even if some documents failed (they are left out)")
+    reindex.set_defaults(func=cmd_reindex)
 
     opensearch = sub.add_parser("opensearch", help="OpenSearch administration")
     opensearch.add_argument("action", choices=["init"])

@@ -30,6 +30,7 @@ from solar_rag.settings import Settings
 if TYPE_CHECKING:
     from solar_rag.adapters.s3_source import S3ObjectSource
     from solar_rag.adapters.upstage import UpstageClient
+    from solar_rag.embedding_space import EmbeddingSpace
     from solar_rag.services.chat import ChatService
     from solar_rag.services.documents import DocumentCatalog
     from solar_rag.services.indexing import IndexingService
@@ -185,12 +186,22 @@ class Container:
     def _store(self) -> VectorStore:
         if self.settings.vector_store == "opensearch":
             from solar_rag.adapters.opensearch import build_opensearch_store
+            from solar_rag.embedding_space import configured_space
 
-            return build_opensearch_store(self.settings)
+            return build_opensearch_store(self.settings, space=configured_space(self.settings))
         from solar_rag.adapters.local_store import LocalVectorStore
 
         return LocalVectorStore(self._local_db_path, space=self.embedder.space,
-                                dimensions=self.embedder.dimensions)
+                                dimensions=self.embedder.dimensions,
+                                chunker=self.embedding_space.chunker)
+
+    @cached_property
+    def embedding_space(self) -> EmbeddingSpace:
+        """What an index built with these settings is recorded as (``rag reindex``)."""
+        from solar_rag.embedding_space import EmbeddingSpace, chunker_signature
+
+        return EmbeddingSpace(self.embedder.space, self.embedder.dimensions,
+                              chunker_signature(self.settings))
 
     @cached_property
     def registry(self) -> DocumentRegistry:
@@ -207,7 +218,10 @@ class Container:
 
     @property
     def _local_db_path(self) -> Path:
-        return self.settings.rag_data_dir / LOCAL_DB_FILE
+        """The live file: ``rag.sqlite3``, or the one ``rag reindex`` swapped in."""
+        from solar_rag.adapters.local_store.generations import live_database
+
+        return live_database(self.settings.rag_data_dir)
 
     @cached_property
     def answer_generator(self) -> AnswerGenerator:
@@ -259,7 +273,7 @@ class Container:
         return IndexingService(
             parse=lambda doc: parse_document(doc, limits),
             chunker=Chunker(size_tokens=size, overlap_tokens=overlap),
-            chunker_signature=f"chunker-v1:{size}:{overlap}",
+            chunker_signature=self.embedding_space.chunker,
             embedder=self.embedder,
             store=self.store,
             registry=self.registry,

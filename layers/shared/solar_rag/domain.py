@@ -97,6 +97,9 @@ class DocumentWrite:
     version: str
     chunks: Sequence[EmbeddedChunk]
     previous_chunk_ids: Sequence[str] = ()
+    source: SourceDocument | None = None
+    """The document as submitted: a store that keeps it (the local one) can index it again
+    (`rag reindex`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,6 +65,13 @@ class NotConfigured(RagError):
     status = 503
 
 
+class SpaceMismatch(NotConfigured):
+    """The index (or local store) was built in another embedding space than the settings
+    describe: nothing is read or written until ``rag reindex`` (or the old settings)."""
+
+    status = 409
+
+
 class NotAvailableHere(RagError):
     """The operation exists only where its infrastructure does (uploads need the bucket)."""
 

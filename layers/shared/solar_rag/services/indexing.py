@@ -349,7 +349,7 @@ class IndexingService:
         """Write embedded documents in one store call; the caller holds every lock."""
         writes = [DocumentWrite(item.doc.id, item.version, [
             EmbeddedChunk(c, v) for c, v in zip(item.chunks, item.vectors, strict=True)],
-            _chunk_ids(current)) for item, current in to_write]
+            _chunk_ids(current), item.doc) for item, current in to_write]
         records: list[RecordFor] = [partial(self._indexed_record, item, current)
                                     for item, current in to_write]
         try:

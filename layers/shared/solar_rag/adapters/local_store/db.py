@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from solar_rag import errors
+from solar_rag.adapters.local_store.generations import RetiredCheck
 
 DB_FILENAME = "rag.sqlite3"
 SCHEMA_VERSION = 1
@@ -70,7 +71,14 @@ CREATE TABLE IF NOT EXISTS documents (
     chunk_ids    TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS documents_live ON documents (status, id);
+CREATE TABLE IF NOT EXISTS sources (
+    document_id TEXT PRIMARY KEY,
+    version     TEXT NOT NULL,
+    document    TEXT NOT NULL
+);
 """
+# ``sources``: the submitted text of each document's stored version (JSON of the
+# SourceDocument), written with its chunks: what `rag reindex` parses again.
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +115,7 @@ class Database:
         self._all_lock = threading.Lock()
         self._closed = False
         self._schema_ready = False
+        self._retired = RetiredCheck(self.paths.database)
         self.connection()
 
     # -- connections -------------------------------------------------------------------
@@ -231,6 +240,12 @@ class Database:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             raise errors.VectorStoreError(f"local store busy: {exc}") from exc
+        if self._retired():
+            conn.execute("ROLLBACK")
+            raise errors.SpaceMismatch(
+                f"the local store {self.paths.database} was replaced by `rag reindex`; this "
+                "process still holds the old one, which is kept for `rag reindex --rollback` "
+                "but takes no writes: restart the service to use the live store")
         try:
             yield conn
         except BaseException:

@@ -14,6 +14,7 @@ from solar_rag import errors
 from solar_rag.adapters.local_store.db import Database
 from solar_rag.adapters.local_store.keyword import index_text, match_expression
 from solar_rag.adapters.local_store.registry import LocalDocumentRegistry, write_record
+from solar_rag.adapters.local_store.sources import write_source
 from solar_rag.adapters.local_store.validation import validate_metadata
 from solar_rag.adapters.local_store.vector_matrix import (
     BoolArray,
@@ -32,8 +33,10 @@ from solar_rag.domain import (
     SearchHit,
     SearchMode,
     SearchQuery,
+    SourceDocument,
     WriteResult,
 )
+from solar_rag.embedding_space import EmbeddingSpace, mismatch
 from solar_rag.ports import RecordFor
 from solar_rag.retrieval.fusion import fuse_ranks
 from solar_rag.retrieval.write_plan import upsert_each
@@ -64,11 +67,15 @@ class LocalVectorStore:
     vector matrix in step with writes made elsewhere).
     """
 
-    def __init__(self, path: Path, *, space: str, dimensions: int) -> None:
+    def __init__(self, path: Path, *, space: str, dimensions: int,
+                 chunker: str | None = None) -> None:
+        """``chunker``: the chunker's signature, recorded and checked with the space (None:
+        not checked, for callers that never chunk)."""
         if dimensions < 1:
             raise errors.NotConfigured("embedding dimensions must be positive")
         self._space = space
         self._dimensions = dimensions
+        self._chunker = chunker
         self._db = Database(path)
         try:
             self._bind_space()
@@ -97,23 +104,46 @@ class LocalVectorStore:
         self._db.close()
 
     def _bind_space(self) -> None:
-        with self._db.write() as conn:
-            stored_space = self._db.meta(conn, "space")
-            stored_dims = self._db.meta(conn, "dimensions")
-            if stored_space is None and stored_dims is None:
-                conn.executemany(
-                    "INSERT INTO meta (key, value) VALUES (?, ?)",
-                    [("space", self._space), ("dimensions", str(self._dimensions))],
-                )
-                return
-            if stored_space != self._space or stored_dims != str(self._dimensions):
-                raise errors.NotConfigured(
-                    f"the local store {self.path} was built for embedding space "
-                    f"{stored_space!r} ({stored_dims} dimensions), but the configured embedder "
-                    f"is {self._space!r} ({self._dimensions} dimensions). Vectors of different "
-                    "spaces cannot be mixed: set RAG_DATA_DIR to a new directory and re-index "
-                    f"your documents, or delete {self.path} to start afresh."
-                )
+        """Record the space on first use (a file without one is taken to be in the
+        configured space: it predates the record), else refuse another one. Read first, so
+        a retired file (kept for rollback) still opens for reading."""
+        with self._db.read() as conn:
+            recorded = self._recorded(conn)
+        if recorded is None or (self._chunker is not None
+                                and self._db.meta(self._db.connection(), "chunker") is None):
+            with self._db.write() as conn:
+                recorded = self._recorded(conn)
+                if recorded is None:
+                    conn.executemany(
+                        "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                        [("space", self._space), ("dimensions", str(self._dimensions))])
+                if self._chunker is not None and self._db.meta(conn, "chunker") is None:
+                    conn.execute("INSERT INTO meta (key, value) VALUES ('chunker', ?)",
+                                 (self._chunker,))
+        self.check_space()
+
+    def _recorded(self, conn: sqlite3.Connection) -> tuple[str | None, str | None] | None:
+        space, dims = self._db.meta(conn, "space"), self._db.meta(conn, "dimensions")
+        return None if space is None and dims is None else (space, dims)
+
+    def recorded_space(self) -> EmbeddingSpace | None:
+        """The space the file was built in (None while nothing is recorded)."""
+        with self._db.read() as conn:
+            space = self._db.meta(conn, "space")
+            dims = self._db.meta(conn, "dimensions")
+            chunker = self._db.meta(conn, "chunker")
+        if space is None or dims is None:
+            return None
+        return EmbeddingSpace(space, int(dims), chunker or "")
+
+    def check_space(self) -> None:
+        """``SpaceMismatch`` (naming `rag reindex`) unless the file is in the configured space."""
+        recorded = self.recorded_space()
+        configured = EmbeddingSpace(self._space, self._dimensions,
+                                    self._chunker if self._chunker is not None
+                                    else (recorded.chunker if recorded else ""))
+        if recorded is not None and recorded != configured:
+            raise mismatch(f"the local store {self.path}", recorded, configured)
 
     # -- writes ------------------------------------------------------------------------
 
@@ -131,7 +161,13 @@ class LocalVectorStore:
 
     def upsert_documents(self, writes: Sequence[DocumentWrite]) -> list[WriteResult]:
         """One transaction per document: SQLite pays no fixed cost per write worth sharing."""
-        return upsert_each(self.upsert_document, writes)
+        source_of = {write.document_id: write.source for write in writes}
+
+        def upsert_one(document_id: str, version: str, chunks: Sequence[EmbeddedChunk], *,
+                       previous_chunk_ids: Sequence[str] = ()) -> list[str]:
+            return self._upsert(document_id, version, chunks, None, source_of[document_id])
+
+        return upsert_each(upsert_one, writes)
 
     def delete_document(self, document_id: str, *, chunk_ids: Sequence[str] = ()) -> int:
         return self._delete(document_id, None)
@@ -149,10 +185,12 @@ class LocalVectorStore:
             raise ValueError("one record per write")
         record_of = {write.document_id: record for write, record in zip(writes, records,
                                                                          strict=True)}
+        source_of = {write.document_id: write.source for write in writes}
 
         def upsert_one(document_id: str, version: str, chunks: Sequence[EmbeddedChunk], *,
                        previous_chunk_ids: Sequence[str] = ()) -> list[str]:
-            return self._upsert(document_id, version, chunks, record_of[document_id])
+            return self._upsert(document_id, version, chunks, record_of[document_id],
+                                source_of[document_id])
 
         return upsert_each(upsert_one, writes)
 
@@ -160,7 +198,7 @@ class LocalVectorStore:
         return self._delete(record.id, record)
 
     def _upsert(self, document_id: str, version: str, chunks: Sequence[EmbeddedChunk],
-                record: RecordFor | None) -> list[str]:
+                record: RecordFor | None, source: SourceDocument | None = None) -> list[str]:
         vectors = self._validate(document_id, version, chunks)
         chunk_ids = [item.chunk.chunk_id for item in chunks]
         try:
@@ -189,6 +227,8 @@ class LocalVectorStore:
                 ]
                 self._delete_rows(conn, stale)
                 conn.execute(_BUMP_GENERATION)
+                if source is not None:
+                    write_source(conn, source, version)
                 if record is not None:
                     write_record(conn, record(list(chunk_ids)))
         except sqlite3.Error as exc:
@@ -207,6 +247,8 @@ class LocalVectorStore:
                 if rowids:
                     self._delete_rows(conn, rowids)
                     conn.execute(_BUMP_GENERATION)
+                if keep is None:
+                    conn.execute("DELETE FROM sources WHERE document_id = ?", (document_id,))
                 if record is not None:
                     write_record(conn, record)
                 return len(rowids)

@@ -35,6 +35,8 @@ from solar_rag.adapters.opensearch.queries import (
     knn_clause,
     normalization_pipeline_body,
 )
+from solar_rag.adapters.opensearch.spaces import check_space, space_meta
+from solar_rag.embedding_space import EmbeddingSpace
 from solar_rag.errors import NotConfigured
 
 if TYPE_CHECKING:
@@ -75,6 +77,7 @@ def ensure_index(
     capabilities: Capabilities,
     *,
     config: VectorConfig | None = None,
+    space: EmbeddingSpace | None = None,
 ) -> IndexState:
     """Create ``<alias>-v1`` with the alias unless the alias resolves; check what the server
     resolved.
@@ -91,11 +94,14 @@ def ensure_index(
     if existing is not None:
         resolved = [verify_index(client, name, mappings, config, capabilities)
                     for name, mappings in existing.items()]
+        for name, mappings in existing.items():
+            check_space(name, mappings, space)
         return IndexState(alias, tuple(sorted(existing)), created=False, alias_created=False,
                           engine=resolved[0][0], compression=resolved[0][1])
 
     physical = physical_index_name(alias)
-    created = _create(client, alias, physical, config, capabilities)
+    created = _create(client, alias, physical, config, capabilities,
+                      meta=space_meta(space) if space else None)
     alias_created = created
     with translated(index=physical, action="index check"):
         if not created:
@@ -120,7 +126,7 @@ def ensure_index(
 
 
 def _create(client: OpenSearch, alias: str, physical: str, config: VectorConfig,
-            capabilities: Capabilities) -> bool:
+            capabilities: Capabilities, *, meta: Mapping[str, Any] | None = None) -> bool:
     """Create the index: explicit Faiss first; where the target may refuse the engine,
     once more without it on a refusal that names the engine. False if it already existed."""
     explicit = True
@@ -128,7 +134,7 @@ def _create(client: OpenSearch, alias: str, physical: str, config: VectorConfig,
         while True:
             body = create_index_body(
                 alias, config.dimensions, capabilities, ef_search=config.ef_search,
-                compression=config.compression, explicit_engine=explicit,
+                compression=config.compression, explicit_engine=explicit, meta=meta,
             )
             try:
                 client.indices.create(index=physical, body=body)
@@ -270,6 +276,9 @@ def init_opensearch(settings: Settings, client: OpenSearch | None = None) -> dic
     if client is None:
         client = build_client(settings)
     alias = settings.opensearch_index
+    # No space is recorded here: the deploy-time init function does not know the provider
+    # (it has no UPSTAGE_SECRET_ID). An index without one is taken to be in the configured
+    # space; `rag reindex` records it on the indexes it builds (docs/decisions.md).
     state = ensure_index(client, alias, settings.embedding_dimensions, capabilities,
                          config=vector_config(settings))
     report: dict[str, object] = {
@@ -315,3 +324,15 @@ def index_mappings_by_name(client: OpenSearch, name: str) -> dict[str, Mapping[s
 
 def _same_pipeline(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
     return all(current.get(key) == value for key, value in wanted.items())
+
+
+def create_unaliased_index(client: OpenSearch, physical: str, config: VectorConfig,
+                           capabilities: Capabilities, meta: Mapping[str, Any]) -> bool:
+    """An index like ``init``'s, without the alias (``rag reindex``'s target); its
+    mapping is checked as ``init`` checks it. False if it already existed."""
+    created = _create(client, "", physical, config, capabilities, meta=meta)
+    with translated(index=physical, action="index check"):
+        found = index_mappings_by_name(client, physical) or {}
+    for name, mappings in found.items():
+        verify_index(client, name, mappings, config, capabilities)
+    return created

@@ -35,6 +35,10 @@ HNSW_EF_CONSTRUCTION = 100
 EF_SEARCH = 100
 """Faiss HNSW's own default; ``OPENSEARCH_EF_SEARCH`` overrides it."""
 DEFAULT_COMPRESSION = "1x"
+SPACE_META = "solar_rag_space"
+"""``_meta`` key of the embedding space the index was built in (``embedding_space``)."""
+PREVIOUS_META = "solar_rag_previous"
+"""``_meta`` key naming the index ``rag reindex`` replaced with this one (rollback target)."""
 FILTER_ENGINES = frozenset({"faiss", "lucene"})
 """Engines that run a ``filter`` inside ``knn`` (every filtered search of this adapter)."""
 
@@ -91,13 +95,14 @@ def index_mappings(
     ef_search: int = EF_SEARCH,
     compression: str = DEFAULT_COMPRESSION,
     explicit_engine: bool = True,
+    meta: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     text = {"type": "text", "analyzer": TEXT_ANALYZER}
     return {
         "dynamic": "strict",
         "date_detection": False,
         "numeric_detection": False,
-        "_meta": {"solar_rag_schema": SCHEMA_VERSION},
+        "_meta": {"solar_rag_schema": SCHEMA_VERSION, **(meta or {})},
         "properties": {
             VECTOR_FIELD: vector_field_mapping(
                 dimensions, capabilities, ef_search=ef_search, compression=compression,
@@ -139,15 +144,20 @@ def create_index_body(
     ef_search: int = EF_SEARCH,
     compression: str = DEFAULT_COMPRESSION,
     explicit_engine: bool = True,
+    meta: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    return {
+    """``alias`` empty: an index created without one (``rag reindex`` builds it beside the
+    live index and swaps the alias later)."""
+    body = {
         "settings": index_settings(capabilities),
         "mappings": index_mappings(
             dimensions, capabilities, ef_search=ef_search, compression=compression,
-            explicit_engine=explicit_engine,
+            explicit_engine=explicit_engine, meta=meta,
         ),
-        "aliases": {alias: {}},
     }
+    if alias:
+        body["aliases"] = {alias: {}}
+    return body
 
 
 def check_existing_mapping(

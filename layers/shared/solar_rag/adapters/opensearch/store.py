@@ -39,6 +39,7 @@ from solar_rag.adapters.opensearch.client import (
     translated,
 )
 from solar_rag.adapters.opensearch.mapping import VectorConfig, engine_refusal
+from solar_rag.adapters.opensearch.spaces import check_space
 from solar_rag.domain import (
     DocumentWrite,
     EmbeddedChunk,
@@ -47,7 +48,14 @@ from solar_rag.domain import (
     SearchQuery,
     WriteResult,
 )
-from solar_rag.errors import InvalidInput, NotConfigured, RagError, VectorStoreError
+from solar_rag.embedding_space import EmbeddingSpace
+from solar_rag.errors import (
+    InvalidInput,
+    NotConfigured,
+    RagError,
+    SpaceMismatch,
+    VectorStoreError,
+)
 from solar_rag.retrieval.fusion import reciprocal_rank_fusion
 from solar_rag.retrieval.vectors import l2_normalise
 from solar_rag.retrieval.write_plan import require_unique_documents
@@ -58,6 +66,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SWEEP_LIMIT = 10_000
+READ_RECHECK_SECONDS = 30.0
+"""How often a store with a space asks where its alias points before a search."""
 STALE_DOCUMENTS_PER_QUERY = 256
 """Documents per stale-chunk ``_delete_by_query``: two clauses each, well below the default
 ``indices.query.bool.max_clause_count`` (1024)."""
@@ -75,9 +85,20 @@ class OpenSearchVectorStore:
         bulk_limits: BulkLimits | None = None,
         sleep: Callable[[float], None] = time.sleep,
         vector: VectorConfig | None = None,
+        space: EmbeddingSpace | None = None,
+        read_recheck_seconds: float = READ_RECHECK_SECONDS,
     ) -> None:
+        """``space``: checked against the space the index records (reads and writes refuse
+        another one). With it, reads go to the concrete index verified first (so a container
+        keeps answering from it after `rag reindex` swaps the alias to an index of another
+        space) and every write first asks where the alias points."""
         self.client = client
         self.index = index
+        self.space = space
+        self._verified: str | None = None
+        """The concrete index behind the alias whose space was checked (with ``space``)."""
+        self._read_recheck = read_recheck_seconds
+        self._read_checked = 0.0
         self.dimensions = dimensions
         self.vector = vector or VectorConfig(dimensions)
         if self.vector.dimensions != dimensions:
@@ -222,6 +243,8 @@ class OpenSearchVectorStore:
         Without it a write before `rag opensearch init` would auto-create a concrete index
         with a dynamic (non-k-NN) mapping under the alias name.
         """
+        if self.space is not None:
+            self._check_alias_target()
         if self._index_checked:
             return
         with translated(index=self.index, action="index check"):
@@ -230,7 +253,50 @@ class OpenSearchVectorStore:
             raise NotConfigured(f"OpenSearch index {self.index!r} does not exist: {INIT_HINT}")
         for name, mappings in found.items():
             verify_index(self.client, name, mappings, self.vector, self.capabilities)
+            check_space(name, mappings, self.space)
         self._index_checked = True
+
+    def _check_alias_target(self) -> None:
+        """Before a write: the alias must still point at an index in our space (``rag
+        reindex`` may have swapped it since). One ``GET <alias>/_mapping`` per write call
+        (the request init and the first write already rely on, on every target)."""
+        self._verify_reads()
+
+    def _verify_reads(self) -> str:
+        """Check the space of what the alias resolves to; the index reads go to."""
+        with translated(index=self.index, action="index check"):
+            found = index_mappings_by_name(self.client, self.index)
+        if found is None:
+            raise NotConfigured(f"OpenSearch index {self.index!r} does not exist: {INIT_HINT}")
+        for name, mappings in found.items():
+            check_space(name, mappings, self.space)
+        self._verified = next(iter(found)) if len(found) == 1 else self.index
+        return self._verified
+
+    @property
+    def _read_index(self) -> str:
+        """Where searches go: with a ``space``, the concrete index verified last. Every
+        ``read_recheck_seconds`` the alias is asked again: an index of the same space behind
+        it is followed; one of another space is not (this container keeps answering from the
+        index it verified, kept by `rag reindex` for rollback, until it is restarted with
+        the new settings), so queries never fail across a swap."""
+        if self.space is None:
+            return self.index
+        now = time.monotonic()
+        if self._verified is None:
+            self._read_checked = now
+            return self._verify_reads()
+        if now - self._read_checked >= self._read_recheck:
+            self._read_checked = now
+            verified = self._verified
+            try:
+                return self._verify_reads()
+            except SpaceMismatch:
+                self._verified = verified
+                log.warning("alias %r now points at an index of another embedding space; "
+                            "searching %r until restarted with the new settings",
+                            self.index, verified)
+        return self._verified
 
     def _index_action(self, document_id: str, version: str, item: EmbeddedChunk) -> BulkAction:
         chunk = item.chunk
@@ -417,7 +483,8 @@ class OpenSearchVectorStore:
         keyword_body = queries.keyword_search_body(query.text, size, query.filters)
         vector_body = queries.vector_search_body(vector, size, query.filters,
                                                  ef_search=self._ef_search)
-        keyword_response, vector_response = self._msearch([keyword_body, vector_body])
+        keyword_response, vector_response = self._msearch([keyword_body, vector_body],
+                                                          index=self._read_index)
         return reciprocal_rank_fusion(
             [
                 queries.hits_from_response(keyword_response, vector_scores=False),
@@ -427,10 +494,11 @@ class OpenSearchVectorStore:
         )
 
     def _search(self, body: Mapping[str, Any], **params: str) -> Mapping[str, Any]:
-        with translated(index=self.index, action="search"):
+        index = self._read_index
+        with translated(index=index, action="search"):
             try:
                 response: Mapping[str, Any] = self.client.search(
-                    index=self.index, body=body, params=params or None
+                    index=index, body=body, params=params or None
                 )
             except TransportError as exc:
                 if "search_pipeline" in params and _is_missing_pipeline(exc):
@@ -442,12 +510,14 @@ class OpenSearchVectorStore:
         return response
 
     def _msearch(
-        self, bodies: Sequence[Mapping[str, Any]], *, action: str = "search"
+        self, bodies: Sequence[Mapping[str, Any]], *, action: str = "search",
+        index: str | None = None,
     ) -> list[Mapping[str, Any]]:
         payload = b"".join(encode_line({}) + encode_line(body) for body in bodies)
-        with translated(index=self.index, action=action):
+        index = index or self.index
+        with translated(index=index, action=action):
             response = self.client.msearch(
-                body=payload, index=self.index, headers={"content-type": "application/x-ndjson"}
+                body=payload, index=index, headers={"content-type": "application/x-ndjson"}
             )
         answers: list[Mapping[str, Any]] = list(response.get("responses") or [])
         if len(answers) != len(bodies):
@@ -486,7 +556,8 @@ def _is_missing_pipeline(exc: TransportError) -> bool:
 
 
 def build_opensearch_store(
-    settings: Settings, *, bulk_limits: BulkLimits | None = None
+    settings: Settings, *, bulk_limits: BulkLimits | None = None,
+    space: EmbeddingSpace | None = None,
 ) -> OpenSearchVectorStore:
     """The store for ``settings`` (client per target: URL + basic auth, or SigV4)."""
     return OpenSearchVectorStore(
@@ -496,4 +567,5 @@ def build_opensearch_store(
         capabilities=capabilities_for(settings.opensearch_target),
         bulk_limits=bulk_limits,
         vector=vector_config(settings),
+        space=space,
     )
