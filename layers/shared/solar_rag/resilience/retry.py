@@ -123,22 +123,25 @@ OPENSEARCH_BULK_ITEMS = Policy(
 )
 """Items a bulk request answered with 429 (the request itself succeeded) are sent again."""
 
+DOCUMENT_LOCK_DYNAMODB_SECONDS = 10.0
 DOCUMENT_LOCK_DYNAMODB = Policy(
     "dynamodb document lock",
     Backoff(base_seconds=0.05, cap_seconds=1.0, jitter=0.5),
-    patience_seconds=10.0,
+    patience_seconds=DOCUMENT_LOCK_DYNAMODB_SECONDS,
 )
 """Waiting for a lock item another writer holds (a conditional put that failed)."""
+DOCUMENT_LOCK_LOCAL_SECONDS = 30.0
 DOCUMENT_LOCK_LOCAL = Policy(
     "local document lock",
     Backoff(base_seconds=0.002, cap_seconds=0.05, jitter=0.0),
-    patience_seconds=30.0,
+    patience_seconds=DOCUMENT_LOCK_LOCAL_SECONDS,
 )
 """Polling a ``flock`` another thread or process holds."""
+SQLITE_OPEN_SECONDS = 60.0
 SQLITE_OPEN = Policy(
     "sqlite open",
     Backoff(base_seconds=0.005, cap_seconds=0.25, jitter=0.5),
-    patience_seconds=60.0,
+    patience_seconds=SQLITE_OPEN_SECONDS,
 )
 """Steps of opening the local store that SQLite answers "busy" without its busy handler."""
 
