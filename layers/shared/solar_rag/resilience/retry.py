@@ -151,6 +151,9 @@ domain settling)."""
 OPENSEARCH_INIT_QUERY_INTERVAL_SECONDS = 15
 OPENSEARCH_INIT_TOTAL_TIMEOUT_SECONDS = 600
 """The provider framework asks the init function every interval until the total timeout."""
+OPENSEARCH_INIT_ATTEMPT_SECONDS = 180
+"""The init function's Lambda timeout: one attempt (its HTTP calls retried under
+``OPENSEARCH`` within it)."""
 
 
 # --- the mechanism ------------------------------------------------------------------------------
