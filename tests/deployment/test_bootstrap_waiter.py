@@ -8,8 +8,8 @@ import json
 from collections.abc import Callable
 
 import pytest
-
 from solar_rag.resilience import retry
+
 from tests.deployment.harness import CustomResourceTimeout, Deployed, Variant
 
 

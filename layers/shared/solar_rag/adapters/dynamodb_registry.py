@@ -171,7 +171,7 @@ class DynamoDbDocumentRegistry:
 
         try:
             retry.retrying(self._lock_policy, retry_on=lambda error: isinstance(error, _Held),
-                           sleep=self._sleep)(attempt)
+                           sleep=self._sleep, before_sleep=retry.quiet)(attempt)
         except _Held:
             raise ConcurrentUpdate(
                 f"document {document_id!r} is being updated by another writer; try again later"

@@ -213,6 +213,10 @@ def retrying(
     )
 
 
+def quiet(state: tenacity.RetryCallState) -> None:
+    """``before_sleep`` for expected waits (another writer holds a lock): no line per attempt."""
+
+
 def _log_retry(policy: Policy) -> Callable[[tenacity.RetryCallState], None]:
     def log(state: tenacity.RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome is not None else None

@@ -130,7 +130,7 @@ class Database:
         ``retry.SQLITE_OPEN``, so concurrent opens wait instead of failing."""
         try:
             return retry.retrying(retry.SQLITE_OPEN, retry_on=lambda e: isinstance(e, _Busy),
-                                  before_sleep=lambda state: None)(self._try_open)
+                                  before_sleep=retry.quiet)(self._try_open)
         except _Busy as busy:
             raise errors.NotConfigured(
                 f"cannot open the local store {self.paths.database}: {busy} "

@@ -47,7 +47,7 @@ def document_lock(
             retry.retrying(
                 retry.DOCUMENT_LOCK_LOCAL.with_patience(timeout), clock=clock, sleep=sleep,
                 retry_on=lambda error: isinstance(error, OSError) and error.errno in _HELD,
-                before_sleep=lambda state: None,  # contention is normal: no log line per poll
+                before_sleep=retry.quiet,
             )(fcntl.flock, fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             if exc.errno not in _HELD:
