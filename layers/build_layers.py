@@ -378,7 +378,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="rebuild even if cached")
     parser.add_argument("--json", action="store_true", help="print sizes as JSON")
     parser.add_argument("--functions", nargs="*",
-                        default=["chat", "query", "stream", "indexer", "opensearch_init", "key_authorizer"])
+                        default=["chat", "query", "stream", "indexer", "opensearch_init",
+                                 "opensearch_init_event", "key_authorizer"])
     parser.add_argument("--architecture", choices=sorted(PYTHON_PLATFORMS), default=DEFAULT_ARCHITECTURE)
     args = parser.parse_args(argv)
     artefacts = [

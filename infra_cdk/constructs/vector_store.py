@@ -17,11 +17,13 @@ import aws_cdk as cdk
 import jsii
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_opensearchserverless as aoss
 from aws_cdk import aws_opensearchservice as opensearch
 from aws_cdk import custom_resources as cr
 from constructs import Construct, IConstruct, IValidation
+from solar_rag.resilience import retry
 
 from infra_cdk.config import DeployConfig, FunctionSizing
 from infra_cdk.constructs.functions import (
@@ -410,10 +412,13 @@ class ServerlessStore(VectorStore):
 class IndexBootstrap(Construct):
     """Deploy-time custom resource: index, alias and search pipeline (idempotent).
 
-    Runs ``functions/opensearch_init/handler.py`` (``solar_rag...bootstrap.init_opensearch``)
-    through the custom resource provider framework on Create and Update; Delete keeps the
-    data. The resource's properties change when the index settings or the ``solar_rag``
-    layer change, so a deploy that changes either re-runs the (idempotent) bootstrap.
+    CDK's custom resource provider framework runs ``functions/opensearch_init_event`` (names
+    the resource) and then polls ``functions/opensearch_init`` (one attempt at
+    ``solar_rag...bootstrap.init_opensearch`` per call) every ``query_interval`` until it is
+    complete, fails for good, or ``total_timeout`` passes: the waiting between attempts is the
+    framework's (a Step Functions waiter), not a sleeping Lambda. Delete keeps the data. The
+    resource's properties change when the index settings or the ``solar_rag`` layer change, so
+    a deploy that changes either re-runs the (idempotent) bootstrap.
     """
 
     def __init__(
@@ -428,16 +433,26 @@ class IndexBootstrap(Construct):
         dimensions: int,
     ) -> None:
         super().__init__(scope, construct_id)
+        defaults = replace(defaults, snap_start=False)
         self.handler = create_function(
             self,
             "Function",
             code_name="opensearch_init",
             description="Creates the OpenSearch index, alias and search pipeline at deploy time",
-            sizing=FunctionSizing(memory_mb=512, timeout_seconds=600),
+            sizing=FunctionSizing(memory_mb=512, timeout_seconds=retry.OPENSEARCH_INIT_ATTEMPT_SECONDS),
             environment=environment,
-            defaults=replace(defaults, snap_start=False),
+            defaults=defaults,
         )
         store.grant_admin(self.handler.role)
+        self.event_handler = create_function(
+            self,
+            "EventFunction",
+            code_name="opensearch_init_event",
+            description="Names the OpenSearch bootstrap resource (the work is the init function's)",
+            sizing=FunctionSizing(memory_mb=128, timeout_seconds=30),
+            environment=environment,
+            defaults=defaults,
+        )
         provider_logs = logs.LogGroup(
             self,
             "ProviderLogs",
@@ -445,7 +460,13 @@ class IndexBootstrap(Construct):
             removal_policy=defaults.log_removal_policy,
         )
         self.provider = cr.Provider(
-            self, "Provider", on_event_handler=self.handler.function, log_group=provider_logs
+            self,
+            "Provider",
+            on_event_handler=self.event_handler.function,
+            is_complete_handler=self.handler.function,
+            query_interval=cdk.Duration.seconds(retry.OPENSEARCH_INIT_QUERY_INTERVAL_SECONDS),
+            total_timeout=cdk.Duration.seconds(retry.OPENSEARCH_INIT_TOTAL_TIMEOUT_SECONDS),
+            log_group=provider_logs,
         )
         acknowledge(
             self.provider,
@@ -454,11 +475,31 @@ class IndexBootstrap(Construct):
             "Role of CDK's custom-resource provider framework function (managed by CDK): only "
             "the basic logging policy.",
         )
-        acknowledge_wildcard_resource(
-            self.provider,
-            f"{self.handler.function.function_arn}:*",
-            "CDK's provider framework may invoke any version of the one init function.",
-        )
+        for function in (self.event_handler.function, self.handler.function):
+            acknowledge_wildcard_resource(
+                self.provider,
+                f"{function.function_arn}:*",
+                "CDK's provider framework may invoke any version of the bootstrap's functions.",
+            )
+        for child in ("framework-isComplete", "framework-onTimeout"):
+            framework_function = self.provider.node.find_child(child)
+            assert isinstance(framework_function, lambda_.Function)
+            acknowledge_wildcard_resource(
+                self.provider,
+                f"{framework_function.function_arn}:*",
+                "The framework's waiter state machine may invoke any version of its own two "
+                "functions (managed by CDK).",
+            )
+        for rule in ("AwsSolutions-SF1", "AwsSolutions-SF2"):
+            acknowledge(
+                self.provider,
+                rule,
+                "The provider framework's waiter state machine (managed by CDK, which offers no "
+                "X-Ray setting for it) only re-invokes the framework's isComplete function; every "
+                "attempt is logged by the init function and the framework's functions in their "
+                "log groups. Execution logging would add CloudWatch Logs delivery actions on "
+                "Resource '*' to its role.",
+            )
         self.resource = cdk.CustomResource(
             self,
             "Index",

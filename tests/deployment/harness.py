@@ -16,7 +16,10 @@ function's environment against them, and drives the functions as AWS would:
   sent to the queue, delivered in batches of the event source mapping's ``BatchSize`` to the
   function it names, with partial batch responses honoured;
 - ``custom_resource(logical_id, "Create"|"Update"|"Delete")``: the event CDK's provider
-  framework passes to the user ``onEvent`` function named in its environment.
+  framework passes to the user ``onEvent`` function named in its environment; with an
+  ``isComplete`` function, the framework's waiter is played too: ``isComplete`` at once, then
+  again (without waiting the query interval: the harness plays the time) up to the waiter state
+  machine's ``MaxAttempts``, read from the template.
 
 Two values are not taken verbatim from the template, because they name services outside the
 test: the Upstage base URL (the real one, replaced by the fake's) and the scheme of the domain
@@ -188,6 +191,15 @@ class CustomResourceResult:
     physical_id: str
     data: dict[str, Any]
     invocation: Invocation
+    """The last invocation: ``isComplete``'s when the provider has one, else ``onEvent``'s."""
+    polls: int = 0
+    """``isComplete`` calls (0 without one)."""
+    waited_seconds: float = 0.0
+    """What the framework's waiter would have waited between them (played, not slept)."""
+
+
+class CustomResourceTimeout(AssertionError):
+    """The framework's waiter ran out of attempts: CloudFormation hears "Operation timed out"."""
 
 
 @dataclass(frozen=True)
@@ -887,11 +899,40 @@ class Deployed:
         invocation = self.invoke(target, event)
         payload = invocation.payload if isinstance(invocation.payload, dict) else {}
         physical_id = str(payload.get("PhysicalResourceId") or event.get("PhysicalResourceId") or request_id)
+        result = CustomResourceResult(physical_id, dict(payload.get("Data") or {}), invocation)
+        if "USER_IS_COMPLETE_FUNCTION_ARN" in provider_env:
+            result = self._until_complete(logical_id, provider_env, {**event, **payload, "PhysicalResourceId": physical_id})
         if request_type == "Delete":
             self._custom_physical_ids.pop(logical_id, None)
         else:
             self._custom_physical_ids[logical_id] = physical_id
-        return CustomResourceResult(physical_id, dict(payload.get("Data") or {}), invocation)
+        return result
+
+    def _until_complete(self, logical_id: str, provider_env: Mapping[str, Any],
+                        event: dict[str, Any]) -> CustomResourceResult:
+        """The provider framework's waiter (``framework.ts`` ``isComplete`` and the waiter state
+        machine): the user ``isComplete`` function at once, then once per ``IntervalSeconds`` up
+        to ``MaxAttempts`` more times; a function error fails the resource at once; ``Data`` only
+        with ``IsComplete: true`` (merged over onEvent's); out of attempts, "Operation timed out"."""
+        checker = self.function_for(self.resolver(provider_env["USER_IS_COMPLETE_FUNCTION_ARN"]))
+        if checker is None:
+            raise AssertionError(f"{logical_id}: the provider's isComplete function is not a Python function")
+        machine = provider_env["WAITER_STATE_MACHINE_ARN"]["Ref"]
+        definition = json.loads(self.resolver(self.template["Resources"][machine]["Properties"]["DefinitionString"]))
+        [waiter] = definition["States"]["framework-isComplete-task"]["Retry"]
+        interval, retries = float(waiter["IntervalSeconds"]), int(waiter["MaxAttempts"])
+        assert float(waiter.get("BackoffRate", 1)) == 1.0, waiter
+        for poll in range(1, retries + 2):
+            invocation = self.invoke(checker, event)
+            answer = invocation.payload if isinstance(invocation.payload, dict) else {}
+            if answer.get("IsComplete") is True:
+                data = {**(event.get("Data") or {}), **(answer.get("Data") or {})}
+                return CustomResourceResult(str(event["PhysicalResourceId"]), data, invocation, poll,
+                                            (poll - 1) * interval)
+            if answer.get("Data"):
+                raise AssertionError(f'{logical_id}: "Data" is not allowed if "IsComplete" is "False"')
+        raise CustomResourceTimeout(f"{logical_id}: Operation timed out ({retries + 1} isComplete calls, "
+                                    f"{retries * interval:.0f} s)")
 
 
 # --------------------------------------------------------------------------- helpers

@@ -95,7 +95,7 @@ def test_every_handler_imports_with_its_template_environment(deployed: Deployed)
     deployed.set_secret()
     for process in deployed.functions.values():
         # The handler module is imported at init; a health check or a Delete is harmless.
-        if process.config.code_name == "opensearch_init":
+        if process.config.code_name in ("opensearch_init", "opensearch_init_event"):
             [init] = list(deployed.custom_resources())
             deployed.custom_resource(init, "Delete")
         elif process.config.code_name == "indexer":

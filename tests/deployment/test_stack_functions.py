@@ -8,7 +8,8 @@ from urllib.parse import quote
 from tests.deployment.harness import Deployed, Route
 
 # What the harness plays itself instead of running: CDK's custom resource provider framework
-# (Node.js, invokes the user onEvent function named in USER_ON_EVENT_FUNCTION_ARN).
+# (Node.js, invokes the user onEvent function named in USER_ON_EVENT_FUNCTION_ARN, then the
+# isComplete function named in USER_IS_COMPLETE_FUNCTION_ARN through its waiter state machine).
 PROVIDER_FRAMEWORK_ENV = "USER_ON_EVENT_FUNCTION_ARN"
 
 
@@ -28,7 +29,7 @@ def test_every_function_of_the_template_is_run_or_played(deployed: Deployed) -> 
         env = functions[logical_id]["Properties"].get("Environment", {}).get("Variables", {})
         assert PROVIDER_FRAMEWORK_ENV in env, f"{logical_id} is neither Python nor CDK's provider framework"
     assert sorted(p.config.code_name or "?" for p in deployed.functions.values()) == [
-        "chat", "indexer", "key_authorizer", "opensearch_init", "query", "stream"]
+        "chat", "indexer", "key_authorizer", "opensearch_init", "opensearch_init_event", "query", "stream"]
     # The streaming function runs behind the Lambda Web Adapter (played by the harness).
     assert {deployed.functions[f].config.code_name for f in deployed.web_adapted} == {"stream"}
 
@@ -43,6 +44,7 @@ def test_each_function_cold_starts_within_its_template_limits(deployed: Deployed
         "query": lambda: deployed.http("POST", "/v1/search", {"query": "anything"}),
         "indexer": lambda: deployed.http("GET", "/v1/documents"),
         "opensearch_init": lambda: deployed.custom_resource(init, "Create"),
+        "opensearch_init_event": lambda: deployed.custom_resource(init, "Create"),
         # Behind the played Lambda Web Adapter: init is run.sh until the readiness check passes.
         "stream": lambda: deployed.http("GET", "/v1/models"),
         "key_authorizer": lambda: deployed.http("GET", "/v1/documents"),

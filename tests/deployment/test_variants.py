@@ -63,7 +63,8 @@ def test_prod_variant_runs_through_snapstart_aliases(deploy: Callable[[Variant],
 
 
 def test_a_permanent_opensearch_error_fails_the_bootstrap_at_once(deploy: Callable[[Variant], Deployed]) -> None:
-    """CloudFormation hears of a mapping error in seconds, not after the 9-minute retry budget."""
+    """CloudFormation hears of a mapping error at once (isComplete raises), not after the
+    provider framework's 10-minute waiter."""
     deployed = deploy("domain")
     [init] = list(deployed.custom_resources())
     deployed.opensearch.inject(400, "mapper_parsing_exception", "unknown parameter [engine]", method="PUT",

@@ -334,14 +334,16 @@ def patched_environ(values: Mapping[str, str]) -> Iterator[None]:
 @contextmanager
 def compressed_backoff() -> Iterator[None]:
     """Retries wait milliseconds instead of seconds: the run measures behaviour, not sleep."""
-    from solar_rag.adapters import upstage
+    from dataclasses import replace
 
-    saved = upstage.BACKOFF_BASE_SECONDS
-    upstage.BACKOFF_BASE_SECONDS = 0.005
+    from solar_rag.resilience import retry
+
+    saved = retry.UPSTAGE
+    retry.UPSTAGE = saved.with_backoff(replace(saved.backoff, base_seconds=0.005))
     try:
         yield
     finally:
-        upstage.BACKOFF_BASE_SECONDS = saved
+        retry.UPSTAGE = saved
 
 
 class ChaosRun:

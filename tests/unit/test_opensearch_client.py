@@ -47,7 +47,7 @@ def test_plain_url_with_basic_auth() -> None:
                                    opensearch_timeout_seconds=7, opensearch_max_retries=2))
     transport = client.transport
     assert isinstance(transport, BackoffTransport)
-    assert transport.backoff_retries == 2
+    assert transport.policy.attempts == 3
     (connection,) = transport.connection_pool.connections
     assert isinstance(connection, Urllib3HttpConnection)
     assert connection.host == "https://search.local:9200"

@@ -24,7 +24,6 @@ import base64
 import binascii
 import json
 import logging
-import random
 import time
 import uuid
 import zlib
@@ -36,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from solar_rag.adapters.aws_clients import client, error_code
 from solar_rag.domain import DocumentRecord, DocumentStatus, Metadata
 from solar_rag.errors import ConcurrentUpdate, InvalidInput, RagError, UpstreamError
+from solar_rag.resilience import retry
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("solar_rag.registry")
 
 DEFAULT_LEASE_SECONDS = 960  # above the 900 s Lambda maximum: a live holder never loses it
-DEFAULT_WAIT_SECONDS = 10.0
 MAX_ERROR_CHARS = 2000
 LISTED_ATTRIBUTES = ("item_type", "id", "status", "title", "source", "content_type", "chunks",
                      "content_hash", "metadata", "indexed_at", "updated_at", "error", "sequencer",
@@ -74,7 +73,7 @@ class DynamoDbDocumentRegistry:
         *,
         dynamodb_client: DynamoDBClient | None = None,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
-        wait_seconds: float = DEFAULT_WAIT_SECONDS,
+        wait_seconds: float | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -83,7 +82,8 @@ class DynamoDbDocumentRegistry:
         self._table = table_name
         self._client = dynamodb_client
         self.lease_seconds = lease_seconds
-        self._wait_seconds = wait_seconds
+        self._lock_policy = retry.DOCUMENT_LOCK_DYNAMODB if wait_seconds is None \
+            else retry.DOCUMENT_LOCK_DYNAMODB.with_patience(wait_seconds)
         self._clock = clock
         self._sleep = sleep
 
@@ -150,9 +150,10 @@ class DynamoDbDocumentRegistry:
             self._release(document_id, token)
 
     def _acquire(self, document_id: str, token: str) -> None:
-        deadline = time.monotonic() + self._wait_seconds
-        delay = 0.05
-        while True:
+        """A conditional put (absent or expired), tried again under
+        ``retry.DOCUMENT_LOCK_DYNAMODB`` while another writer holds the lock."""
+
+        def attempt() -> None:
             now = self._clock()
             try:
                 self._ddb().put_item(
@@ -163,16 +164,18 @@ class DynamoDbDocumentRegistry:
                     ConditionExpression="attribute_not_exists(document_id) OR expires_at < :now",
                     ExpressionAttributeValues={":now": {"N": str(int(now))}},
                 )
-                return
-            except Exception as error:
+            except Exception as error:  # botocore's ClientError, typed per client: by its code
                 if error_code(error) != _CONDITION_FAILED:
                     raise _storage_error("lock", error) from None
-            if time.monotonic() + delay > deadline:
-                raise ConcurrentUpdate(
-                    f"document {document_id!r} is being updated by another writer; try again later"
-                )
-            self._sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not crypto
-            delay = min(delay * 2, 1.0)
+                raise _Held from None
+
+        try:
+            retry.retrying(self._lock_policy, retry_on=lambda error: isinstance(error, _Held),
+                           sleep=self._sleep, before_sleep=retry.quiet)(attempt)
+        except _Held:
+            raise ConcurrentUpdate(
+                f"document {document_id!r} is being updated by another writer; try again later"
+            ) from None
 
     def _release(self, document_id: str, token: str) -> None:
         try:
@@ -195,6 +198,10 @@ class DynamoDbDocumentRegistry:
             return call()
         except Exception as error:
             raise _storage_error(what, error) from None
+
+
+class _Held(Exception):
+    """Another writer holds the lock item (never leaves this module)."""
 
 
 def _storage_error(what: str, error: Exception) -> RagError:

@@ -1,11 +1,12 @@
 """Upstage Solar through the ``openai`` SDK: chat completions and embeddings.
 
-The SDK's own retries are switched off (``max_retries=0``): this module retries itself so
-that every attempt goes through the rate limiter, ``Retry-After`` also pauses the other
-threads, no attempt or back-off runs past the request's deadline (``solar_rag.resilience.deadline``: the
-SDK would sleep out a ``Retry-After`` of up to two minutes, past API Gateway's 29 s), and the
-errors that finally surface are the domain's (``solar_rag.errors``) with messages safe to
-show callers. The API key is passed in (resolved elsewhere), never read from
+The SDK's own retries are switched off (``max_retries=0``): calls are retried under the
+project's Upstage policy (``solar_rag.resilience.retry.UPSTAGE``) so that every attempt goes
+through the rate limiter, ``Retry-After`` also pauses the other threads, no attempt or
+back-off runs past the request's deadline (``solar_rag.resilience.deadline``: the SDK would
+sleep out a ``Retry-After`` of up to two minutes, past API Gateway's 29 s), and the errors
+that finally surface are the domain's (``solar_rag.errors``) with messages safe to show
+callers. The API key is passed in (resolved elsewhere), never read from
 the environment here, and never appears in a message or a log record.
 """
 
@@ -21,11 +22,12 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import openai
+import tenacity
 from openai.types.chat import ChatCompletionMessageParam
 
 from solar_rag.domain import ChatCompletion, ChatMessage, EmbeddingKind, Usage
@@ -39,7 +41,7 @@ from solar_rag.errors import (
     UpstreamRejected,
     UpstreamTimeout,
 )
-from solar_rag.resilience import deadline
+from solar_rag.resilience import deadline, retry
 from solar_rag.resilience.rate_limit import RateLimiter, WaitTooLong
 from solar_rag.retrieval.vectors import l2_normalise
 from solar_rag.settings import Settings
@@ -49,10 +51,6 @@ logger = logging.getLogger("solar_rag.upstage")
 
 T = TypeVar("T")
 
-BACKOFF_BASE_SECONDS = 0.5
-BACKOFF_CAP_SECONDS = 20.0
-MAX_RETRY_AFTER_SECONDS = 60.0
-"""A longer ``Retry-After`` is not waited for: the caller gets ``UpstreamRateLimited`` at once."""
 _MAX_UPSTREAM_MESSAGE = 300
 
 
@@ -71,24 +69,37 @@ class _Attempt:
 
     def __init__(self, kind: str, status: int | None = None, retry_after: float | None = None,
                  upstream_message: str | None = None, request_id: str | None = None,
-                 timeout: float | None = None) -> None:
+                 timeout: float | None = None, elapsed_ms: float = 0.0) -> None:
         self.kind = kind  # "status", "timeout", "connection", "invalid"
         self.timeout = timeout
         self.status = status
         self.retry_after = retry_after
         self.upstream_message = upstream_message
         self.request_id = request_id
+        self.elapsed_ms = elapsed_ms
 
     @property
     def retryable(self) -> bool:
         if self.kind in ("timeout", "connection"):
             return True
-        if self.kind != "status" or self.status is None:
-            return False
-        return self.status in (408, 409, 429) or self.status >= 500
+        return self.kind == "status" and self.status in retry.UPSTAGE.retry_statuses
 
     def describe(self) -> str:
         return f"HTTP {self.status}" if self.kind == "status" else self.kind
+
+
+class _Failed(Exception):
+    """Carries a failed attempt through the retry loop (never leaves this module)."""
+
+    def __init__(self, failure: _Attempt) -> None:
+        super().__init__(failure.describe())
+        self.failure = failure
+
+
+def _failure_of(state: tenacity.RetryCallState) -> _Attempt:
+    error = state.outcome.exception() if state.outcome is not None else None
+    assert isinstance(error, _Failed)  # retry_on lets only these through
+    return error.failure
 
 
 class UpstageClient:
@@ -129,6 +140,16 @@ class UpstageClient:
         return f"UpstageClient(base_url={self.settings.upstage_base_url!r})"
 
     @property
+    def attempts(self) -> int:
+        return self.max_retries + 1
+
+    @property
+    def policy(self) -> retry.Policy:
+        """``retry.UPSTAGE`` with the configured attempts and this client's jitter source."""
+        policy = retry.UPSTAGE.with_attempts(self.attempts)
+        return policy.with_backoff(replace(policy.backoff, rng=self._rng))
+
+    @property
     def sdk(self) -> openai.OpenAI:
         """The SDK client for the current key (rebuilt when the key changes)."""
         key = self._key_provider().strip()
@@ -155,59 +176,58 @@ class UpstageClient:
         before_attempt: Callable[[], object] | None = None,
         on_retry_after: Callable[[float], None] | None = None,
     ) -> T:
-        """Run ``request`` with retries; raise a domain error when it finally fails.
+        """Run ``request`` under the Upstage retry policy; raise a domain error when it
+        finally fails.
 
         ``before_attempt`` runs before every attempt (a rate limiter's ``acquire``);
         ``on_retry_after`` receives a server-given pause (a rate limiter's ``penalise``).
         """
-        attempts = self.max_retries + 1
         sdk = self.sdk
         what = f"the Upstage {operation} request"
-        for attempt in range(1, attempts + 1):
+        tried = 0
+
+        def attempt() -> T:
+            nonlocal tried
             if before_attempt is not None:
                 before_attempt()
             timeout = deadline.attempt_timeout(self.timeout_seconds, what)
-            started = time.monotonic()
+            tried += 1
             self._count(requests=1)
+            started = time.monotonic()
             try:
-                result = request(sdk if timeout == self.timeout_seconds
-                                 else sdk.with_options(timeout=timeout))
+                return request(sdk if timeout == self.timeout_seconds
+                               else sdk.with_options(timeout=timeout))
             except openai.OpenAIError as exc:
-                failure = self._classify(exc, timeout)
-            else:
-                logger.debug("upstage %s ok in %.0f ms (attempt %d/%d)", operation,
-                             (time.monotonic() - started) * 1000, attempt, attempts)
-                return result
-            elapsed_ms = (time.monotonic() - started) * 1000
+                failure = self._classify(exc, timeout, time.monotonic() - started)
             if failure.status == 429:
                 self._count(rate_limited=1)
             if failure.retry_after is not None and on_retry_after is not None:
-                on_retry_after(min(failure.retry_after, MAX_RETRY_AFTER_SECONDS))
-            delay = self._delay(attempt, failure.retry_after)
-            too_long = (failure.retry_after or 0.0) > MAX_RETRY_AFTER_SECONDS
-            out_of_time = deadline.time_left(math.inf) < delay + deadline.MIN_ATTEMPT_SECONDS
-            if not failure.retryable or attempt == attempts or too_long or out_of_time:
-                self._count(failures=1)
-                logger.warning(
-                    "upstage %s failed: %s after %.0f ms (attempt %d/%d, request id %s)",
-                    operation, failure.describe(), elapsed_ms, attempt, attempts,
-                    failure.request_id)
-                if failure.status in (401, 403) and self._on_key_rejected is not None:
-                    self._on_key_rejected()
-                raise self._error(failure, operation, attempt) from None
-            self._count(retries=1)
-            logger.info(
-                "upstage %s: %s after %.0f ms, retrying in %.2f s (attempt %d/%d)",
-                operation, failure.describe(), elapsed_ms, delay, attempt, attempts)
-            self._sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+                on_retry_after(min(failure.retry_after, self.policy.max_retry_after_seconds))
+            raise _Failed(failure)
 
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            # A little extra so that clients told the same instant do not all come back at once.
-            return retry_after * (1.0 + 0.1 * self._rng.random())
-        backoff = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2.0 ** (attempt - 1))
-        return backoff * (1.0 - 0.25 * self._rng.random())
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            failure = _failure_of(state)
+            self._count(retries=1)
+            logger.info("upstage %s: %s after %.0f ms, retrying in %.2f s (attempt %d/%d)",
+                        operation, failure.describe(), failure.elapsed_ms, state.upcoming_sleep,
+                        state.attempt_number, self.attempts)
+
+        retrying = retry.retrying(
+            self.policy, sleep=self._sleep, before_sleep=before_sleep,
+            retry_on=lambda error: isinstance(error, _Failed) and error.failure.retryable,
+            retry_after=lambda error: error.failure.retry_after
+            if isinstance(error, _Failed) else None)
+        try:
+            return retrying(attempt)
+        except _Failed as failed:
+            failure = failed.failure
+        self._count(failures=1)
+        logger.warning("upstage %s failed: %s after %.0f ms (attempt %d/%d, request id %s)",
+                       operation, failure.describe(), failure.elapsed_ms, tried, self.attempts,
+                       failure.request_id)
+        if failure.status in (401, 403) and self._on_key_rejected is not None:
+            self._on_key_rejected()
+        raise self._error(failure, operation, tried) from None
 
     def _count(self, *, requests: int = 0, retries: int = 0, failures: int = 0,
                rate_limited: int = 0) -> None:
@@ -217,16 +237,17 @@ class UpstageClient:
             self.stats.failures += failures
             self.stats.rate_limited += rate_limited
 
-    def _classify(self, exc: openai.OpenAIError, timeout: float) -> _Attempt:
+    def _classify(self, exc: openai.OpenAIError, timeout: float, elapsed: float) -> _Attempt:
+        elapsed_ms = elapsed * 1000
         if isinstance(exc, openai.APITimeoutError):
-            return _Attempt("timeout", timeout=timeout)
+            return _Attempt("timeout", timeout=timeout, elapsed_ms=elapsed_ms)
         if isinstance(exc, openai.APIConnectionError):
-            return _Attempt("connection")
+            return _Attempt("connection", elapsed_ms=elapsed_ms)
         if isinstance(exc, openai.APIStatusError):
             return _Attempt(
                 "status", exc.status_code, _retry_after(exc),
-                self._redact(_upstream_message(exc.body)), exc.request_id)
-        return _Attempt("invalid")
+                self._redact(_upstream_message(exc.body)), exc.request_id, elapsed_ms=elapsed_ms)
+        return _Attempt("invalid", elapsed_ms=elapsed_ms)
 
     def _error(self, failure: _Attempt, operation: str, attempts: int) -> RagError:
         tries = f"{attempts} attempt{'s' if attempts > 1 else ''}"

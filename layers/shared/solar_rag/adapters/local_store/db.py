@@ -8,10 +8,8 @@ instead of failing half-way, and readers see WAL snapshots without blocking writ
 from __future__ import annotations
 
 import os
-import random
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,11 +17,12 @@ from pathlib import Path
 
 from solar_rag import errors
 from solar_rag.adapters.local_store.generations import RetiredCheck
+from solar_rag.resilience import retry
 
 DB_FILENAME = "rag.sqlite3"
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 30_000
-OPEN_DEADLINE_SECONDS = 60.0
+OPEN_DEADLINE_SECONDS = retry.SQLITE_OPEN_SECONDS
 """How long opening waits for other processes opening (or writing) the same file."""
 _ADDED_COLUMNS = (("documents", "pending_version", "TEXT"), ("documents", "pending_since", "TEXT"))
 """Columns added after schema 1 shipped: added in place to older files."""
@@ -136,21 +135,16 @@ class Database:
     def _open(self) -> sqlite3.Connection:
         """A configured connection. SQLite answers "database is locked" at once, without its
         busy handler, to some steps of opening while another process opens or recovers the
-        same file (switching to WAL, creating the schema): those are retried until
-        ``OPEN_DEADLINE_SECONDS``, so concurrent opens wait instead of failing."""
-        deadline = time.monotonic() + OPEN_DEADLINE_SECONDS
-        delay = 0.005
-        while True:
-            try:
-                return self._try_open()
-            except _Busy as busy:
-                if time.monotonic() + delay > deadline:
-                    raise errors.NotConfigured(
-                        f"cannot open the local store {self.paths.database}: {busy} "
-                        f"(still busy after {OPEN_DEADLINE_SECONDS:.0f} s)"
-                    ) from busy
-            time.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not crypto
-            delay = min(delay * 2, 0.25)
+        same file (switching to WAL, creating the schema): those are retried under
+        ``retry.SQLITE_OPEN``, so concurrent opens wait instead of failing."""
+        try:
+            return retry.retrying(retry.SQLITE_OPEN, retry_on=lambda e: isinstance(e, _Busy),
+                                  before_sleep=retry.quiet)(self._try_open)
+        except _Busy as busy:
+            raise errors.NotConfigured(
+                f"cannot open the local store {self.paths.database}: {busy} "
+                f"(still busy after {OPEN_DEADLINE_SECONDS:.0f} s)"
+            ) from busy
 
     def _try_open(self) -> sqlite3.Connection:
         try:

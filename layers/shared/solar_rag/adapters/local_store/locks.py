@@ -5,6 +5,7 @@ to an open file description, so two threads opening the file separately exclude 
 just as two processes do, and the kernel drops the lock if the holder dies. Lock files are
 never deleted: removing one while another process waits on it would let two holders in.
 The lock is not re-entrant: taking it again in the same thread waits for the timeout.
+Waiting polls under ``retry.DOCUMENT_LOCK_LOCAL`` (2 ms doubling to 50 ms, until the timeout).
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from solar_rag import errors
+from solar_rag.resilience import retry
 
-DEFAULT_TIMEOUT_SECONDS = 30.0
-_FIRST_POLL = 0.002
-_MAX_POLL = 0.05
+DEFAULT_TIMEOUT_SECONDS = retry.DOCUMENT_LOCK_LOCAL_SECONDS
+_HELD = (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK)
 
 
 def lock_path(directory: Path, document_id: str) -> Path:
@@ -42,22 +43,18 @@ def document_lock(
     directory.mkdir(parents=True, exist_ok=True)
     fd = os.open(lock_path(directory, document_id), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
-        deadline = clock() + timeout
-        poll = _FIRST_POLL
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                    raise
-            remaining = deadline - clock()
-            if remaining <= 0:
-                raise errors.ConcurrentUpdate(
-                    f"document {document_id!r} is being updated by another writer; retry later"
-                )
-            sleep(min(poll, remaining))
-            poll = min(poll * 2, _MAX_POLL)
+        try:
+            retry.retrying(
+                retry.DOCUMENT_LOCK_LOCAL.with_patience(timeout), clock=clock, sleep=sleep,
+                retry_on=lambda error: isinstance(error, OSError) and error.errno in _HELD,
+                before_sleep=retry.quiet,
+            )(fcntl.flock, fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in _HELD:
+                raise
+            raise errors.ConcurrentUpdate(
+                f"document {document_id!r} is being updated by another writer; retry later"
+            ) from None
         try:
             yield
         finally:

@@ -1,4 +1,5 @@
-"""Bulk requests bounded by bytes and count, with per-item inspection and 429 retries.
+"""Bulk requests bounded by bytes and count, with per-item inspection and 429 retries
+(``retry.OPENSEARCH_BULK_ITEMS``: only the rejected items are sent again).
 
 Our own loop rather than ``helpers.streaming_bulk``: we need every item's outcome (the
 server-assigned ids on AOSS Classic), retries of only the rejected items, and all
@@ -7,6 +8,7 @@ failure reasons, before deciding whether the stale chunks may be removed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -16,8 +18,9 @@ from typing import Any
 
 from opensearchpy import OpenSearch
 
-from solar_rag.adapters.opensearch.client import Backoff
 from solar_rag.errors import InvalidInput, VectorStoreError
+from solar_rag.resilience import retry
+from solar_rag.resilience.retry import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +33,9 @@ class BulkLimits:
     max_bytes: int = 8 * MiB
     """Per request; AWS t3/*.large domains refuse bodies above 10 MiB."""
     max_actions: int = 500
-    max_item_retries: int = 4
+    max_item_retries: int = (retry.OPENSEARCH_BULK_ITEMS.attempts or 1) - 1
     """How often items rejected with 429 are sent again."""
-    backoff: Backoff = field(default_factory=lambda: Backoff(base_seconds=0.5, cap_seconds=8.0))
+    backoff: Backoff = field(default_factory=lambda: retry.OPENSEARCH_BULK_ITEMS.backoff)
 
     def __post_init__(self) -> None:
         if self.max_bytes < 1024 or self.max_actions < 1 or self.max_item_retries < 0:
@@ -102,21 +105,29 @@ class BulkWriter:
             self.check_size(action)
         results: list[ItemResult | None] = [None] * len(actions)
         pending = list(range(len(actions)))
-        attempt = 0
-        while pending:
+
+        def attempt() -> None:
+            nonlocal pending
             throttled: list[int] = []
             for batch in self._batches(actions, pending):
                 for position, item in zip(batch, self._send(actions, batch), strict=True):
-                    if item.status == 429 and attempt < self.limits.max_item_retries:
+                    results[position] = item
+                    if item.status in retry.OPENSEARCH_BULK_ITEMS.retry_statuses:
                         throttled.append(position)
-                    else:
-                        results[position] = item
-            if throttled:
-                delay = self.limits.backoff.delay(attempt)
-                log.warning("%d bulk items throttled (429), retry in %.2fs", len(throttled), delay)
-                self.sleep(delay)
-                attempt += 1
             pending = throttled
+            if throttled:
+                raise _Throttled(len(throttled))
+
+        def warn(state: Any) -> None:
+            log.warning("%d bulk items throttled (429), retry in %.2fs", len(pending),
+                        state.upcoming_sleep)
+
+        policy = (retry.OPENSEARCH_BULK_ITEMS.with_attempts(self.limits.max_item_retries + 1)
+                  .with_backoff(self.limits.backoff))
+        # Out of attempts or time: the items keep their 429 for the caller to inspect.
+        with contextlib.suppress(_Throttled):
+            retry.retrying(policy, retry_on=lambda error: isinstance(error, _Throttled),
+                           sleep=self.sleep, before_sleep=warn)(attempt)
         return [r for r in results if r is not None]
 
     def check_size(self, action: BulkAction) -> None:
@@ -151,6 +162,10 @@ class BulkWriter:
                 f"OpenSearch bulk answered {len(items)} items for {len(batch)} actions"
             )
         return [_item_result(actions[p], item) for p, item in zip(batch, items, strict=True)]
+
+
+class _Throttled(Exception):
+    """Some items of the last attempt were answered 429 (never leaves this module)."""
 
 
 def _item_result(action: BulkAction, item: Mapping[str, Any]) -> ItemResult:

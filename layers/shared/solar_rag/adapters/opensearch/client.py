@@ -1,4 +1,4 @@
-"""opensearch-py client construction, HTTP retry with back-off, and error translation.
+"""opensearch-py client construction, HTTP retries (``retry.OPENSEARCH``), error translation.
 
 The composition root builds one client per Lambda container; this module only builds it.
 """
@@ -6,12 +6,9 @@ The composition root builds one client per Lambda container; this module only bu
 from __future__ import annotations
 
 import logging
-import math
-import random
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -32,7 +29,8 @@ from solar_rag.errors import (
     UpstreamTimeout,
     VectorStoreError,
 )
-from solar_rag.resilience import deadline
+from solar_rag.resilience import deadline, retry
+from solar_rag.resilience.retry import Backoff as Backoff  # re-exported (callers configure it here)
 
 if TYPE_CHECKING:
     import boto3
@@ -41,24 +39,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
 DEFAULT_TIMEOUT_SECONDS = 10.0
 INIT_HINT = "run `rag opensearch init` to create it"
 
 
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Exponential back-off with full jitter: attempt n waits up to ``min(cap, base * 2**n)``."""
-
-    base_seconds: float = 0.25
-    cap_seconds: float = 4.0
-
-    def delay(self, attempt: int) -> float:
-        return random.uniform(0.0, min(self.cap_seconds, self.base_seconds * 2**attempt))  # noqa: S311
-
-
 class BackoffTransport(Transport):
-    """Retries 429/502/503/504 and dropped connections with back-off.
+    """Retries 429/502/503/504 and dropped connections under ``retry.OPENSEARCH``.
 
     opensearch-py's own retry loop retries at once (and never on 429); with a single host
     that just hammers an overloaded cluster. Timeouts are not retried: the API Gateway
@@ -72,43 +58,39 @@ class BackoffTransport(Transport):
         max_retries: int = 3,
         backoff: Backoff | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        retry_statuses: Collection[int] = RETRY_STATUSES,
+        retry_statuses: Collection[int] = retry.OPENSEARCH_RETRY_STATUSES,
         **kwargs: Any,
     ) -> None:
         kwargs.pop("retry_on_status", None)
         super().__init__(hosts, max_retries=0, retry_on_status=(), **kwargs)
         self.default_timeout = float(kwargs.get("timeout") or DEFAULT_TIMEOUT_SECONDS)
-        self.backoff_retries = max_retries
-        self.backoff = backoff or Backoff()
+        self.policy = retry.OPENSEARCH.with_attempts(max_retries + 1).with_backoff(
+            backoff or retry.OPENSEARCH.backoff)
         self.sleep = sleep
         self.retry_statuses = frozenset(retry_statuses)
 
     def perform_request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         """Each attempt's timeout is cut to what the request's deadline leaves; no retry
         starts when the back-off would leave too little for it."""
-        attempt = 0
         what = f"the OpenSearch request {method} {url.split('?')[0]}"
-        while True:
+
+        def attempt() -> Any:
             if deadline.current() is not None:
                 configured = kwargs.get("timeout") or self.default_timeout
                 kwargs["timeout"] = deadline.attempt_timeout(float(configured), what)
-            try:
-                return super().perform_request(method, url, *args, **kwargs)
-            except TransportError as exc:
-                if attempt >= self.backoff_retries or not self._retryable(exc):
-                    raise
-                delay = self.backoff.delay(attempt)
-                if deadline.time_left(math.inf) < delay + deadline.MIN_ATTEMPT_SECONDS:
-                    raise
-                log.warning(
-                    "OpenSearch %s %s failed (%s), retry %d in %.2fs",
-                    method, url, exc.status_code, attempt + 1, delay,
-                )
-                self.sleep(delay)
-                attempt += 1
+            return super(BackoffTransport, self).perform_request(method, url, *args, **kwargs)
 
-    def _retryable(self, exc: TransportError) -> bool:
-        if isinstance(exc, ConnectionTimeout):
+        def warn(state: Any) -> None:
+            error = state.outcome.exception()
+            log.warning("OpenSearch %s %s failed (%s), retry %d in %.2fs", method, url,
+                         getattr(error, "status_code", None), state.attempt_number,
+                         state.upcoming_sleep)
+
+        return retry.retrying(self.policy, retry_on=self._retryable, sleep=self.sleep,
+                              before_sleep=warn)(attempt)
+
+    def _retryable(self, exc: BaseException) -> bool:
+        if not isinstance(exc, TransportError) or isinstance(exc, ConnectionTimeout):
             return False
         if isinstance(exc, ConnectionError):
             return True
