@@ -10,6 +10,8 @@ import re
 from collections.abc import Sequence
 
 from solar_rag.domain import Answer, ChatMessage, Citation, SearchHit, Usage
+from solar_rag.text.markers import marker
+from solar_rag.text.scripts import CJK
 
 MODEL_NAME = "offline-extractive"
 PREFIX = "Offline extractive answer (no language model is configured; quoted from your documents):"
@@ -28,7 +30,7 @@ _STOPWORDS = frozenset(
 )
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|\n+")
 _LATIN_WORD = re.compile(r"[0-9a-z][0-9a-z'_-]*")
-_HANGUL_CJK_RUN = re.compile(r"[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u9fff\uac00-\ud7af]+")
+_HANGUL_CJK_RUN = re.compile(f"[{CJK}]+")
 
 
 def terms(text: str) -> set[str]:
@@ -74,7 +76,7 @@ class ExtractiveAnswerGenerator:
         cited: set[int] = set()
         for _, number, _, sentence in chosen:
             quote = sentence if len(sentence) <= MAX_QUOTE_CHARS else sentence[:MAX_QUOTE_CHARS] + "…"
-            lines.append(f'- "{quote}" [{number}]')
+            lines.append(f'- "{quote}" {marker(number)}')
             cited.add(number)
         citations = tuple(Citation(index=n, hit=hits[n - 1]) for n in sorted(cited))
         return Answer("\n".join(lines), citations, MODEL_NAME, Usage())
