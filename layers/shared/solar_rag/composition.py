@@ -190,7 +190,8 @@ class Container:
         from solar_rag.adapters.local_store import LocalVectorStore
 
         return LocalVectorStore(self._local_db_path, space=self.embedder.space,
-                                dimensions=self.embedder.dimensions)
+                                dimensions=self.embedder.dimensions,
+                                candidates=self.settings.candidate_policy)
 
     @cached_property
     def registry(self) -> DocumentRegistry:

@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from solar_rag.retrieval.fusion import CandidatePolicy
+
 DEFAULT_UPSTAGE_BASE_URL = "https://api.upstage.ai/v1"
 
 
@@ -48,6 +50,11 @@ class Settings(BaseSettings):
     # Vector compression; NextGen defaults to 32x (binary quantization) when it is not stated.
     opensearch_compression_level: Literal["1x", "2x", "4x", "8x", "16x", "32x"] = "1x"
     aws_region: str | None = Field(None, alias="AWS_REGION")
+    # Hybrid search: how many hits each side (BM25, k-NN) contributes before rank fusion, in
+    # both stores (retrieval/fusion.py CandidatePolicy): top_k times this, within min..max.
+    hybrid_candidates_per_result: int = Field(4, ge=1, le=100)
+    hybrid_min_candidates: int = Field(20, ge=1, le=10_000)
+    hybrid_max_candidates: int = Field(100, ge=1, le=10_000)
 
     # AWS wiring (Lambda)
     documents_table: str | None = None
@@ -75,6 +82,17 @@ class Settings(BaseSettings):
         if self.chunk_overlap_tokens >= self.chunk_size_tokens:
             raise ValueError("CHUNK_OVERLAP_TOKENS must be smaller than CHUNK_SIZE_TOKENS")
         return self
+
+    @model_validator(mode="after")
+    def _candidates_in_order(self) -> Settings:
+        if self.hybrid_min_candidates > self.hybrid_max_candidates:
+            raise ValueError("HYBRID_MIN_CANDIDATES must not exceed HYBRID_MAX_CANDIDATES")
+        return self
+
+    @property
+    def candidate_policy(self) -> CandidatePolicy:
+        return CandidatePolicy(self.hybrid_candidates_per_result, self.hybrid_min_candidates,
+                               self.hybrid_max_candidates)
 
     @property
     def cors_origins(self) -> tuple[str, ...]:

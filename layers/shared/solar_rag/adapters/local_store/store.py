@@ -35,10 +35,9 @@ from solar_rag.domain import (
     WriteResult,
 )
 from solar_rag.ports import RecordFor
-from solar_rag.retrieval.fusion import fuse_ranks
+from solar_rag.retrieval.fusion import DEFAULT_CANDIDATES, CandidatePolicy, reciprocal_rank_fusion
 from solar_rag.retrieval.write_plan import upsert_each
 
-HYBRID_CANDIDATES_PER_RESULT = 4
 _IN_BATCH = 500
 _FETCH_BATCH = 512
 
@@ -64,10 +63,12 @@ class LocalVectorStore:
     vector matrix in step with writes made elsewhere).
     """
 
-    def __init__(self, path: Path, *, space: str, dimensions: int) -> None:
+    def __init__(self, path: Path, *, space: str, dimensions: int,
+                 candidates: CandidatePolicy = DEFAULT_CANDIDATES) -> None:
         if dimensions < 1:
             raise errors.NotConfigured("embedding dimensions must be positive")
         self._space = space
+        self._candidates = candidates
         self._dimensions = dimensions
         self._db = Database(path)
         try:
@@ -314,7 +315,7 @@ class LocalVectorStore:
                 if mode is SearchMode.VECTOR or (mode is SearchMode.HYBRID and vector is None):
                     limit = query.top_k
                 else:
-                    limit = query.top_k * HYBRID_CANDIDATES_PER_RESULT
+                    limit = self._candidates.count(query.top_k)
                 lists: list[list[tuple[int, float]]] = []
                 if vector is not None:
                     lists.append(
@@ -328,12 +329,16 @@ class LocalVectorStore:
                 if len(lists) == 1:
                     ranked = lists[0][: query.top_k]
                 else:
-                    ranked = fuse_ranks([[rowid for rowid, _ in r] for r in lists],
-                                        top_k=query.top_k)
+                    fused = reciprocal_rank_fusion(lists, key=_rowid, top_k=query.top_k)
+                    ranked = [(rowid, score) for (rowid, _), score in fused]
                 chunks = _fetch_chunks(conn, {rowid for rowid, _ in ranked})
         except sqlite3.Error as exc:
             raise errors.VectorStoreError(f"local store search failed: {exc}") from exc
         return [SearchHit(chunks[rowid], score) for rowid, score in ranked if rowid in chunks]
+
+
+def _rowid(row: tuple[int, float]) -> int:
+    return row[0]
 
 
 def _keyword(

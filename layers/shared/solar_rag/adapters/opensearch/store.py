@@ -48,7 +48,7 @@ from solar_rag.domain import (
     WriteResult,
 )
 from solar_rag.errors import InvalidInput, NotConfigured, RagError, VectorStoreError
-from solar_rag.retrieval.fusion import reciprocal_rank_fusion
+from solar_rag.retrieval.fusion import DEFAULT_CANDIDATES, CandidatePolicy, reciprocal_rank_fusion
 from solar_rag.retrieval.vectors import l2_normalise
 from solar_rag.retrieval.write_plan import require_unique_documents
 
@@ -75,8 +75,10 @@ class OpenSearchVectorStore:
         bulk_limits: BulkLimits | None = None,
         sleep: Callable[[float], None] = time.sleep,
         vector: VectorConfig | None = None,
+        candidates: CandidatePolicy = DEFAULT_CANDIDATES,
     ) -> None:
         self.client = client
+        self._candidates = candidates
         self.index = index
         self.dimensions = dimensions
         self.vector = vector or VectorConfig(dimensions)
@@ -399,7 +401,7 @@ class OpenSearchVectorStore:
         return self._hybrid(query, vector)
 
     def _hybrid(self, query: SearchQuery, vector: Sequence[float]) -> list[SearchHit]:
-        size = queries.candidate_count(query.top_k)
+        size = self._candidates.count(query.top_k)
         if self._pipeline_available:
             body = queries.hybrid_search_body(query.text, vector, size, query.filters,
                                               ef_search=self._ef_search)
@@ -418,13 +420,15 @@ class OpenSearchVectorStore:
         vector_body = queries.vector_search_body(vector, size, query.filters,
                                                  ef_search=self._ef_search)
         keyword_response, vector_response = self._msearch([keyword_body, vector_body])
-        return reciprocal_rank_fusion(
+        fused = reciprocal_rank_fusion(
             [
                 queries.hits_from_response(keyword_response, vector_scores=False),
                 queries.hits_from_response(vector_response, vector_scores=True),
             ],
+            key=_chunk_id,
             top_k=query.top_k,
         )
+        return [SearchHit(hit.chunk, score) for hit, score in fused]
 
     def _search(self, body: Mapping[str, Any], **params: str) -> Mapping[str, Any]:
         with translated(index=self.index, action="search"):
@@ -496,4 +500,9 @@ def build_opensearch_store(
         capabilities=capabilities_for(settings.opensearch_target),
         bulk_limits=bulk_limits,
         vector=vector_config(settings),
+        candidates=settings.candidate_policy,
     )
+
+
+def _chunk_id(hit: SearchHit) -> str:
+    return hit.chunk.chunk_id

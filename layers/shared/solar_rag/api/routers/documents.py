@@ -21,6 +21,7 @@ from solar_rag.api.schemas import (
 )
 from solar_rag.composition import Container
 from solar_rag.domain import SourceDocument, stable_hash
+from solar_rag.paging import MAX_CURSOR_CHARS
 
 
 class AnyDocumentId(Convertor[str]):
@@ -105,7 +106,7 @@ def create_upload(body: UploadIn, container: ContainerDep) -> UploadOut:
 def list_documents(
     container: ContainerDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[str | None, Query(max_length=4096)] = None,
+    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_CHARS)] = None,
 ) -> DocumentListOut:
     records, next_cursor = container.document_catalog.list(limit=limit, cursor=cursor)
     return DocumentListOut(documents=[document_out(r) for r in records], next_cursor=next_cursor)
