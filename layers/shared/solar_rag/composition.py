@@ -229,17 +229,18 @@ class Container:
 
     @cached_property
     def chat_service(self) -> ChatService:
-        from solar_rag.api.schemas import MAX_MESSAGE_CHARS
         from solar_rag.services.chat import ChatService
 
-        return ChatService(chat_model=self.chat_model, max_chars=MAX_MESSAGE_CHARS * 4)
+        return ChatService(chat_model=self.chat_model, max_chars=self.settings.max_chat_chars,
+                           max_messages=self.settings.max_messages)
 
     @cached_property
     def search_service(self) -> SearchService:
         from solar_rag.services.search import SearchService
 
         return SearchService(embedder=self.embedder, store=self.store,
-                             max_query_chars=self.settings.max_query_chars)
+                             max_query_chars=self.settings.max_query_chars,
+                             max_top_k=self.settings.max_top_k)
 
     @cached_property
     def query_service(self) -> QueryService:
@@ -271,7 +272,7 @@ class Container:
     def document_catalog(self) -> DocumentCatalog:
         from solar_rag.services.documents import DocumentCatalog
 
-        return DocumentCatalog(self.registry)
+        return DocumentCatalog(self.registry, max_list_limit=self.settings.max_list_limit)
 
     @cached_property
     def object_store(self) -> S3ObjectSource:
@@ -329,7 +330,6 @@ class Container:
     def streaming_answers(self) -> StreamingAnswers:
         """Streamed ``/v1/query`` and ``/v1/chat`` answers (Solar's own stream; offline: the
         extractive answer in one piece)."""
-        from solar_rag.api.schemas import MAX_MESSAGE_CHARS
         from solar_rag.services.streaming import StreamingAnswers
 
         chat_model: StreamingChatModel | None = None
@@ -347,7 +347,8 @@ class Container:
         return StreamingAnswers(search=self.search_service, generator=self.answer_generator,
                                 chat_model=chat_model, model=model,
                                 max_tokens=self.settings.chat_max_tokens,
-                                max_chat_chars=MAX_MESSAGE_CHARS * 4)
+                                max_chat_chars=self.settings.max_chat_chars,
+                                max_messages=self.settings.max_messages)
 
     def use_lease_seconds(self, seconds: float) -> None:
         """Lock leases from now on (learned from the Lambda timeout after the registry may

@@ -6,16 +6,61 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from solar_rag.retrieval.fusion import CandidatePolicy
 
 DEFAULT_UPSTAGE_BASE_URL = "https://api.upstage.ai/v1"
+_CONFIG = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+class Limits(BaseSettings):
+    """Every input limit, in one place: the API schemas (so the OpenAPI document), the services
+    and the S3 edge read them here. An input over a limit is refused (413, 422 or 400), never
+    cut; a limit outside its bounds fails at start-up."""
+
+    model_config = _CONFIG
+
+    max_request_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    """HTTP request body; in AWS Lambda at most 4 MiB (lambda_edge.runtime), 4 MiB when unset."""
+    max_document_chars: int = Field(2_000_000, ge=1)
+    max_object_bytes: int = Field(50 * 1024 * 1024, ge=1024)
+    max_documents_per_request: int = Field(100, ge=1, le=1000)
+    max_query_chars: int = Field(4000, ge=16, le=100_000)
+    """A question or search query; an input of ``POST /v1/embeddings`` may be 8 times longer."""
+    max_top_k: int = Field(50, ge=1, le=1000)
+    max_message_chars: int = Field(100_000, ge=16)
+    """One chat message (or one message of a query's history)."""
+    max_chat_chars: int = Field(400_000, ge=16)
+    """All messages of one conversation together."""
+    max_messages: int = Field(100, ge=1, le=1000)
+    max_history_messages: int = Field(50, ge=0, le=1000)
+    """Messages of a query's ``history`` (the prompt keeps the latest; services/prompt.py)."""
+    max_completion_tokens: int = Field(32_768, ge=16, le=1_000_000)
+    """The largest ``max_tokens`` a request may ask for."""
+    max_list_limit: int = Field(1000, ge=1, le=10_000)
+    """``GET /v1/documents?limit=``."""
+    max_metadata_keys: int = Field(64, ge=1, le=100)
+    """Per document (also a sidecar's attributes); the registry keeps metadata in one
+    DynamoDB item (400 KB)."""
+    max_metadata_value_chars: int = Field(2048, ge=1, le=2048)
+    """Per string value; OpenSearch indexes a ``["key", value]`` term up to 4,096 characters."""
+
+
+@lru_cache(maxsize=1)
+def current_limits() -> Limits:
+    """The process's limits, read once from the environment, for what is built at import time
+    (the API schemas). With an invalid limit the defaults: the container then refuses every
+    request, naming the variable (503), so no request is ever judged by them."""
+    try:
+        return Limits()
+    except ValidationError:
+        return Limits.model_construct()
+
+
+class Settings(Limits):
+    model_config = _CONFIG
 
     # Upstage
     upstage_api_key: SecretStr | None = None
@@ -60,13 +105,9 @@ class Settings(BaseSettings):
     documents_table: str | None = None
     documents_bucket: str | None = None
 
-    # Chunking and limits
+    # Chunking (the input limits are in Limits, above)
     chunk_size_tokens: int = Field(400, ge=32, le=4000)
     chunk_overlap_tokens: int = Field(60, ge=0)
-    max_request_bytes: int = Field(10 * 1024 * 1024, ge=1024)
-    max_document_chars: int = Field(2_000_000, ge=1)
-    max_object_bytes: int = Field(50 * 1024 * 1024, ge=1024)
-    max_query_chars: int = Field(4000, ge=16)
 
     # Browsers: comma-separated origins answered with CORS headers (the CDK stack sets it
     # from its `cors_origins` context); empty = no CORS.
@@ -87,6 +128,16 @@ class Settings(BaseSettings):
     def _candidates_in_order(self) -> Settings:
         if self.hybrid_min_candidates > self.hybrid_max_candidates:
             raise ValueError("HYBRID_MIN_CANDIDATES must not exceed HYBRID_MAX_CANDIDATES")
+        if self.hybrid_max_candidates < self.max_top_k:
+            raise ValueError("HYBRID_MAX_CANDIDATES must be at least MAX_TOP_K")
+        return self
+
+    @model_validator(mode="after")
+    def _default_within_limit(self) -> Settings:
+        if self.chat_max_tokens > self.max_completion_tokens:
+            raise ValueError("CHAT_MAX_TOKENS must not exceed MAX_COMPLETION_TOKENS")
+        if self.max_message_chars > self.max_chat_chars:
+            raise ValueError("MAX_MESSAGE_CHARS must not exceed MAX_CHAT_CHARS")
         return self
 
     @property

@@ -41,13 +41,14 @@ from solar_rag.services.intake import (
     is_reserved,
     still_queued,
 )
+from solar_rag.settings import current_limits
 
 logger = logging.getLogger("solar_rag.s3_ingestion")
 
 SIDECAR_SUFFIX = ".metadata.json"
 MAX_SIDECAR_BYTES = 10 * 1024  # Bedrock's limit for a metadata file
-MAX_METADATA_KEYS = 64
-MAX_METADATA_VALUE_CHARS = 2048
+MAX_METADATA_KEYS = current_limits().max_metadata_keys
+MAX_METADATA_VALUE_CHARS = current_limits().max_metadata_value_chars
 _METADATA_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
 ChangeKind = Literal["created", "removed"]

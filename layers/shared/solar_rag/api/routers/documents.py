@@ -9,6 +9,7 @@ from starlette.convertors import Convertor, register_url_convertor
 from solar_rag.api.dependencies import get_container
 from solar_rag.api.presenters import document_out
 from solar_rag.api.schemas import (
+    LIMITS,
     DocumentIn,
     DocumentListOut,
     DocumentOut,
@@ -105,7 +106,7 @@ def create_upload(body: UploadIn, container: ContainerDep) -> UploadOut:
 @router.get("/v1/documents", response_model=DocumentListOut)
 def list_documents(
     container: ContainerDep,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Annotated[int, Query(ge=1, le=LIMITS.max_list_limit)] = 100,
     cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_CHARS)] = None,
 ) -> DocumentListOut:
     records, next_cursor = container.document_catalog.list(limit=limit, cursor=cursor)
