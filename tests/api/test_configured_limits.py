@@ -145,7 +145,7 @@ def test_a_process_configured_with_other_limits_publishes_and_enforces_them(
 @pytest.mark.parametrize(("env", "message"), [
     ({"max_top_k": 0}, "greater than or equal to 1"),
     ({"max_metadata_value_chars": 4096}, "less than or equal to 2048"),
-    ({"max_top_k": 200}, "HYBRID_MAX_CANDIDATES must be at least MAX_TOP_K"),
+    ({"max_top_k": 200}, "MAX_TOP_K must not exceed HYBRID_MAX_CANDIDATES"),
     ({"chat_max_tokens": 4096, "max_completion_tokens": 2048},
      "CHAT_MAX_TOKENS must not exceed MAX_COMPLETION_TOKENS"),
     ({"max_message_chars": 5000, "max_chat_chars": 4000},

@@ -18,8 +18,9 @@ from solar_rag.errors import InvalidInput
 
 _INVALID = "cursor is not valid: use next_cursor as returned, or list again without a cursor"
 _OVERHEAD = len('{"after":""}')
-MAX_CURSOR_CHARS = -(-(MAX_DOCUMENT_ID_CHARS * 4 + _OVERHEAD) * 4 // 3)
-"""The longest cursor of a valid id (1,024 characters of four UTF-8 bytes each)."""
+MAX_CURSOR_CHARS = -(-(MAX_DOCUMENT_ID_CHARS * 6 + _OVERHEAD) * 4 // 3)
+"""The longest cursor of an id: 1,024 characters of at most six bytes in the JSON (four-byte
+UTF-8, or ``\u0001`` for a control character of an id stored before the id grammar)."""
 
 
 def encode_cursor(last_id: str) -> str:

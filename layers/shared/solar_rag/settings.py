@@ -59,6 +59,15 @@ def current_limits() -> Limits:
         return Limits.model_construct()
 
 
+_IN_ORDER = (
+    ("hybrid_min_candidates", "hybrid_max_candidates"),
+    ("max_top_k", "hybrid_max_candidates"),  # the pool of a search holds its results
+    ("chat_max_tokens", "max_completion_tokens"),  # the default a request may ask for
+    ("max_message_chars", "max_chat_chars"),
+)
+"""Settings ``(a, b)`` with ``a <= b``, checked at start-up."""
+
+
 class Settings(Limits):
     model_config = _CONFIG
 
@@ -125,19 +134,10 @@ class Settings(Limits):
         return self
 
     @model_validator(mode="after")
-    def _candidates_in_order(self) -> Settings:
-        if self.hybrid_min_candidates > self.hybrid_max_candidates:
-            raise ValueError("HYBRID_MIN_CANDIDATES must not exceed HYBRID_MAX_CANDIDATES")
-        if self.hybrid_max_candidates < self.max_top_k:
-            raise ValueError("HYBRID_MAX_CANDIDATES must be at least MAX_TOP_K")
-        return self
-
-    @model_validator(mode="after")
-    def _default_within_limit(self) -> Settings:
-        if self.chat_max_tokens > self.max_completion_tokens:
-            raise ValueError("CHAT_MAX_TOKENS must not exceed MAX_COMPLETION_TOKENS")
-        if self.max_message_chars > self.max_chat_chars:
-            raise ValueError("MAX_MESSAGE_CHARS must not exceed MAX_CHAT_CHARS")
+    def _bounds_in_order(self) -> Settings:
+        for lower, upper in _IN_ORDER:
+            if getattr(self, lower) > getattr(self, upper):
+                raise ValueError(f"{lower.upper()} must not exceed {upper.upper()}")
         return self
 
     @property

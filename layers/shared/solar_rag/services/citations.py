@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 
 from solar_rag.domain import Citation, SearchHit
-from solar_rag.text.markers import CITATION_MARKERS, marker, marker_numbers
+from solar_rag.text.markers import marker, replace_markers
 
 
 def check_citations(text: str, hits: Sequence[SearchHit]) -> tuple[str, tuple[Citation, ...]]:
@@ -17,12 +17,12 @@ def check_citations(text: str, hits: Sequence[SearchHit]) -> tuple[str, tuple[Ci
     """
     cited: set[int] = set()
 
-    def replace(match: re.Match[str]) -> str:
-        valid = [n for n in marker_numbers(match) if 1 <= n <= len(hits)]
+    def replace(numbers: list[int], _: str) -> str:
+        valid = [n for n in numbers if 1 <= n <= len(hits)]
         cited.update(valid)
         return "".join(marker(n) for n in dict.fromkeys(valid))
 
-    checked = CITATION_MARKERS.sub(replace, text)
+    checked = replace_markers(text, replace)
     checked = re.sub(r"[ \t]+([.,;:!?])", r"\1", checked)
     checked = re.sub(r"[ \t]{2,}", " ", checked).strip()
     citations = tuple(Citation(index=n, hit=hits[n - 1]) for n in sorted(cited))

@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 
 from solar_rag.domain import ChatMessage, SearchHit
-from solar_rag.text.markers import CITATION_MARKERS, marker
+from solar_rag.text.markers import marker, replace_markers
 
 NOT_FOUND_ANSWER = "I could not find the answer to this question in the indexed documents."
 
@@ -33,7 +33,7 @@ def _quote(text: str) -> str:
     # A source must not be able to close the sources block or open a fake one, nor forge a
     # numbered source ("[7] ...") or a citation marker: its own "[n]" become "(n)".
     text = _SOURCES_TAG.sub(lambda m: f"<{m.group(1)}sources\u200b>", text)
-    return CITATION_MARKERS.sub(r"(\1)", text)
+    return replace_markers(text, lambda _, inside: f"({inside})")
 
 
 def format_sources(hits: Sequence[SearchHit]) -> str:

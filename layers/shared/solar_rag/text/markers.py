@@ -1,14 +1,20 @@
-"""Citation markers: how an answer names its numbered sources (``[1]``, ``[2][3]``)."""
+"""Citation markers: how an answer names its numbered sources (``[1]``, ``[2][3]``).
+
+A marker is ``[`` numbers separated by ``,`` or ``;`` (spaces around them allowed) ``]``, as
+models write them: ``[1]``, ``[2, 3]``, ``[2; 3]``. The post-check rewrites markers, and the
+prompt defuses them inside quoted sources.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
-CITATION_MARKERS = re.compile(r"\[(\s*\d+\s*(?:[,;]\s*\d+\s*)*)\]")
-"""One marker as models write them: ``[1]``, ``[2, 3]``, ``[2; 3]``; group 1 holds the numbers.
-The post-check rewrites these, and the prompt defuses them inside quoted sources."""
-
-_SEPARATOR = re.compile(r"[,;]")
+_BRACKETED = re.compile(r"\[([\d\s,;]++)\]")
+"""A candidate: brackets around digits, spaces and separators only (one flat possessive run,
+linear on any text); :func:`_numbers` then checks the list. A candidate holds no ``[``, so a
+refused one never hides a marker."""
+_SEPARATOR = re.compile("[,;]")
 
 
 def marker(number: int) -> str:
@@ -16,6 +22,20 @@ def marker(number: int) -> str:
     return f"[{number}]"
 
 
-def marker_numbers(match: re.Match[str]) -> list[int]:
-    """The numbers of one :data:`CITATION_MARKERS` match, in order."""
-    return [int(part) for part in _SEPARATOR.split(match.group(1))]
+def replace_markers(text: str, replace: Callable[[list[int], str], str]) -> str:
+    """``text`` with every marker replaced by ``replace(its numbers, the text between its
+    brackets)``; everything else unchanged."""
+
+    def one(match: re.Match[str]) -> str:
+        numbers = _numbers(match.group(1))
+        return match.group(0) if numbers is None else replace(numbers, match.group(1))
+
+    return _BRACKETED.sub(one, text)
+
+
+def _numbers(inside: str) -> list[int] | None:
+    """The numbers of a marker's inside, or None when it is not a list of numbers."""
+    parts = [part.strip() for part in _SEPARATOR.split(inside)]
+    if all(part.isdecimal() for part in parts):
+        return [int(part) for part in parts]
+    return None
