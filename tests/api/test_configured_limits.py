@@ -18,7 +18,7 @@ from solar_rag.api.app import create_app
 from solar_rag.composition import Container
 from solar_rag.errors import NotConfigured
 from solar_rag.lambda_edge import runtime as lambda_runtime
-from solar_rag.settings import Limits, Settings, current_limits
+from solar_rag.settings import Limits, Settings, current_limits, get_settings
 
 from tests.fakes.memory import FakeChatModel, FakeEmbedder, MemoryRegistry, MemoryStore
 
@@ -196,3 +196,31 @@ class TestLambdaRequestLimit:
             response = client.post("/v1/search", json={"query": "anything"})
         assert response.status_code == 503
         assert "MAX_REQUEST_BYTES: at most 4194304" in response.json()["detail"]
+
+    def test_the_streaming_function_takes_the_same_bound(
+            self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from solar_rag.lambda_edge import web
+
+        monkeypatch.setenv("MAX_REQUEST_BYTES", str(8 * 1024 * 1024))
+        monkeypatch.setattr(web._container, "value", None)
+        app = web.create_streaming_app(("health", "query"))
+        with TestClient(app, raise_server_exceptions=False) as client:
+            response = client.post("/v1/search", json={"query": "anything"})
+        assert response.status_code == 503
+        assert "MAX_REQUEST_BYTES: at most 4194304" in response.json()["detail"]
+
+
+def test_an_invalid_setting_never_shows_a_secret(monkeypatch: pytest.MonkeyPatch,
+                                                 tmp_path: Path) -> None:
+    """pydantic quotes the input of a check across fields: every variable set, the key too."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("UPSTAGE_API_KEY", "up_VerySecretKeyValue0123456789")
+    monkeypatch.setenv("MAX_TOP_K", "200")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(NotConfigured) as raised:
+            get_settings()
+    finally:
+        get_settings.cache_clear()
+    assert "MAX_TOP_K must not exceed HYBRID_MAX_CANDIDATES" in raised.value.message
+    assert "VerySecret" not in str(raised.value) and "VerySecret" not in repr(raised.value)

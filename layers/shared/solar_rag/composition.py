@@ -42,19 +42,6 @@ if TYPE_CHECKING:
 LOCAL_DB_FILE = "rag.sqlite3"
 
 
-def load_settings() -> Settings:
-    """Settings from the environment; an invalid value is ``NotConfigured`` naming the
-    variable and the reason, never the value (it could be a secret)."""
-    from pydantic import ValidationError
-
-    try:
-        return Settings()
-    except ValidationError as error:
-        fields = "; ".join(f"{'.'.join(str(p) for p in e['loc']).upper() or 'settings'}: {e['msg']}"
-                           for e in error.errors(include_input=False))
-        raise NotConfigured(f"invalid configuration: {fields}") from None
-
-
 class Container:
     def __init__(
         self,

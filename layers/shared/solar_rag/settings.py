@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from solar_rag.errors import NotConfigured
 from solar_rag.retrieval.fusion import CandidatePolicy
 
 DEFAULT_UPSTAGE_BASE_URL = "https://api.upstage.ai/v1"
@@ -160,6 +161,19 @@ class Settings(Limits):
         return "upstage" if self.uses_upstage else "offline"
 
 
+def load_settings() -> Settings:
+    """Settings from the environment; an invalid value is ``NotConfigured`` naming the
+    variable and the reason, never the value (it could be a secret: pydantic's own message
+    quotes the input, for a check across fields every variable set)."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        fields = "; ".join(f"{'.'.join(str(p) for p in e['loc']).upper() or 'settings'}: {e['msg']}"
+                           for e in error.errors(include_input=False))
+        raise NotConfigured(f"invalid configuration: {fields}") from None
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    """The settings of this process (the CLI), loaded once by :func:`load_settings`."""
+    return load_settings()

@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote
 
 from solar_rag import observability
-from solar_rag.composition import Container, load_settings
+from solar_rag.composition import Container
 from solar_rag.errors import NotConfigured, RagError
 from solar_rag.resilience import deadline
+from solar_rag.settings import load_settings
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
