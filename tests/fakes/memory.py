@@ -25,6 +25,7 @@ from solar_rag.domain import (
     matches_filters,
 )
 from solar_rag.errors import ConcurrentUpdate, DocumentNotFound, PayloadTooLarge, RagError
+from solar_rag.paging import decode_cursor, encode_cursor
 from solar_rag.ports import PresignedUpload
 from solar_rag.retrieval.write_plan import upsert_each
 
@@ -150,9 +151,10 @@ class MemoryRegistry:
         live = sorted((r for r in self.records.values() if r.status != DocumentStatus.DELETED),
                       key=lambda r: r.id)
         if cursor:
-            live = [r for r in live if r.id > cursor]
+            after = decode_cursor(cursor)
+            live = [r for r in live if r.id > after]
         page = live[:limit]
-        return page, (page[-1].id if len(live) > limit else None)
+        return page, (encode_cursor(page[-1].id) if len(live) > limit else None)
 
     @contextmanager
     def locked(self, document_id: str) -> Iterator[None]:

@@ -275,12 +275,13 @@ def test_streamed_and_plain_offline_answers_agree(question: str) -> None:
     for h in corpus():
         store.upsert_document(h.chunk.document_id, "v",
                               [EmbeddedChunk(h.chunk, bag_of_words_vector(h.chunk.text))])
-    search = SearchService(embedder=FakeEmbedder(), store=store, max_query_chars=500)
+    search = SearchService(embedder=FakeEmbedder(), store=store, max_query_chars=500,
+                           max_top_k=50)
     generator = ExtractiveAnswerGenerator()
     plain = QueryService(search=search, generator=generator, model="offline-extractive").ask(question)
     events = list(StreamingAnswers(search=search, generator=generator, chat_model=None,
                                    model="offline-extractive", max_tokens=None,
-                                   max_chat_chars=1000).ask(question))
+                                   max_chat_chars=1000, max_messages=100).ask(question))
     assert isinstance(events[0], Sources) and isinstance(events[1], Delta)
     assert isinstance(events[2], Done) and len(events) == 3
     assert events[1].text == events[2].answer.text == plain.text

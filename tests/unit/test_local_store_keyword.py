@@ -17,6 +17,7 @@ from solar_rag.adapters.local_store.keyword import (
     tokenize,
 )
 from solar_rag.domain import SearchMode, SearchQuery
+from solar_rag.text.scripts import LOCAL_FTS_V1_CJK
 
 from tests.contract.vector_store_contract import DIMENSIONS, embed, make_chunks
 
@@ -97,7 +98,7 @@ def test_arbitrary_queries_never_break_search(store: LocalVectorStore, text: str
 
 
 _REFERENCE_TOKEN = re.compile(
-    rf"(?P<cjk>[{keyword._CJK_RANGES}]+)|(?P<word>[^\W_{keyword._CJK_RANGES}]+)")
+    rf"(?P<cjk>[{LOCAL_FTS_V1_CJK}]+)|(?P<word>[^\W_{LOCAL_FTS_V1_CJK}]+)")
 
 
 def _reference_tokenize(text: str) -> list[str]:

@@ -237,12 +237,6 @@ def test_cosine_from_faiss_innerproduct_score(cos: float) -> None:
     assert math.isclose(queries.cosine_from_score(score), cos, abs_tol=1e-12)
 
 
-def test_candidate_count_bounds() -> None:
-    assert queries.candidate_count(1) == 20
-    assert queries.candidate_count(10) == 40
-    assert queries.candidate_count(50) == 100
-
-
 def test_chunk_round_trip_through_source() -> None:
     chunk = Chunk("doc", "c1", 2, "본문 text", "제목", "sec", 3, 9, "v1", "s3://b/k",
                   {"lang": "ko", "n": 2.5, "ok": True})

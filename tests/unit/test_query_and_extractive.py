@@ -28,7 +28,8 @@ def store() -> MemoryStore:
 
 
 def search_service(store: MemoryStore, embedder: FakeEmbedder | None = None) -> SearchService:
-    return SearchService(embedder=embedder or FakeEmbedder(), store=store, max_query_chars=100)
+    return SearchService(embedder=embedder or FakeEmbedder(), store=store, max_query_chars=100,
+                         max_top_k=50)
 
 
 def test_search_embeds_question_with_query_model(store: MemoryStore) -> None:

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from solar_rag.text.normalize import _INVISIBLE, normalize_text
-from solar_rag.text.tokens import CJK_CHARS, estimate_tokens
+from solar_rag.text.scripts import CJK_CHAR
+from solar_rag.text.tokens import estimate_tokens
 
 
 @pytest.mark.parametrize(
@@ -96,7 +97,7 @@ def test_estimate_tokens_overestimates_typical_english() -> None:
 
 
 _RULE_LATIN = re.compile(r"[A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f]+")
-_RULE_CJK = re.compile(CJK_CHARS)
+_RULE_CJK = re.compile(CJK_CHAR)
 
 
 def rule_by_rule(text: str) -> int:

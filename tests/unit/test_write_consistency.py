@@ -195,14 +195,14 @@ def test_intent_is_recorded_before_the_chunks_and_resolved_by_the_next_write(
     assert _versions(store) == {"B"}  # what the crash left: never acknowledged
 
     # Readers: in flight within the lease, then failed with the acknowledged fields.
-    fresh = DocumentCatalog(registry, clock=lambda: NOW + timedelta(seconds=5)).get("a")
+    fresh = DocumentCatalog(registry, max_list_limit=1000, clock=lambda: NOW + timedelta(seconds=5)).get("a")
     assert fresh.status is DocumentStatus.INDEXING
     late = NOW + timedelta(seconds=INTENT_LEASE_SECONDS + 1)
-    stale = DocumentCatalog(registry, clock=lambda: late).get("a")
+    stale = DocumentCatalog(registry, max_list_limit=1000, clock=lambda: late).get("a")
     assert stale.status is DocumentStatus.FAILED
     assert stale.content_hash == acknowledged.content_hash
     assert stale.error and "interrupted" in stale.error
-    (listed,), _ = DocumentCatalog(registry, clock=lambda: late).list()
+    (listed,), _ = DocumentCatalog(registry, max_list_limit=1000, clock=lambda: late).list()
     assert listed.status is DocumentStatus.FAILED
 
     # Re-sending the acknowledged version is not "unchanged": it is written again.
@@ -222,7 +222,7 @@ def test_interrupted_new_document_is_listed_and_deletable(
     with pytest.raises(Crash):
         service.index(_doc("A"))
     late = NOW + timedelta(seconds=INTENT_LEASE_SECONDS + 1)
-    (listed,), _ = DocumentCatalog(registry, clock=lambda: late).list()
+    (listed,), _ = DocumentCatalog(registry, max_list_limit=1000, clock=lambda: late).list()
     assert (listed.id, listed.status, listed.content_hash) == ("a", DocumentStatus.FAILED, None)
     service.delete("a")
     assert store.chunks == {}

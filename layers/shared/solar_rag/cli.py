@@ -190,7 +190,8 @@ def cmd_documents(args: argparse.Namespace) -> int:
     if args.action == "list":
         cursor = None
         while True:
-            records, cursor = container.document_catalog.list(limit=1000, cursor=cursor)
+            page = container.settings.max_list_limit
+            records, cursor = container.document_catalog.list(limit=page, cursor=cursor)
             for record in records:
                 print(f"{record.status.value:<8} {record.chunks:>5} {record.id}"
                       + (f"  ({record.error})" if record.error else ""))

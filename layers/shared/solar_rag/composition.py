@@ -43,19 +43,6 @@ if TYPE_CHECKING:
 LOCAL_DB_FILE = "rag.sqlite3"
 
 
-def load_settings() -> Settings:
-    """Settings from the environment; an invalid value is ``NotConfigured`` naming the
-    variable and the reason, never the value (it could be a secret)."""
-    from pydantic import ValidationError
-
-    try:
-        return Settings()
-    except ValidationError as error:
-        fields = "; ".join(f"{'.'.join(str(p) for p in e['loc']).upper() or 'settings'}: {e['msg']}"
-                           for e in error.errors(include_input=False))
-        raise NotConfigured(f"invalid configuration: {fields}") from None
-
-
 class Container:
     def __init__(
         self,
@@ -193,7 +180,8 @@ class Container:
 
         return LocalVectorStore(self._local_db_path, space=self.embedder.space,
                                 dimensions=self.embedder.dimensions,
-                                chunker=self.embedding_space.chunker)
+                                chunker=self.embedding_space.chunker,
+                                candidates=self.settings.candidate_policy)
 
     @cached_property
     def embedding_space(self) -> EmbeddingSpace:
@@ -242,17 +230,18 @@ class Container:
 
     @cached_property
     def chat_service(self) -> ChatService:
-        from solar_rag.api.schemas import MAX_MESSAGE_CHARS
         from solar_rag.services.chat import ChatService
 
-        return ChatService(chat_model=self.chat_model, max_chars=MAX_MESSAGE_CHARS * 4)
+        return ChatService(chat_model=self.chat_model, max_chars=self.settings.max_chat_chars,
+                           max_messages=self.settings.max_messages)
 
     @cached_property
     def search_service(self) -> SearchService:
         from solar_rag.services.search import SearchService
 
         return SearchService(embedder=self.embedder, store=self.store,
-                             max_query_chars=self.settings.max_query_chars)
+                             max_query_chars=self.settings.max_query_chars,
+                             max_top_k=self.settings.max_top_k)
 
     @cached_property
     def query_service(self) -> QueryService:
@@ -284,7 +273,7 @@ class Container:
     def document_catalog(self) -> DocumentCatalog:
         from solar_rag.services.documents import DocumentCatalog
 
-        return DocumentCatalog(self.registry)
+        return DocumentCatalog(self.registry, max_list_limit=self.settings.max_list_limit)
 
     @cached_property
     def object_store(self) -> S3ObjectSource:
@@ -342,7 +331,6 @@ class Container:
     def streaming_answers(self) -> StreamingAnswers:
         """Streamed ``/v1/query`` and ``/v1/chat`` answers (Solar's own stream; offline: the
         extractive answer in one piece)."""
-        from solar_rag.api.schemas import MAX_MESSAGE_CHARS
         from solar_rag.services.streaming import StreamingAnswers
 
         chat_model: StreamingChatModel | None = None
@@ -360,7 +348,8 @@ class Container:
         return StreamingAnswers(search=self.search_service, generator=self.answer_generator,
                                 chat_model=chat_model, model=model,
                                 max_tokens=self.settings.chat_max_tokens,
-                                max_chat_chars=MAX_MESSAGE_CHARS * 4)
+                                max_chat_chars=self.settings.max_chat_chars,
+                                max_messages=self.settings.max_messages)
 
     def use_lease_seconds(self, seconds: float) -> None:
         """Lock leases from now on (learned from the Lambda timeout after the registry may

@@ -10,7 +10,7 @@ Table: partition key ``document_id`` (S), TTL attribute ``expires_at`` (lock ite
   and released with a conditional delete (still ours). An abandoned lock expires by itself.
 - ``list`` returns live documents in id order (the port's contract), without their chunk ids:
   one paginated Scan filtered on ``item_type = document`` and ``status <> deleted``, sorted in
-  memory; the cursor is opaque (base64 of the last id returned). Each page reads the whole
+  memory; the cursor is opaque (``solar_rag.paging``, as for every registry). Each page reads the whole
   table: fine for thousands to tens of thousands of documents, with no index to keep and only
   GetItem/PutItem/DeleteItem/Scan permissions. Beyond that, add a sparse GSI (partition
   ``"live"``, sort key ``id``) and Query it.
@@ -20,8 +20,6 @@ Table: partition key ``document_id`` (S), TTL attribute ``expires_at`` (lock ite
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import logging
 import time
@@ -35,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from solar_rag.adapters.aws_clients import client, error_code
 from solar_rag.domain import DocumentRecord, DocumentStatus, Metadata
 from solar_rag.errors import ConcurrentUpdate, InvalidInput, RagError, UpstreamError
+from solar_rag.paging import decode_cursor, encode_cursor
 from solar_rag.resilience import retry
 
 if TYPE_CHECKING:
@@ -110,11 +109,11 @@ class DynamoDbDocumentRegistry:
              ) -> tuple[list[DocumentRecord], str | None]:
         if limit < 1:
             raise InvalidInput("limit must be at least 1")
-        after = _decode_cursor(cursor) if cursor else None
+        after = decode_cursor(cursor) if cursor else None
         live = sorted((r for r in self._live_records() if after is None or r.id > after),
                       key=lambda r: r.id)
         page = live[:limit]
-        return page, (_encode_cursor(page[-1].id) if len(live) > limit else None)
+        return page, (encode_cursor(page[-1].id) if len(live) > limit else None)
 
     def _live_records(self) -> Records:
         """Every live document without its chunk ids: one paginated Scan (see the module docstring)."""
@@ -264,17 +263,3 @@ def _from_item(item: dict[str, Any]) -> DocumentRecord:
         version_id=text("version_id"), chunk_ids=chunk_ids,
         pending_version=text("pending_version"), pending_since=when("pending_since"),
     )
-
-
-def _encode_cursor(last_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"after": last_id}).encode()).decode("ascii")
-
-
-def _decode_cursor(cursor: str) -> str:
-    try:
-        body = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
-    except (ValueError, binascii.Error, UnicodeError):
-        raise InvalidInput("cursor is not valid") from None
-    if not isinstance(body, dict) or not isinstance(body.get("after"), str):
-        raise InvalidInput("cursor is not valid")
-    return str(body["after"])

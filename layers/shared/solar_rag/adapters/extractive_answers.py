@@ -22,8 +22,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from solar_rag.domain import Answer, ChatMessage, Citation, SearchHit, Usage
+from solar_rag.text.markers import marker
 from solar_rag.text.passages import PassageKind, passages
 from solar_rag.text.query_terms import LATIN_TOKEN, STOPWORDS, WH_HEAD, korean_question_word, stem
+from solar_rag.text.scripts import CJK
 
 MODEL_NAME = "offline-extractive"
 PREFIX = "Offline extractive answer (no language model is configured; quoted from your documents):"
@@ -40,7 +42,7 @@ CONTEXT_WEIGHT = 0.5
 NEAR_BEST = 0.8
 """Further quotes must score at least this share of the best passage's score."""
 
-_HANGUL_CJK_RUN = re.compile(r"[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u9fff\uac00-\ud7af]+")
+_HANGUL_CJK_RUN = re.compile(f"[{CJK}]+")
 # Two or more capitalised words in a row: one name.
 _NAME = re.compile(r"\b[A-Z][A-Za-z0-9'-]*(?:[ \t]+[A-Z][A-Za-z0-9'-]*)+")
 # A document's own "[3]" would read as a citation marker: quoted with full-width brackets.
@@ -148,7 +150,7 @@ class ExtractiveAnswerGenerator:
                 chosen.append(candidate)
         lines = [PREFIX]
         for candidate in chosen:
-            lines.append(f'- "{_quote(candidate.text)}" [{candidate.number}]')
+            lines.append(f'- "{_quote(candidate.text)}" {marker(candidate.number)}')
         cited = sorted({candidate.number for candidate in chosen})
         citations = tuple(Citation(index=n, hit=hits[n - 1]) for n in cited)
         return Answer("\n".join(lines), citations, MODEL_NAME, Usage())

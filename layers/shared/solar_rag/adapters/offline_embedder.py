@@ -26,20 +26,13 @@ from collections.abc import Iterable, Sequence
 from solar_rag.domain import EmbeddingKind
 from solar_rag.errors import InvalidInput
 from solar_rag.retrieval.vectors import l2_normalise
+from solar_rag.text.scripts import OFFLINE_HASH_V1_CJK
 
 MODEL_NAME = "offline-hash-v1"
 
-_CJK_RANGES = (
-    "\u1100-\u11ff"  # Hangul Jamo
-    "\u3040-\u30ff"  # Hiragana, Katakana
-    "\u3130-\u318f"  # Hangul compatibility Jamo
-    "\u3400-\u4dbf"  # CJK extension A
-    "\u4e00-\u9fff"  # CJK unified ideographs
-    "\uac00-\ud7af"  # Hangul syllables
-    "\uf900-\ufaff"  # CJK compatibility ideographs
-)
-_CJK_RUN = re.compile(f"[{_CJK_RANGES}]+")
-_WORD = re.compile(f"[^\\W_{_CJK_RANGES}]+")
+# Frozen with the v1 vectors (see solar_rag.text.scripts).
+_CJK_RUN = re.compile(f"[{OFFLINE_HASH_V1_CJK}]+")
+_WORD = re.compile(f"[^\\W_{OFFLINE_HASH_V1_CJK}]+")
 
 _WORD_WEIGHT = 1.0
 _STOPWORD_WEIGHT = 0.2

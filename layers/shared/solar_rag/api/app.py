@@ -12,6 +12,7 @@ from solar_rag.api.errors import install_error_handlers
 from solar_rag.api.limits import BodySizeLimit
 from solar_rag.api.schemas import ErrorOut
 from solar_rag.composition import Container
+from solar_rag.settings import current_limits
 
 ROUTER_NAMES = ("health", "chat", "query", "documents", "files", "openai", "playground")
 ROUTER_SERVICES: dict[str, tuple[str, ...]] = {
@@ -57,7 +58,7 @@ def create_app(
     container_provider: Callable[[], Container],
     *,
     routers: Iterable[str] = ROUTER_NAMES,
-    max_request_bytes: int = 10 * 1024 * 1024,
+    max_request_bytes: int | None = None,
     cors_origins: Sequence[str] | None = None,
 ) -> FastAPI:
     app = FastAPI(
@@ -71,6 +72,8 @@ def create_app(
     for name in routers:
         app.include_router(_router(name))
     app.add_middleware(AllowedMethods, routes=lambda: app.routes)
+    if max_request_bytes is None:
+        max_request_bytes = current_limits().max_request_bytes
     app.add_middleware(BodySizeLimit, max_bytes=max_request_bytes)
     install_cors(app, configured_origins() if cors_origins is None else cors_origins)
     return app

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from solar_rag.api.schemas import MAX_MESSAGE_CHARS, FilterValue, MaxTokens, MetadataKey, StrictFloat, TopK
+from solar_rag.api.schemas import LIMITS, FilterValue, MaxTokens, MetadataKey, StrictFloat, TopK
 from solar_rag.domain import SearchMode
 
 RAG_MODEL = "solar-rag"
@@ -45,7 +45,7 @@ class OpenAIMessage(BaseModel):
 class ChatCompletionsIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
     model: Annotated[str, Field(min_length=1, max_length=200)]
-    messages: Annotated[list[OpenAIMessage], Field(min_length=1, max_length=100)]
+    messages: Annotated[list[OpenAIMessage], Field(min_length=1, max_length=LIMITS.max_messages)]
     stream: Annotated[bool, Field(strict=True)] = False
     stream_options: StreamOptions | None = None
     temperature: Annotated[StrictFloat, Field(ge=0.0, le=2.0)] | None = None
@@ -68,6 +68,6 @@ class ChatCompletionsIn(BaseModel):
     @field_validator("messages")
     @classmethod
     def _bounded(cls, value: list[OpenAIMessage]) -> list[OpenAIMessage]:
-        if sum(len(m.text()) for m in value) > MAX_MESSAGE_CHARS * 4:
-            raise ValueError(f"messages are longer than {MAX_MESSAGE_CHARS * 4} characters in total")
+        if sum(len(m.text()) for m in value) > LIMITS.max_chat_chars:
+            raise ValueError(f"messages are longer than {LIMITS.max_chat_chars} characters in total")
         return value

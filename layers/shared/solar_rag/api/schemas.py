@@ -23,11 +23,12 @@ from solar_rag.document_ids import (
     document_id_problem,
 )
 from solar_rag.domain import SearchMode
+from solar_rag.settings import current_limits
 
-MAX_TEXT_CHARS = 2_000_000
-MAX_QUERY_CHARS = 4000
-MAX_MESSAGE_CHARS = 100_000
-MAX_DOCUMENTS_PER_REQUEST = 100
+LIMITS = current_limits()
+"""The configured limits (settings ``MAX_*``): the bounds below, and so the OpenAPI document,
+follow them. The bounds written as numbers here are wire-format sanity bounds no setting
+or service shares."""
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 METADATA_KEY_PATTERN = r"^[A-Za-z0-9_.:-]+$"
@@ -66,16 +67,18 @@ class _KeysByPattern:
 # string turned into an int by the union), numbers are finite and integers fit a 64-bit long
 # (OpenSearch's ``long``).
 IntegralFloat = BeforeValidator(_integral_float_to_int)
-TopK = Annotated[int, Field(strict=True, ge=1, le=50), IntegralFloat]
-MaxTokens = Annotated[int, Field(strict=True, ge=1, le=32_768), IntegralFloat]
+TopK = Annotated[int, Field(strict=True, ge=1, le=LIMITS.max_top_k), IntegralFloat]
+MaxTokens = Annotated[int, Field(strict=True, ge=1, le=LIMITS.max_completion_tokens), IntegralFloat]
 StrictFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
-MetadataValue = (Annotated[str, StringConstraints(max_length=2048, strict=True)]
+MetadataValue = (Annotated[str, StringConstraints(max_length=LIMITS.max_metadata_value_chars,
+                                                  strict=True)]
                  | Annotated[int, Field(strict=True, ge=INT64_MIN, le=INT64_MAX)]
                  | StrictFloat
                  | Annotated[bool, Field(strict=True)])
 MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=MAX_METADATA_KEY_CHARS,
                                                pattern=METADATA_KEY_PATTERN)]
-Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=64), _KeysByPattern()]
+Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=LIMITS.max_metadata_keys),
+                     _KeysByPattern()]
 FilterValue = MetadataValue | Annotated[list[MetadataValue], Field(min_length=1, max_length=100)]
 
 
@@ -110,7 +113,7 @@ class Strict(BaseModel):
 
 class Message(Strict):
     role: Literal["system", "user", "assistant"]
-    content: Annotated[str, Field(max_length=MAX_MESSAGE_CHARS)]
+    content: Annotated[str, Field(max_length=LIMITS.max_message_chars)]
 
 
 class UsageOut(BaseModel):
@@ -126,7 +129,7 @@ class HealthOut(BaseModel):
 
 
 class ChatIn(Strict):
-    messages: Annotated[list[Message], Field(min_length=1, max_length=100)]
+    messages: Annotated[list[Message], Field(min_length=1, max_length=LIMITS.max_messages)]
     temperature: Annotated[StrictFloat, Field(ge=0.0, le=2.0)] | None = None
     max_tokens: MaxTokens | None = None
     stream: Annotated[bool, Field(strict=True, description=STREAM_DESCRIPTION)] = False
@@ -138,9 +141,13 @@ class ChatOut(BaseModel):
     usage: UsageOut
 
 
+EMBEDDING_INPUT_CHARS = LIMITS.max_query_chars * 8
+"""Passages may be embedded too (``kind: passage``), so an input may be longer than a query."""
+
+
 class EmbeddingsIn(Strict):
-    input: (Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS * 8)]
-            | Annotated[list[Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS * 8)]],
+    input: (Annotated[str, Field(min_length=1, max_length=EMBEDDING_INPUT_CHARS)]
+            | Annotated[list[Annotated[str, Field(min_length=1, max_length=EMBEDDING_INPUT_CHARS)]],
                         Field(min_length=1, max_length=256)])
     kind: Literal["query", "passage"] = "query"
 
@@ -159,7 +166,7 @@ class EmbeddingsOut(BaseModel):
 class DocumentIn(Strict):
     id: DocumentId | None = None
     title: Annotated[str, Field(max_length=1000)] | None = None
-    text: Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS,
+    text: Annotated[str, Field(min_length=1, max_length=LIMITS.max_document_chars,
                                json_schema_extra=NOT_BLANK_SCHEMA), NotBlank]
     content_type: Literal["text/plain", "text/markdown", "text/html"] = "text/plain"
     source: Annotated[str, Field(max_length=2048)] | None = None
@@ -167,7 +174,8 @@ class DocumentIn(Strict):
 
 
 class DocumentsIn(Strict):
-    documents: Annotated[list[DocumentIn], Field(min_length=1, max_length=MAX_DOCUMENTS_PER_REQUEST)]
+    documents: Annotated[list[DocumentIn],
+                         Field(min_length=1, max_length=LIMITS.max_documents_per_request)]
 
 
 class IndexedOut(BaseModel):
@@ -201,7 +209,7 @@ class DocumentListOut(BaseModel):
 
 
 class SearchIn(Strict):
-    query: Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS,
+    query: Annotated[str, Field(min_length=1, max_length=LIMITS.max_query_chars,
                                 json_schema_extra=NOT_BLANK_SCHEMA), NotBlank]
     top_k: TopK = 5
     mode: SearchMode = SearchMode.HYBRID
@@ -224,7 +232,8 @@ class SearchOut(BaseModel):
 
 
 class QueryIn(SearchIn):
-    history: Annotated[list[Message], Field(max_length=50)] = Field(default_factory=list)
+    history: Annotated[list[Message], Field(max_length=LIMITS.max_history_messages)] = Field(
+        default_factory=list)
     temperature: Annotated[StrictFloat, Field(ge=0.0, le=2.0)] | None = None
     stream: Annotated[bool, Field(strict=True, description=STREAM_DESCRIPTION)] = False
 

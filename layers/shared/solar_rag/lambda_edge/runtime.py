@@ -24,15 +24,17 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote
 
 from solar_rag import observability
-from solar_rag.composition import Container, load_settings
-from solar_rag.errors import RagError
+from solar_rag.composition import Container
+from solar_rag.errors import NotConfigured, RagError
 from solar_rag.resilience import deadline
+from solar_rag.settings import load_settings
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
     from solar_rag.domain import Outcome
     from solar_rag.services.s3_ingestion import ObjectChange
+    from solar_rag.settings import Settings
 
 Event = dict[str, Any]
 Handler = Callable[[Event, Any], dict[str, Any]]
@@ -49,7 +51,8 @@ LAMBDA_MAX_REQUEST_BYTES = 4 * 1024 * 1024
 """Largest request body the app takes in Lambda. A synchronous invocation's event is at most
 6 MB; API Gateway puts the body in a JSON string of the event, where escaping (quotes,
 backslashes, newlines) grows it, so 4 MiB leaves room for 50% growth plus headers. Larger
-files go through ``POST /v1/uploads``."""
+files go through ``POST /v1/uploads``. ``MAX_REQUEST_BYTES`` may lower it; a larger value is a
+configuration error (see :func:`lambda_settings`), never silently cut."""
 LEASE_MARGIN_SECONDS = 60
 MIN_LEASE_SECONDS = 120
 
@@ -67,9 +70,29 @@ _functions: list[_Function] = []
 
 def container() -> Container:
     if _state.container is None:
-        _state.container = Container(load_settings(), instrumented=True,
+        _state.container = Container(lambda_settings(), instrumented=True,
                                      lease_seconds=_state.lease_seconds)
     return _state.container
+
+
+def lambda_settings() -> Settings:
+    """The settings, with Lambda's own bound: a ``MAX_REQUEST_BYTES`` above what a synchronous
+    invocation can carry is ``NotConfigured`` (every request answers it with 503)."""
+    settings = load_settings()
+    if request_limit(settings) > LAMBDA_MAX_REQUEST_BYTES:
+        raise NotConfigured(
+            f"invalid configuration: MAX_REQUEST_BYTES: at most {LAMBDA_MAX_REQUEST_BYTES} in "
+            "AWS Lambda (a synchronous invocation's event is at most 6 MB; larger files go "
+            "through POST /v1/uploads)")
+    return settings
+
+
+def request_limit(settings: Settings) -> int:
+    """The request body limit in Lambda: ``MAX_REQUEST_BYTES`` when it is set, else
+    :data:`LAMBDA_MAX_REQUEST_BYTES` (the setting's default, 10 MiB, is API Gateway's)."""
+    if "max_request_bytes" in settings.model_fields_set:
+        return settings.max_request_bytes
+    return LAMBDA_MAX_REQUEST_BYTES
 
 
 def reset() -> None:
@@ -162,8 +185,7 @@ def _create_app(routers: Sequence[str]) -> Any:
     except RagError:
         return create_app(container, routers=routers, max_request_bytes=LAMBDA_MAX_REQUEST_BYTES,
                           cors_origins=())
-    return create_app(container, routers=routers,
-                      max_request_bytes=min(current.max_request_bytes, LAMBDA_MAX_REQUEST_BYTES),
+    return create_app(container, routers=routers, max_request_bytes=request_limit(current),
                       cors_origins=current.cors_origins)
 
 

@@ -20,9 +20,9 @@ from collections.abc import Mapping, Sequence
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from solar_rag.composition import Container, load_settings
+from solar_rag.composition import Container
 from solar_rag.errors import RagError
-from solar_rag.lambda_edge.runtime import LAMBDA_MAX_REQUEST_BYTES
+from solar_rag.lambda_edge.runtime import LAMBDA_MAX_REQUEST_BYTES, lambda_settings, request_limit
 from solar_rag.resilience import deadline
 
 logger = logging.getLogger("solar_rag.lambda")
@@ -41,7 +41,7 @@ _container = _Container()
 
 def container() -> Container:
     if _container.value is None:
-        _container.value = Container(load_settings())
+        _container.value = Container(lambda_settings())
     return _container.value
 
 
@@ -81,7 +81,7 @@ def create_streaming_app(routers: Sequence[str]) -> ASGIApp:
     # As for the Mangum functions: a synchronous invocation's event is at most 6 MB.
     try:
         current = container().settings
-        limit, origins = min(current.max_request_bytes, LAMBDA_MAX_REQUEST_BYTES), current.cors_origins
+        limit, origins = request_limit(current), current.cors_origins
     except RagError:
         limit, origins = LAMBDA_MAX_REQUEST_BYTES, ()
     app = create_app(provider, routers=routers, max_request_bytes=limit, cors_origins=origins)

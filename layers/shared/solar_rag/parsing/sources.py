@@ -13,12 +13,11 @@ from typing import Any, Protocol
 
 from solar_rag.domain import Metadata, MetadataValue, SourceDocument
 from solar_rag.errors import InvalidInput, RagError, UnsupportedDocument
+from solar_rag.settings import current_limits
 
 SIDECAR_SUFFIX = ".metadata.json"
 """``<key>.metadata.json`` describes ``<key>`` (the Bedrock Knowledge Bases convention)."""
 MAX_SIDECAR_BYTES = 10 * 1024  # Bedrock's limit for a metadata file
-MAX_METADATA_KEYS = 64
-MAX_METADATA_VALUE_CHARS = 2048
 _METADATA_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
 
@@ -49,8 +48,9 @@ def parse_sidecar(data: bytes) -> Metadata:
     if not isinstance(body, dict) or not isinstance(body.get("metadataAttributes"), dict):
         raise InvalidInput('it must be an object with a "metadataAttributes" object')
     attributes: dict[str, Any] = body["metadataAttributes"]
-    if len(attributes) > MAX_METADATA_KEYS:
-        raise InvalidInput(f"it has more than {MAX_METADATA_KEYS} attributes")
+    max_keys = current_limits().max_metadata_keys
+    if len(attributes) > max_keys:
+        raise InvalidInput(f"it has more than {max_keys} attributes")
     metadata: Metadata = {}
     for key, raw in attributes.items():
         if not _METADATA_KEY.match(key):
@@ -71,8 +71,9 @@ def _attribute_value(key: str, raw: object) -> MetadataValue:
     if isinstance(value, bool | int | float) and not (isinstance(value, float) and value != value):
         return value
     if isinstance(value, str):
-        if len(value) > MAX_METADATA_VALUE_CHARS:
-            raise InvalidInput(f"attribute {key!r} is longer than {MAX_METADATA_VALUE_CHARS} characters")
+        max_chars = current_limits().max_metadata_value_chars
+        if len(value) > max_chars:
+            raise InvalidInput(f"attribute {key!r} is longer than {max_chars} characters")
         return value
     raise InvalidInput(f"attribute {key!r} must be a string, number or boolean")
 

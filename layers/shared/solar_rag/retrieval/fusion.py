@@ -1,56 +1,72 @@
-"""Reciprocal rank fusion: merge ranked hit lists whose scores are not comparable.
+"""Reciprocal rank fusion: merge ranked lists whose scores are not comparable.
 
-Each hit earns ``1 / (k + rank)`` (rank from 1) in every list it appears in; hits are ranked
-by the sum. Used for hybrid (BM25 + k-NN) search by the local store, and by the OpenSearch
-adapter where no search pipeline is available.
+Each item earns ``1 / (k + rank)`` (rank from 1) in every list it appears in; items are
+ranked by the sum. The one implementation for hybrid (BM25 + k-NN) search: the local store
+fuses row ids, the OpenSearch adapter fuses hits where no search pipeline is available, and
+OpenSearch's own pipeline is created with the same ``k`` (:data:`RRF_K`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
 
-from solar_rag.domain import SearchHit
+RRF_K = 60
+"""The rank constant, everywhere (the value of the original RRF paper and OpenSearch's default)."""
 
-DEFAULT_K = 60
+
+@dataclass(frozen=True, slots=True)
+class CandidatePolicy:
+    """How many results each side of a hybrid search contributes before fusion:
+    ``per_result`` per requested result, at least ``minimum`` (a hit ranked well on one side
+    and fair on the other must be in both pools to gain), at most ``maximum`` (cost per query),
+    and never fewer than the results asked for. Settings ``HYBRID_CANDIDATES_*``."""
+
+    per_result: int = 4
+    minimum: int = 20
+    maximum: int = 100
+
+    def __post_init__(self) -> None:
+        if not (self.per_result >= 1 and 1 <= self.minimum <= self.maximum):
+            raise ValueError("candidate policy needs 1 <= per_result and 1 <= minimum <= maximum")
+
+    def count(self, top_k: int) -> int:
+        return max(top_k, min(max(top_k * self.per_result, self.minimum), self.maximum))
 
 
-def reciprocal_rank_fusion(
-    ranked_lists: Sequence[Sequence[SearchHit]], *, k: int = DEFAULT_K, top_k: int
-) -> list[SearchHit]:
-    """Fused top ``top_k`` hits, deduplicated by chunk id; ``score`` is the fused score.
+DEFAULT_CANDIDATES = CandidatePolicy()
 
-    Ties are broken by the best rank a hit reached in any list, then by first appearance
-    (earlier lists first), so the result is deterministic. The chunk of a hit is taken from
-    the first list it appears in.
+
+def reciprocal_rank_fusion[T](
+    ranked_lists: Sequence[Sequence[T]],
+    *,
+    key: Callable[[T], Hashable],
+    top_k: int,
+    k: int = RRF_K,
+) -> list[tuple[T, float]]:
+    """The fused top ``top_k`` as ``(item, fused score)``, best first, one per ``key(item)``.
+
+    The item kept for a key is its first appearance (earlier lists first). Ties are broken by
+    the best rank the key reached in any list, then by first appearance, so the result is
+    deterministic. A key repeated within one list counts once there.
     """
-    first_seen: dict[str, SearchHit] = {}
-    for hits in ranked_lists:
-        for hit in hits:
-            first_seen.setdefault(hit.chunk.chunk_id, hit)
-    fused = fuse_ranks([[hit.chunk.chunk_id for hit in hits] for hits in ranked_lists],
-                       k=k, top_k=top_k)
-    return [SearchHit(first_seen[chunk_id].chunk, score) for chunk_id, score in fused]
-
-
-def fuse_ranks[K: Hashable](
-    ranked_keys: Sequence[Sequence[K]], *, k: int = DEFAULT_K, top_k: int
-) -> list[tuple[K, float]]:
-    """Reciprocal rank fusion over bare keys (ids), best first: ``[(key, fused score)]``."""
     if k < 0:
         raise ValueError("k must be >= 0")
     if top_k <= 0:
         return []
-    scores: dict[K, float] = {}
-    best_rank: dict[K, int] = {}
-    order: dict[K, int] = {}
-    for keys in ranked_keys:
-        seen_here: set[K] = set()
-        for rank, key in enumerate(keys, start=1):
-            if key in seen_here:  # a list should not repeat a key; count it once
+    first: dict[Hashable, T] = {}
+    scores: dict[Hashable, float] = {}
+    best_rank: dict[Hashable, int] = {}
+    for items in ranked_lists:
+        seen_here: set[Hashable] = set()
+        for rank, item in enumerate(items, start=1):
+            name = key(item)
+            if name in seen_here:
                 continue
-            seen_here.add(key)
-            scores[key] = scores.get(key, 0.0) + 1.0 / (k + rank)
-            best_rank[key] = min(best_rank.get(key, rank), rank)
-            order.setdefault(key, len(order))
-    ranked = sorted(scores, key=lambda key: (-scores[key], best_rank[key], order[key]))
-    return [(key, scores[key]) for key in ranked[:top_k]]
+            seen_here.add(name)
+            first.setdefault(name, item)
+            scores[name] = scores.get(name, 0.0) + 1.0 / (k + rank)
+            best_rank[name] = min(best_rank.get(name, rank), rank)
+    order = {name: position for position, name in enumerate(first)}
+    ranked = sorted(scores, key=lambda name: (-scores[name], best_rank[name], order[name]))
+    return [(first[name], scores[name]) for name in ranked[:top_k]]

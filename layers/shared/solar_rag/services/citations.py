@@ -6,8 +6,7 @@ import re
 from collections.abc import Sequence
 
 from solar_rag.domain import Citation, SearchHit
-
-_MARKER_GROUP = re.compile(r"\[(\s*\d+\s*(?:[,;]\s*\d+\s*)*)\]")
+from solar_rag.text.markers import marker, replace_markers
 
 
 def check_citations(text: str, hits: Sequence[SearchHit]) -> tuple[str, tuple[Citation, ...]]:
@@ -18,13 +17,12 @@ def check_citations(text: str, hits: Sequence[SearchHit]) -> tuple[str, tuple[Ci
     """
     cited: set[int] = set()
 
-    def replace(match: re.Match[str]) -> str:
-        numbers = [int(part) for part in re.split(r"[,;]", match.group(1))]
+    def replace(numbers: list[int], _: str) -> str:
         valid = [n for n in numbers if 1 <= n <= len(hits)]
         cited.update(valid)
-        return "".join(f"[{n}]" for n in dict.fromkeys(valid))
+        return "".join(marker(n) for n in dict.fromkeys(valid))
 
-    checked = _MARKER_GROUP.sub(replace, text)
+    checked = replace_markers(text, replace)
     checked = re.sub(r"[ \t]+([.,;:!?])", r"\1", checked)
     checked = re.sub(r"[ \t]{2,}", " ", checked).strip()
     citations = tuple(Citation(index=n, hit=hits[n - 1]) for n in sorted(cited))

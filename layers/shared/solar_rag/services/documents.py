@@ -16,7 +16,6 @@ from solar_rag.domain import PENDING_DELETE, DocumentRecord, DocumentStatus
 from solar_rag.errors import DocumentNotFound, InvalidInput
 from solar_rag.ports import DocumentRegistry
 
-MAX_PAGE = 1000
 INTENT_LEASE_SECONDS = 960
 """After this long a write in progress is presumed dead: above the 900 s Lambda maximum and
 the DynamoDB lock lease, far above a local write."""
@@ -49,10 +48,11 @@ def resolved(record: DocumentRecord, now: datetime,
 
 
 class DocumentCatalog:
-    def __init__(self, registry: DocumentRegistry, *,
+    def __init__(self, registry: DocumentRegistry, *, max_list_limit: int,
                  lease_seconds: float = INTENT_LEASE_SECONDS,
                  clock: Callable[[], datetime] = _utcnow) -> None:
         self._registry = registry
+        self._max_list_limit = max_list_limit
         self._lease_seconds = lease_seconds
         self._clock = clock
 
@@ -64,8 +64,8 @@ class DocumentCatalog:
 
     def list(self, *, limit: int = 100, cursor: str | None = None
              ) -> tuple[list[DocumentRecord], str | None]:
-        if not 1 <= limit <= MAX_PAGE:
-            raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
+        if not 1 <= limit <= self._max_list_limit:
+            raise InvalidInput(f"limit must be between 1 and {self._max_list_limit}")
         records, next_cursor = self._registry.list(limit=limit, cursor=cursor)
         now = self._clock()
         return [resolved(r, now, self._lease_seconds) for r in records], next_cursor

@@ -44,6 +44,7 @@ from solar_rag.errors import (
     UpstreamError,
 )
 from solar_rag.ports import AtomicIndexStore, DocumentRegistry, Embedder, RecordFor, VectorStore
+from solar_rag.settings import current_limits
 
 logger = logging.getLogger("solar_rag.indexing")
 
@@ -145,7 +146,7 @@ class IndexingService:
         embedder: Embedder,
         store: VectorStore,
         registry: DocumentRegistry,
-        max_document_chars: int = 2_000_000,
+        max_document_chars: int = current_limits().max_document_chars,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self._parse = parse

@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 
 from solar_rag.domain import ChatMessage, SearchHit
+from solar_rag.text.markers import marker, replace_markers
 
 NOT_FOUND_ANSWER = "I could not find the answer to this question in the indexed documents."
 
@@ -26,14 +27,13 @@ MAX_HISTORY_CHARS = 8000
 
 
 _SOURCES_TAG = re.compile(r"<\s*(/?)\s*sources\s*>", re.IGNORECASE)
-_SOURCE_MARKER = re.compile(r"\[(\s*\d+\s*(?:[,;]\s*\d+\s*)*)\]")
 
 
 def _quote(text: str) -> str:
     # A source must not be able to close the sources block or open a fake one, nor forge a
     # numbered source ("[7] ...") or a citation marker: its own "[n]" become "(n)".
     text = _SOURCES_TAG.sub(lambda m: f"<{m.group(1)}sources\u200b>", text)
-    return _SOURCE_MARKER.sub(r"(\1)", text)
+    return replace_markers(text, lambda _, inside: f"({inside})")
 
 
 def format_sources(hits: Sequence[SearchHit]) -> str:
@@ -41,7 +41,7 @@ def format_sources(hits: Sequence[SearchHit]) -> str:
     for number, hit in enumerate(hits, start=1):
         chunk = hit.chunk
         label = " / ".join(part for part in (chunk.title, chunk.section) if part)
-        header = f"[{number}]" + (f" ({_quote(label)})" if label else "")
+        header = marker(number) + (f" ({_quote(label)})" if label else "")
         blocks.append(f"{header}\n{_quote(chunk.text)}")
     return "<sources>\n" + "\n\n".join(blocks) + "\n</sources>"
 

@@ -6,14 +6,14 @@ from solar_rag.domain import EmbeddingKind, Filters, SearchHit, SearchMode, Sear
 from solar_rag.errors import InvalidInput
 from solar_rag.ports import Embedder, VectorStore
 
-MAX_TOP_K = 50
-
 
 class SearchService:
-    def __init__(self, *, embedder: Embedder, store: VectorStore, max_query_chars: int) -> None:
+    def __init__(self, *, embedder: Embedder, store: VectorStore, max_query_chars: int,
+                 max_top_k: int) -> None:
         self._embedder = embedder
         self._store = store
         self._max_query_chars = max_query_chars
+        self._max_top_k = max_top_k
 
     def search(
         self,
@@ -28,8 +28,8 @@ class SearchService:
             raise InvalidInput("query must not be empty")
         if len(query) > self._max_query_chars:
             raise InvalidInput(f"query is longer than {self._max_query_chars} characters")
-        if not 1 <= top_k <= MAX_TOP_K:
-            raise InvalidInput(f"top_k must be between 1 and {MAX_TOP_K}")
+        if not 1 <= top_k <= self._max_top_k:
+            raise InvalidInput(f"top_k must be between 1 and {self._max_top_k}")
         vector = None
         if mode is not SearchMode.KEYWORD:
             vector = self._embedder.embed([query], EmbeddingKind.QUERY)[0]

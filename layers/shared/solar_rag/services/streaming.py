@@ -53,6 +53,7 @@ class StreamingAnswers:
         model: str,
         max_tokens: int | None,
         max_chat_chars: int,
+        max_messages: int,
     ) -> None:
         """``chat_model`` is ``None`` without a language model (offline provider): questions
         are then answered by ``generator`` in one piece, and chat is not available."""
@@ -62,6 +63,7 @@ class StreamingAnswers:
         self._model = model
         self._max_tokens = max_tokens
         self._max_chat_chars = max_chat_chars
+        self._max_messages = max_messages
 
     def ask(
         self,
@@ -96,7 +98,7 @@ class StreamingAnswers:
             raise NotConfigured(
                 "chat needs a language model: set UPSTAGE_API_KEY (the offline provider only "
                 "answers questions about indexed documents, by quoting them)")
-        validate_messages(messages, max_chars=self._max_chat_chars)
+        validate_messages(messages, max_chars=self._max_chat_chars, max_messages=self._max_messages)
         parts = self._chat_model.stream(messages, temperature=temperature, max_tokens=max_tokens)
         return _chat_events(parts)
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from itertools import accumulate, compress, repeat
 from operator import add, sub
 
-from solar_rag.text.tokens import CJK_CHARS, LATIN_RUN
+from solar_rag.text.scripts import CJK_CHAR
+from solar_rag.text.tokens import LATIN_RUN
 
 PARAGRAPH, LINE, SENTENCE, WORD, CHARACTER = 4, 3, 2, 1, 0  # strength of a boundary
 CLOSERS = "\"'”’)\\]」』》〉"  # may follow a sentence's final punctuation
@@ -53,7 +54,7 @@ _SPLIT = re.compile(
     r"|(?<=\n) *"  # line
     rf"|(?<=[.?!…])(?<![.?!…][.?!…])[.?!…]*+[{CLOSERS}]*+ +"  # sent
     rf"|(?<=[。｡．？！])[。｡．？！]*+[{CLOSERS}]*+ *"  # cjk
-    rf"|(?<={CJK_CHARS}[.?!])[.?!]*+[{CLOSERS}]*+ *"  # cjk_ascii
+    rf"|(?<={CJK_CHAR}[.?!])[.?!]*+[{CLOSERS}]*+ *"  # cjk_ascii
     r"))"
 )
 _LEVEL_OF_NEWLINES = (SENTENCE, LINE, PARAGRAPH)

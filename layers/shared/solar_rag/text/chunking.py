@@ -36,7 +36,8 @@ from solar_rag.text.atoms import (
     Atoms,
     fast_atoms,
 )
-from solar_rag.text.tokens import CJK_CHARS, estimate_tokens
+from solar_rag.text.scripts import CJK_CHAR
+from solar_rag.text.tokens import estimate_tokens
 
 TokenCounter = Callable[[str], int]
 
@@ -54,7 +55,7 @@ _BREAK = re.compile(
     r"|(?P<line>(?:(?<![^\S\n])[^\S\n]++)?\n[^\S\n]*)"
     rf"|(?<![.?!…])[.?!…]++[{CLOSERS}]*+(?P<sent>[^\S\n]+)"  # English, Korean (다. 요.) ends
     rf"|[。｡．？！]++[{CLOSERS}]*+(?P<cjk>[^\S\n]*)"  # CJK full stops need no space after
-    rf"|(?<={CJK_CHARS})[.?!]++[{CLOSERS}]*+(?P<cjk_ascii>[^\S\n]*)"  # after NFKC: 何?次
+    rf"|(?<={CJK_CHAR})[.?!]++[{CLOSERS}]*+(?P<cjk_ascii>[^\S\n]*)"  # after NFKC: 何?次
 )
 _SCAN_CHARS = 65_536
 _SCAN_OVERLAP = 64

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from solar_rag.text.scripts import HANGUL_SYLLABLES_ASSIGNED
+
 # Unicode format characters (category Cf, Unicode 15: zero-width space/joiners, BOM, bidi
 # controls, soft hyphen, tag characters, ...), C0/C1 controls other than \t and \n, lone
 # surrogates (they cannot be encoded as UTF-8) and the noncharacters U+FFFE/U+FFFF.
@@ -33,7 +35,7 @@ answers health checks between slices)."""
 # A cut between an ASCII graphic character, a space or a newline and a following ASCII graphic
 # character or Hangul syllable: no whitespace or invisible run, line break pair or canonical
 # composition spans it, and NFKC leaves both sides alone.
-_CUT = re.compile("(?<=[!-~ \n])[!-~\uac00-\ud7a3]")
+_CUT = re.compile(f"(?<=[!-~ \n])[!-~{HANGUL_SYLLABLES_ASSIGNED}]")
 
 
 def normalize_text(text: str) -> str:

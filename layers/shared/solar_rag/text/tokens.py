@@ -29,21 +29,6 @@ from __future__ import annotations
 
 import re
 
-_CJK_CLASS = (
-    "\u1100-\u11ff"  # Hangul jamo
-    "\u3040-\u30ff"  # hiragana, katakana
-    "\u3130-\u318f"  # Hangul compatibility jamo
-    "\u31f0-\u31ff"  # katakana phonetic extensions
-    "\u3400-\u4dbf"  # CJK extension A
-    "\u4e00-\u9fff"  # CJK unified ideographs
-    "\ua960-\ua97f"  # Hangul jamo extended A
-    "\uac00-\ud7af"  # Hangul syllables
-    "\ud7b0-\ud7ff"  # Hangul jamo extended B
-    "\uf900-\ufaff"  # CJK compatibility ideographs
-    "\uff66-\uff9f"  # half-width katakana
-    "\U00020000-\U0003134f"  # CJK extensions B-G
-)
-CJK_CHARS = f"[{_CJK_CLASS}]"
 LATIN_RUN = re.compile(r"[A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f]+")
 
 

@@ -14,22 +14,11 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
+from solar_rag.text.scripts import LOCAL_FTS_V1_CJK
+
 MAX_QUERY_TOKENS = 256
 
-_CJK_RANGES = (
-    "\u1100-\u11ff"  # Hangul Jamo
-    "\u3040-\u309f"  # Hiragana
-    "\u30a0-\u30ff"  # Katakana
-    "\u3130-\u318f"  # Hangul compatibility Jamo
-    "\u3400-\u4dbf"  # CJK extension A
-    "\u4e00-\u9fff"  # CJK unified ideographs
-    "\ua960-\ua97f"  # Hangul Jamo extended A
-    "\uac00-\ud7a3"  # Hangul syllables
-    "\ud7b0-\ud7ff"  # Hangul Jamo extended B
-    "\uf900-\ufaff"  # CJK compatibility ideographs
-    "\U00020000-\U0002ffff"  # CJK extensions B..F
-)
-_C = _CJK_RANGES
+_C = LOCAL_FTS_V1_CJK  # frozen with the stored FTS rows (see solar_rag.text.scripts)
 _TOKENS = re.compile(rf"(?=([{_C}]{{2}}))[{_C}]|((?<![{_C}])[{_C}](?![{_C}]))|([^\W_{_C}]+)")
 """Each match is one token, in text order: a CJK character followed by another (the bigram
 they form, captured by the look-ahead), a lone CJK character, or a Latin/digit word."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -16,8 +14,7 @@ from solar_rag.adapters.local_store.db import Database
 from solar_rag.adapters.local_store.locks import DEFAULT_TIMEOUT_SECONDS, document_lock
 from solar_rag.adapters.local_store.validation import validate_metadata
 from solar_rag.domain import DocumentRecord, DocumentStatus, Metadata
-
-MAX_PAGE = 1000
+from solar_rag.paging import decode_cursor, encode_cursor
 
 _COLUMNS = (
     "id, status, title, source, content_type, chunks, content_hash, metadata, indexed_at, "
@@ -57,9 +54,9 @@ class LocalDocumentRegistry:
     def list(
         self, *, limit: int, cursor: str | None = None
     ) -> tuple[list[DocumentRecord], str | None]:
-        if not 1 <= limit <= MAX_PAGE:
-            raise errors.InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
-        after = _decode_cursor(cursor) if cursor else None
+        if limit < 1:
+            raise errors.InvalidInput("limit must be at least 1")
+        after = decode_cursor(cursor) if cursor else None
         sql = f"SELECT {_COLUMNS} FROM documents WHERE status != ?"  # noqa: S608
         params: list[object] = [DocumentStatus.DELETED.value]
         if after is not None:
@@ -69,7 +66,7 @@ class LocalDocumentRegistry:
         params.append(limit + 1)
         rows = self._db.connection().execute(sql, params).fetchall()
         records = [_record(row) for row in rows[:limit]]
-        next_cursor = _encode_cursor(records[-1].id) if len(rows) > limit else None
+        next_cursor = encode_cursor(records[-1].id) if len(rows) > limit else None
         return records, next_cursor
 
     @contextmanager
@@ -153,19 +150,3 @@ def _record(row: tuple[object, ...]) -> DocumentRecord:
 
 def _opt(value: object) -> str | None:
     return None if value is None else str(value)
-
-
-def _encode_cursor(last_id: str) -> str:
-    return base64.urlsafe_b64encode(last_id.encode("utf-8")).decode("ascii").rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> str:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        last_id = base64.b64decode(padded.encode("ascii"), altchars=b"-_", validate=True)
-        decoded = last_id.decode("utf-8")
-    except (binascii.Error, UnicodeError, ValueError) as exc:
-        raise errors.InvalidInput("invalid cursor") from exc
-    if not decoded or _encode_cursor(decoded) != cursor:
-        raise errors.InvalidInput("invalid cursor")
-    return decoded

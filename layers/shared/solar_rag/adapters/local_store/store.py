@@ -38,10 +38,9 @@ from solar_rag.domain import (
 )
 from solar_rag.embedding_space import EmbeddingSpace, mismatch
 from solar_rag.ports import RecordFor
-from solar_rag.retrieval.fusion import fuse_ranks
+from solar_rag.retrieval.fusion import DEFAULT_CANDIDATES, CandidatePolicy, reciprocal_rank_fusion
 from solar_rag.retrieval.write_plan import upsert_each
 
-HYBRID_CANDIDATES_PER_RESULT = 4
 _IN_BATCH = 500
 _FETCH_BATCH = 512
 
@@ -68,12 +67,14 @@ class LocalVectorStore:
     """
 
     def __init__(self, path: Path, *, space: str, dimensions: int,
-                 chunker: str | None = None) -> None:
+                 chunker: str | None = None,
+                 candidates: CandidatePolicy = DEFAULT_CANDIDATES) -> None:
         """``chunker``: the chunker's signature, recorded and checked with the space (None:
         not checked, for callers that never chunk)."""
         if dimensions < 1:
             raise errors.NotConfigured("embedding dimensions must be positive")
         self._space = space
+        self._candidates = candidates
         self._dimensions = dimensions
         self._chunker = chunker
         self._db = Database(path)
@@ -356,7 +357,7 @@ class LocalVectorStore:
                 if mode is SearchMode.VECTOR or (mode is SearchMode.HYBRID and vector is None):
                     limit = query.top_k
                 else:
-                    limit = query.top_k * HYBRID_CANDIDATES_PER_RESULT
+                    limit = self._candidates.count(query.top_k)
                 lists: list[list[tuple[int, float]]] = []
                 if vector is not None:
                     lists.append(
@@ -370,12 +371,16 @@ class LocalVectorStore:
                 if len(lists) == 1:
                     ranked = lists[0][: query.top_k]
                 else:
-                    ranked = fuse_ranks([[rowid for rowid, _ in r] for r in lists],
-                                        top_k=query.top_k)
+                    fused = reciprocal_rank_fusion(lists, key=_rowid, top_k=query.top_k)
+                    ranked = [(rowid, score) for (rowid, _), score in fused]
                 chunks = _fetch_chunks(conn, {rowid for rowid, _ in ranked})
         except sqlite3.Error as exc:
             raise errors.VectorStoreError(f"local store search failed: {exc}") from exc
         return [SearchHit(chunks[rowid], score) for rowid, score in ranked if rowid in chunks]
+
+
+def _rowid(row: tuple[int, float]) -> int:
+    return row[0]
 
 
 def _keyword(

@@ -8,9 +8,9 @@ from typing import Any
 
 from solar_rag.adapters.opensearch.mapping import VECTOR_FIELD
 from solar_rag.domain import Chunk, Filters, Metadata, MetadataValue, SearchHit
+from solar_rag.retrieval.fusion import RRF_K
 
 KEYWORD_FIELDS = ("text", "title", "section")
-RRF_RANK_CONSTANT = 60
 HYBRID_WEIGHTS = (0.5, 0.5)
 """Keyword, vector, for the ``normalization-processor`` fallback (OpenSearch < 2.19). Equal,
 the processor's own default: with min-max normalisation a chunk found only by BM25 (a rare
@@ -116,7 +116,7 @@ def hybrid_pipeline_body() -> dict[str, Any]:
     return {
         "description": "solar-rag hybrid search: reciprocal rank fusion of BM25 and k-NN",
         "phase_results_processors": [{"score-ranker-processor": {
-            "combination": {"technique": "rrf", "rank_constant": RRF_RANK_CONSTANT},
+            "combination": {"technique": "rrf", "rank_constant": RRF_K},
         }}],
     }
 
@@ -133,11 +133,6 @@ def normalization_pipeline_body() -> dict[str, Any]:
             },
         }}],
     }
-
-
-def candidate_count(top_k: int) -> int:
-    """How many hits each side of a hybrid search contributes before fusion."""
-    return min(max(top_k * 4, 20), 100)
 
 
 def cosine_from_score(score: float) -> float:

@@ -56,7 +56,7 @@ from solar_rag.errors import (
     SpaceMismatch,
     VectorStoreError,
 )
-from solar_rag.retrieval.fusion import reciprocal_rank_fusion
+from solar_rag.retrieval.fusion import DEFAULT_CANDIDATES, CandidatePolicy, reciprocal_rank_fusion
 from solar_rag.retrieval.vectors import l2_normalise
 from solar_rag.retrieval.write_plan import require_unique_documents
 
@@ -87,12 +87,14 @@ class OpenSearchVectorStore:
         vector: VectorConfig | None = None,
         space: EmbeddingSpace | None = None,
         read_recheck_seconds: float = READ_RECHECK_SECONDS,
+        candidates: CandidatePolicy = DEFAULT_CANDIDATES,
     ) -> None:
         """``space``: checked against the space the index records (reads and writes refuse
         another one). With it, reads go to the concrete index verified first (so a container
         keeps answering from it after `rag reindex` swaps the alias to an index of another
         space) and every write first asks where the alias points."""
         self.client = client
+        self._candidates = candidates
         self.index = index
         self.space = space
         self._verified: str | None = None
@@ -465,7 +467,7 @@ class OpenSearchVectorStore:
         return self._hybrid(query, vector)
 
     def _hybrid(self, query: SearchQuery, vector: Sequence[float]) -> list[SearchHit]:
-        size = queries.candidate_count(query.top_k)
+        size = self._candidates.count(query.top_k)
         if self._pipeline_available:
             body = queries.hybrid_search_body(query.text, vector, size, query.filters,
                                               ef_search=self._ef_search)
@@ -485,13 +487,15 @@ class OpenSearchVectorStore:
                                                  ef_search=self._ef_search)
         keyword_response, vector_response = self._msearch([keyword_body, vector_body],
                                                           index=self._read_index)
-        return reciprocal_rank_fusion(
+        fused = reciprocal_rank_fusion(
             [
                 queries.hits_from_response(keyword_response, vector_scores=False),
                 queries.hits_from_response(vector_response, vector_scores=True),
             ],
+            key=_chunk_id,
             top_k=query.top_k,
         )
+        return [SearchHit(hit.chunk, score) for hit, score in fused]
 
     def _search(self, body: Mapping[str, Any], **params: str) -> Mapping[str, Any]:
         index = self._read_index
@@ -568,4 +572,9 @@ def build_opensearch_store(
         bulk_limits=bulk_limits,
         vector=vector_config(settings),
         space=space,
+        candidates=settings.candidate_policy,
     )
+
+
+def _chunk_id(hit: SearchHit) -> str:
+    return hit.chunk.chunk_id

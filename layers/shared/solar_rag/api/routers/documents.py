@@ -9,6 +9,7 @@ from starlette.convertors import Convertor, register_url_convertor
 from solar_rag.api.dependencies import get_container
 from solar_rag.api.presenters import document_out
 from solar_rag.api.schemas import (
+    LIMITS,
     DocumentIn,
     DocumentListOut,
     DocumentOut,
@@ -21,6 +22,7 @@ from solar_rag.api.schemas import (
 )
 from solar_rag.composition import Container
 from solar_rag.domain import SourceDocument, stable_hash
+from solar_rag.paging import MAX_CURSOR_CHARS
 
 
 class AnyDocumentId(Convertor[str]):
@@ -104,8 +106,8 @@ def create_upload(body: UploadIn, container: ContainerDep) -> UploadOut:
 @router.get("/v1/documents", response_model=DocumentListOut)
 def list_documents(
     container: ContainerDep,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[str | None, Query(max_length=4096)] = None,
+    limit: Annotated[int, Query(ge=1, le=LIMITS.max_list_limit)] = 100,
+    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_CHARS)] = None,
 ) -> DocumentListOut:
     records, next_cursor = container.document_catalog.list(limit=limit, cursor=cursor)
     return DocumentListOut(documents=[document_out(r) for r in records], next_cursor=next_cursor)
