@@ -256,7 +256,7 @@ def _same_value(actual: MetadataValue, wanted: MetadataValue) -> bool:
     return actual == wanted
 
 
-# --- the change pipeline (services/indexing.py, docs/architecture-pipeline.md) --------------------
+# --- the change pipeline (services/indexing.py, docs/architecture.md, "The change pipeline") --------------------
 
 @dataclass(frozen=True, slots=True)
 class Upsert:

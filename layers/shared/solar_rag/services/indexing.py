@@ -1,5 +1,5 @@
 """Apply changes (``domain.Change``) to the index: idempotent, ordered by their markers, never
-half-written; one ``Outcome`` per change (docs/architecture-pipeline.md)."""
+half-written; one ``Outcome`` per change (docs/architecture.md, "The change pipeline")."""
 
 from __future__ import annotations
 
