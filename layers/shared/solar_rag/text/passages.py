@@ -35,19 +35,18 @@ class Passage:
 
 
 _BLANK = re.compile(r"\s*")
-_RULE = re.compile(r"\s*(?:[-=_*]\s*){3,}")
-_TABLE_RULE = re.compile(r"\s*\|?\s*:?-+:?\s*(?:\|\s*:?-+:?\s*)+\|?\s*|\s*\|\s*:?-+:?\s*\|\s*")
-_ATX_HEADING = re.compile(r"\s{0,3}#{1,6}\s+(.*?)(?:\s+#+)?\s*")
-_ITEM = re.compile(r"\s*(?:[-*+•‣◦▪·]|\d{1,3}[.)])\s+(?=\S)")
+_RULE_CHARS = frozenset("-=_*")
+_CELL_RULE = re.compile(r":?-++:?")
+_ATX_OPEN = re.compile(r"\s{0,3}+#{1,6}+\s++")
+_ITEM = re.compile(r"\s*+(?:[-*+•‣◦▪·]|\d{1,3}+[.)])\s++(?=\S)")
 # "Owner: Daniel Kim", "일시: 3월 2일": a field of a record, not the middle of a sentence.
-_LABEL = re.compile(r"\s*(?:[A-Z]|[^\x00-\x7f])[^:|\n]{0,40}:\s+\S")
+_LABEL = re.compile(r"\s*+(?:[A-Z]|[^\x00-\x7f])[^:|\n]{0,40}+:\s++\S")
 _ESCAPED_PIPE = "\\|"
 
-_END = re.compile(r"(?P<mark>[.!?…]+|[。！？]+)[\"'”’)\]」』]*(?P<space>\s*)")
+_END = re.compile(r"(?P<mark>[.!?…]++|[。！？]++)[\"'”’)\]」』]*+(?P<space>\s*+)")
 _CJK_STOPS = frozenset("。！？")
 _KOREAN_ENDINGS = frozenset("다요죠까")
 _ABBREVIATIONS = frozenset("mr mrs ms dr prof st vs no fig approx cf e.g i.e".split())
-_WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)$")
 
 
 def passages(text: str, *, section: str | None = None, continues_section: bool = False) -> list[Passage]:
@@ -81,12 +80,12 @@ def passages(text: str, *, section: str | None = None, continues_section: bool =
                                          headerless=continues_section and index == 0))
             index = table_end
             continue
-        heading = _ATX_HEADING.fullmatch(line)
-        if heading:
+        heading = _atx_heading(line)
+        if heading is not None:
             flush()
-            if heading.group(1).strip():
-                found.append(Passage(heading.group(1).strip(), PassageKind.HEADING))
-        elif _BLANK.fullmatch(line) or _RULE.fullmatch(line):
+            if heading.strip():
+                found.append(Passage(heading.strip(), PassageKind.HEADING))
+        elif _BLANK.fullmatch(line) or _is_rule(line):
             flush()
         else:
             item = _ITEM.match(line)
@@ -127,8 +126,8 @@ def _ends_sentence(text: str, match: re.Match[str]) -> bool:
     if "a" <= following <= "z":
         return False
     if mark == ".":
-        word = _WORD_BEFORE.search(before)
-        if word and word.group(1).lower() in _ABBREVIATIONS:
+        word = _word_before(before)
+        if word and word.lower() in _ABBREVIATIONS:
             return False
     return True
 
@@ -148,13 +147,13 @@ def _cells(line: str) -> list[str] | None:
 
 def _table_end(lines: list[str], start: int) -> int:
     """The end of the table starting at ``lines[start]``, or ``start`` when none does."""
-    if _cells(lines[start]) is None or _TABLE_RULE.fullmatch(lines[start]):
+    if _cells(lines[start]) is None or _is_table_rule(lines[start]):
         return start
     end = start
     rows = 0
     ruled = False
     while end < len(lines):
-        if _TABLE_RULE.fullmatch(lines[end]):
+        if _is_table_rule(lines[end]):
             ruled = True
         elif _cells(lines[end]) is not None:
             rows += 1
@@ -165,9 +164,9 @@ def _table_end(lines: list[str], start: int) -> int:
 
 
 def _table_passages(lines: list[str], *, headerless: bool) -> list[Passage]:
-    rows = [cells for line in lines if not _TABLE_RULE.fullmatch(line)
+    rows = [cells for line in lines if not _is_table_rule(line)
             if (cells := _cells(line)) is not None]
-    ruled = len(lines) > 1 and _TABLE_RULE.fullmatch(lines[1]) is not None
+    ruled = len(lines) > 1 and _is_table_rule(lines[1])
     header: list[str] | None = None
     if ruled or not headerless:
         header, rows = rows[0], rows[1:]
@@ -182,3 +181,46 @@ def _table_passages(lines: list[str], *, headerless: bool) -> list[Passage]:
             text = " | ".join(f"{name}: {cell}" if name else cell for name, cell in pairs if cell)
         found.append(Passage(text, PassageKind.ROW))
     return found
+
+
+# Line shapes recognised in plain Python rather than by regexes that would backtrack over a
+# long line (each is what the regex in the comment matched with ``fullmatch``/``search``).
+
+def _is_rule(line: str) -> bool:
+    """``\\s*(?:[-=_*]\\s*){3,}``: three or more of ``-=_*``, spaces anywhere."""
+    marks = "".join(line.split())
+    return len(marks) >= 3 and set(marks) <= _RULE_CHARS
+
+
+def _is_table_rule(line: str) -> bool:
+    """A Markdown table's delimiter row: ``|? :?-+:? (| :?-+:?)+ |?`` or ``| :?-+:? |``."""
+    row = line.strip()
+    opened = row.startswith("|")
+    closed = len(row) > 1 and row.endswith("|")
+    body = row[1 if opened else 0: len(row) - 1 if closed else len(row)]
+    cells = body.split("|")
+    if not all(_CELL_RULE.fullmatch(cell.strip()) for cell in cells):
+        return False
+    return len(cells) >= 2 or (opened and closed)
+
+
+def _atx_heading(line: str) -> str | None:
+    """The text of an ATX heading (``\\s{0,3}#{1,6}\\s+(.*?)(?:\\s+#+)?\\s*``), or None."""
+    opening = _ATX_OPEN.match(line)
+    if opening is None:
+        return None
+    text = line[opening.end():].rstrip()
+    unclosed = text.rstrip("#")
+    if unclosed != text and unclosed and unclosed[-1].isspace():
+        return unclosed.rstrip()
+    return text
+
+
+def _word_before(text: str) -> str | None:
+    """The word ending ``text`` (``[A-Za-z][A-Za-z.]*$``), or None."""
+    start = len(text)
+    while start and (text[start - 1] == "." or ("a" <= text[start - 1].lower() <= "z"
+                                                 and text[start - 1].isascii())):
+        start -= 1
+    word = text[start:].lstrip(".")
+    return word or None

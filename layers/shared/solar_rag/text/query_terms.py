@@ -29,9 +29,11 @@ STOPWORDS = frozenset(
 # The head of a wh-phrase names the kind of answer, not what it is about, and the answer need
 # not contain it ("what colour is the sky" / "the sky is blue"): "how long", "how often", and
 # the common noun after "what"/"which" (a capitalised name there is kept: "which Orion ...").
-WH_HEAD = re.compile(r"\b(?:[Hh]ow\s+(?:long|often|far|old|soon|big|large|early|late)"
-                     r"|(?<=[Ww]hat )[a-z]+|(?<=[Ww]hich )[a-z]+)\b")
-LATIN_TOKEN = re.compile(r"[0-9]+(?:[.,][0-9]+)+|[0-9a-z]+")
+WH_HEAD = re.compile(r"\b(?:[Hh]ow\s++(?:long|often|far|old|soon|big|large|early|late)"
+                     r"|(?<=[Ww]hat )[a-z]++|(?<=[Ww]hich )[a-z]++)\b")
+# A number with separators (3.2, 1,000.50: digits, single separators between digits) or a run
+# of letters and digits; written as ``[0-9]+(?:[.,][0-9]+)+|[0-9a-z]+`` without nested repeats.
+LATIN_TOKEN = re.compile(r"(?=[0-9]++[.,][0-9])[0-9](?:[0-9]|[.,](?=[0-9]))*+|[0-9a-z]++")
 _VOWELS = frozenset("aeiouy")
 
 # Korean interrogatives (a question word starting with one of them is dropped; 몇 is dropped
