@@ -90,14 +90,10 @@ INDEX_GROUP_FILES = 32
 
 
 def _load(path: Path, container: Container) -> SourceDocument:
-    from solar_rag.parsing.budget import parse_limits
-    from solar_rag.parsing.files import load_file
-
     if path.stat().st_size > container.settings.max_object_bytes:
         raise ValueError(f"larger than {container.settings.max_object_bytes} bytes")
-    return load_file(path.read_bytes(), path.name, document_id=document_id_for(path),
-                     metadata=read_sidecar(path), source=str(path),
-                     limits=parse_limits(container.settings))
+    return container.file_loader(path.read_bytes(), path.name, document_id=document_id_for(path),
+                                 metadata=read_sidecar(path), source=str(path))
 
 
 def _unexpected(error: Exception) -> RagError:
@@ -215,6 +211,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    from solar_rag.parsing.pages import location
+
     answer = _container().query_service.ask(args.question, top_k=args.top_k,
                                             mode=SearchMode(args.mode),
                                             filters=parse_filters(args.filter))
@@ -223,7 +221,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print()
         for citation in answer.citations:
             chunk = citation.hit.chunk
-            print(f"[{citation.index}] {chunk.title or chunk.document_id} ({chunk.document_id})")
+            where = location(chunk)
+            print(f"[{citation.index}] {chunk.title or chunk.document_id} ({chunk.document_id})"
+                  + (f", {where}" if where else ""))
     return 0
 
 

@@ -63,6 +63,14 @@ def pdf_text(data: bytes, budget: ParseBudget | None = None) -> tuple[str, str |
     text layer (a scan) or cannot be read, and :class:`PayloadTooLarge` for one that
     exceeds the parse budget.
     """
+    pages, title = pdf_pages(data, budget)
+    return "\n\n".join(text for _, text in pages), title
+
+
+def pdf_pages(data: bytes, budget: ParseBudget | None = None
+              ) -> tuple[list[tuple[int, str]], str | None]:
+    """([(page number from 1, its text)] for the pages with text, title or None); raises
+    as :func:`pdf_text` does."""
     # imported here: only the indexer reads PDFs
     from pypdf import PdfReader, apply_configuration
     from pypdf.errors import LimitReachedError, PdfReadError
@@ -100,10 +108,23 @@ def pdf_text(data: bytes, budget: ParseBudget | None = None) -> tuple[str, str |
         raise budgets.too_deep("the PDF") from exc
     except Exception as exc:
         raise UnsupportedDocument(f"unreadable PDF ({type(exc).__name__}): {exc}") from exc
-    text = "\n\n".join(page for page in pages if page)
-    if not text.strip():
-        raise UnsupportedDocument("PDF has no text layer (scanned images need OCR first)")
-    return text, title
+    numbered = [(number, text) for number, text in enumerate(pages, 1) if text]
+    if not numbered:
+        raise UnsupportedDocument(
+            "PDF has no text layer (a scan): add pdf to DOCUMENT_PARSE_TYPES to read it "
+            "with Upstage Document Parse (OCR)")
+    return numbered, title
+
+
+def pdf_page_count(data: bytes) -> int | None:
+    """The number of pages, or None when the file cannot be opened to count them."""
+    from pypdf import PdfReader
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    try:
+        return len(PdfReader(io.BytesIO(data)).pages)
+    except Exception:  # an unreadable file is Document Parse's to judge
+        return None
 
 
 def _title(reader: object) -> str | None:

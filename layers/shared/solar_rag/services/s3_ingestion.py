@@ -338,6 +338,10 @@ class S3Ingestion:
             doc = self._load_file(data, key, document_id=key, metadata=metadata,
                                   source=self._source(key))
         except RagError as error:
+            # An outage or a parse still running (Document Parse) is not the file's fault:
+            # the message goes back to the queue, like a configuration problem.
+            if error.retryable or isinstance(error, NotConfigured):
+                raise
             return self._failed(key, error.message, marker)
         except RecursionError:
             return self._failed(key, "the file is nested too deeply to be read", marker)

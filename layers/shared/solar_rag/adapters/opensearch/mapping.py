@@ -113,6 +113,8 @@ def index_mappings(
             "chunk_index": {"type": "integer"},
             "start": {"type": "integer"},
             "end": {"type": "integer"},
+            "page": {"type": "integer"},
+            "page_end": {"type": "integer"},
             "metadata": {"type": "object", "enabled": False},
             "metadata_terms": {"type": "keyword", "ignore_above": METADATA_TERM_MAX},
         },
