@@ -61,6 +61,10 @@ SYNC_MAX_BYTES = 100 * 1024 * 1024
 ASYNC_MAX_PAGES = 2000
 ASYNC_MAX_BYTES = 500 * 1024 * 1024
 MAX_RETRY_AFTER_SECONDS = 60.0
+RATE_WINDOW_SECONDS = 1.1
+"""The client's "second" is 10 % longer than the server's: requests sent exactly one window
+apart arrive with different network delays, and a server counting a true second would answer
+the one that arrived early with 429."""
 RESERVE_SHARE = 0.3
 """At most this share of a deadline's budget is kept back from polling."""
 _REMEMBERED_REQUESTS = 256
@@ -102,10 +106,12 @@ class DocumentParseClient:
         self._sleep = sleep
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 (jitter)
+        # Real time for the throttles whatever ``sleep`` is: their waits are what the server
+        # counts (``sleep`` and ``clock`` pace back-off and polling).
         self.sync_limiter = RateLimiter(settings.document_parse_sync_rps, _UNLIMITED,
-                                        window_seconds=1.0, sleep=sleep, clock=clock)
+                                        window_seconds=RATE_WINDOW_SECONDS)
         self.async_limiter = RateLimiter(settings.document_parse_async_rps, _UNLIMITED,
-                                         window_seconds=1.0, sleep=sleep, clock=clock)
+                                         window_seconds=RATE_WINDOW_SECONDS)
         self._http = httpx.Client(transport=transport, follow_redirects=False,
                                   timeout=httpx.Timeout(self._timeout, connect=5.0))
         self._requests: OrderedDict[str, str] = OrderedDict()
@@ -158,7 +164,7 @@ class DocumentParseClient:
             status = self._wait(request_id, filename)
             return self._download(status, filename)
         except RagError as error:
-            if not isinstance(error, DocumentParsePending):
+            if not error.retryable:  # failed or refused: a new request next time
                 self._forget(digest)
             raise
 
@@ -166,8 +172,14 @@ class DocumentParseClient:
         started = self._clock()
         poll = self._settings.document_parse_poll_seconds
         while True:
-            status = self._call("GET", f"{self._base}/document-digitization/requests/{request_id}",
-                                what="parse status", limiter=self.async_limiter)
+            try:
+                status = self._call("GET",
+                                    f"{self._base}/document-digitization/requests/{request_id}",
+                                    what="parse status", limiter=self.async_limiter)
+            except DeadlineExceeded:
+                raise DocumentParsePending(
+                    f"Document Parse is still reading {filename} (request {request_id}) and "
+                    "this invocation's time is up; the retry picks up the result") from None
             state = status.get("status")
             if state == "completed":
                 return status

@@ -21,8 +21,11 @@ def parse_document(doc: SourceDocument, limits: ParseLimits | None = None) -> Pa
     Raises :class:`UnsupportedDocument` for an unknown content type or a document without
     any text, and ``PayloadTooLarge``/``UnsupportedDocument`` for one that exceeds the parse
     ``limits`` (defaults: ``ParseLimits()``). ``ParsedDocument.text[s.start:s.start +
-    len(s.text)] == s.text`` holds for every section.
+    len(s.text)] == s.text`` holds for every section. A document whose file reader
+    already found its structure (``doc.parsed``: pages, headings) keeps it.
     """
+    if doc.parsed is not None:
+        return doc.parsed
     content_type = doc.content_type.split(";", 1)[0].strip().lower()
     budget = ParseBudget(limits)
     try:
