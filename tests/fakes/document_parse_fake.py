@@ -307,7 +307,7 @@ class FakeDocumentParse:
 def _result(elements: Sequence[Element], formats: Sequence[str], model: str, *, first: int,
             last: int, relative: bool) -> dict[str, Any]:
     chosen = [e for e in elements if first <= e.page <= last]
-    shown = []
+    shown: list[dict[str, Any]] = []
     for number, element in enumerate(chosen):
         page = element.page - first + 1 if relative else element.page
         shown.append({"id": number, "page": page, "category": element.category,

@@ -41,6 +41,7 @@ from types import TracebackType
 from typing import Any, Literal, Self
 
 from solar_rag.adapters.offline_embedder import HashingEmbedder
+
 from tests.fakes.document_parse_fake import FakeDocumentParse
 
 Endpoint = Literal["chat", "embeddings"]

@@ -137,7 +137,7 @@ def test_what_the_fake_refuses(upstage: FakeUpstage) -> None:
         client(upstage, key="wrong").parse(png, "a.png", pages=1)
     with pytest.raises(UnsupportedDocument, match="Unknown model"):
         client(upstage, document_parse_model="document-parse-9").parse(png, "a.png", pages=1)
-    with pytest.raises(UnsupportedDocument, match="415.*Unsupported document format"):
+    with pytest.raises(UnsupportedDocument, match=r"415.*Unsupported document format"):
         client(upstage).parse(b"GIF89a not supported", "a.png", pages=1)
     with pytest.raises(UnsupportedDocument, match="cannot OCR"):
         client(upstage).parse(make_png(seed=7), "unregistered.png", pages=1)

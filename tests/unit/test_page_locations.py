@@ -8,7 +8,7 @@ from solar_rag.domain import Chunk, LayoutElement, SourceDocument
 from solar_rag.errors import UnsupportedDocument, UnsupportedMediaType
 from solar_rag.parsing.content_types import parse_type_selection
 from solar_rag.parsing.files import DocumentParseRouting, load_file
-from solar_rag.parsing.pages import layout_document, location, page_at, paged_text
+from solar_rag.parsing.pages import layout_document, location, page_at
 from solar_rag.parsing.parsers import parse_document
 from solar_rag.parsing.pdf import pdf_text
 from solar_rag.text.chunking import Chunker
@@ -144,3 +144,18 @@ def test_type_selection(value: str, expected: set[str]) -> None:
 def test_type_selection_refuses_what_document_parse_cannot_read(value: str) -> None:
     with pytest.raises(ValueError, match="not a type Document Parse reads"):
         parse_type_selection(value)
+
+
+def test_a_queued_document_keeps_its_pages() -> None:
+    """``POST /v1/files`` answered 202: the S3 pipeline indexes the queued copy later."""
+    from solar_rag.errors import InvalidInput
+    from solar_rag.services.intake import QueuedDocument
+
+    doc = load_file(make_pdf(["one", "two", "three"], title="T"), "q.pdf", document_id="q")
+    again = QueuedDocument.from_json(QueuedDocument(doc, "v1").to_json()).document
+    assert again == doc and again.parsed is not None and len(again.parsed.pages) == 3
+    plain = SourceDocument(id="p", text="plain")
+    assert QueuedDocument.from_json(QueuedDocument(plain, "v").to_json()).document == plain
+    forged = QueuedDocument(doc, "v1").to_json().replace(b'"pages": [[0, 1]', b'"pages": [[99, 1]')
+    with pytest.raises(InvalidInput):
+        QueuedDocument.from_json(forged)

@@ -9,10 +9,12 @@ sections joined by one blank line) and ``pages`` is exact, not guessed after the
 
 from __future__ import annotations
 
+import itertools
 import re
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from solar_rag.domain import Chunk, LayoutElement, PageStart, ParsedDocument, Section
 from solar_rag.errors import UnsupportedDocument
@@ -162,3 +164,30 @@ def location(chunk: Chunk) -> str | None:
             return f"pp. {chunk.page}-{chunk.page_end}"
         return f"p. {chunk.page}"
     return chunk.section
+
+
+def layout_json(parsed: ParsedDocument) -> dict[str, Any]:
+    """The structure of ``parsed`` without its text (a queued document carries the text)."""
+    return {"title": parsed.title,
+            "sections": [[s.heading, s.start, len(s.text)] for s in parsed.sections],
+            "pages": [[p.start, p.page] for p in parsed.pages]}
+
+
+def layout_from_json(text: str, raw: Any) -> ParsedDocument:
+    """Inverse of :func:`layout_json` over ``text``; ``ValueError`` for a layout that does
+    not fit the text (offsets out of range or out of order)."""
+    if not isinstance(raw, dict):
+        raise ValueError("layout must be an object")
+    sections = []
+    for heading, start, length in raw["sections"]:
+        if not (isinstance(start, int) and isinstance(length, int) and start >= 0
+                and start + length <= len(text)) or not (heading is None or isinstance(heading, str)):
+            raise ValueError("layout section out of range")
+        sections.append(Section(heading, text[start:start + length], start))
+    pages = [PageStart(int(start), int(page)) for start, page in raw["pages"]]
+    if any(b.start < a.start for a, b in itertools.pairwise(pages)) or any(
+            not 0 <= p.start <= len(text) for p in pages):
+        raise ValueError("layout pages out of order")
+    title = raw.get("title")
+    return ParsedDocument(title=title if isinstance(title, str) else None, text=text,
+                          sections=tuple(sections), pages=tuple(pages))
