@@ -35,6 +35,10 @@ HNSW_EF_CONSTRUCTION = 100
 EF_SEARCH = 100
 """Faiss HNSW's own default; ``OPENSEARCH_EF_SEARCH`` overrides it."""
 DEFAULT_COMPRESSION = "1x"
+ADDED_FIELDS: dict[str, dict[str, str]] = {"page": {"type": "integer"},
+                                            "page_end": {"type": "integer"}}
+"""Fields added after schema 1 shipped (page-level citations): ``rag opensearch init`` adds
+them to an existing index (``bootstrap.add_missing_fields``)."""
 FILTER_ENGINES = frozenset({"faiss", "lucene"})
 """Engines that run a ``filter`` inside ``knn`` (every filtered search of this adapter)."""
 
@@ -113,8 +117,7 @@ def index_mappings(
             "chunk_index": {"type": "integer"},
             "start": {"type": "integer"},
             "end": {"type": "integer"},
-            "page": {"type": "integer"},
-            "page_end": {"type": "integer"},
+            **{name: dict(spec) for name, spec in ADDED_FIELDS.items()},
             "metadata": {"type": "object", "enabled": False},
             "metadata_terms": {"type": "keyword", "ignore_above": METADATA_TERM_MAX},
         },
