@@ -79,8 +79,9 @@ class Settings(BaseSettings):
     document_parse_ocr: Literal["auto", "force"] = "auto"
     document_parse_output_format: Literal["markdown", "html"] = "markdown"
     document_parse_base_url: str | None = None
-    document_parse_sync_rps: int = Field(3, ge=1, le=100)
-    document_parse_async_rps: int = Field(6, ge=1, le=100)
+    # Requests per second of this process (a deployed indexer container gets its share)
+    document_parse_sync_rps: float = Field(3.0, gt=0, le=100)
+    document_parse_async_rps: float = Field(6.0, gt=0, le=100)
     document_parse_sync_max_pages: int = Field(10, ge=0, le=100)
     document_parse_timeout_seconds: float = Field(60.0, gt=0)
     document_parse_max_retries: int = Field(2, ge=0, le=10)

@@ -108,10 +108,8 @@ class DocumentParseClient:
         self._rng = rng or random.Random()  # noqa: S311 (jitter)
         # Real time for the throttles whatever ``sleep`` is: their waits are what the server
         # counts (``sleep`` and ``clock`` pace back-off and polling).
-        self.sync_limiter = RateLimiter(settings.document_parse_sync_rps, _UNLIMITED,
-                                        window_seconds=RATE_WINDOW_SECONDS)
-        self.async_limiter = RateLimiter(settings.document_parse_async_rps, _UNLIMITED,
-                                         window_seconds=RATE_WINDOW_SECONDS)
+        self.sync_limiter = per_second(settings.document_parse_sync_rps)
+        self.async_limiter = per_second(settings.document_parse_async_rps)
         self._http = httpx.Client(transport=transport, follow_redirects=False,
                                   timeout=httpx.Timeout(self._timeout, connect=5.0))
         self._requests: OrderedDict[str, str] = OrderedDict()
@@ -349,6 +347,14 @@ class DocumentParseClient:
     def _forget(self, digest: str) -> None:
         with self._lock:
             self._requests.pop(digest, None)
+
+
+def per_second(rate: float) -> RateLimiter:
+    """A throttle of ``rate`` requests per second: ``floor(rate)`` per (slightly long) second,
+    or one per ``1 / rate`` seconds below one (a container's share of the organisation's)."""
+    if rate >= 1:
+        return RateLimiter(int(rate), _UNLIMITED, window_seconds=RATE_WINDOW_SECONDS)
+    return RateLimiter(1, _UNLIMITED, window_seconds=RATE_WINDOW_SECONDS / rate)
 
 
 def elements_of(body: Mapping[str, Any], output_format: str, *, first_page: int = 1
