@@ -13,7 +13,8 @@ from tests.infrastructure.test_stack import env_of
 
 
 def test_defaults_split_the_rate_between_indexer_containers() -> None:
-    config = load_config({}.get, {})
+    empty: dict[str, object] = {}
+    config = load_config(empty.get, {})
     env = document_parse_env(config)
     assert config.indexer.max_concurrency == 3
     assert env == {"DOCUMENT_PARSE_TYPES": "image/*,pptx,xlsx,hwp,hwpx",

@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -50,9 +50,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def iter_files(paths: Sequence[str]) -> Iterator[Path]:
-    from solar_rag.parsing.files import SUPPORTED_EXTENSIONS
+def iter_files(paths: Sequence[str], readable: Collection[str] | None = None) -> Iterator[Path]:
+    """Files named, and in directories the files of a type that can be read here
+    (``readable``; default: the built-in readers' types)."""
+    from solar_rag.parsing.content_types import BUILT_IN_EXTENSIONS
 
+    extensions = BUILT_IN_EXTENSIONS if readable is None else readable
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
@@ -60,7 +63,7 @@ def iter_files(paths: Sequence[str]) -> Iterator[Path]:
                 if child.name.endswith(SIDECAR_SUFFIX) or any(part.startswith(".") for part in
                                                               child.relative_to(path).parts):
                     continue
-                if child.suffix.lower() in SUPPORTED_EXTENSIONS:
+                if child.suffix.lower() in extensions:
                     yield child
         else:
             yield path
@@ -112,10 +115,20 @@ def document_id_for(path: Path) -> str:
     return posix
 
 
+def _readable(container: Container) -> frozenset[str]:
+    """The types a directory walk picks: the built-in readers', and Document Parse's
+    (``DOCUMENT_PARSE_TYPES``) when it is available (an Upstage key)."""
+    from solar_rag.parsing.content_types import BUILT_IN_EXTENSIONS
+
+    if container.document_parser is None:
+        return BUILT_IN_EXTENSIONS
+    return BUILT_IN_EXTENSIONS | container.settings.document_parse_extensions
+
+
 def cmd_index(args: argparse.Namespace) -> int:
     container = _container()
     service = container.indexing_service
-    files = list(iter_files(args.paths))
+    files = list(iter_files(args.paths, readable=_readable(container)))
     counts = {"indexed": 0, "unchanged": 0, "failed": 0}
     failures: list[str] = []
     err = sys.stderr
