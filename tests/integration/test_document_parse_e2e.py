@@ -87,6 +87,8 @@ def test_scans_and_tables_are_indexed_and_a_table_cell_cites_its_page(
         parse = upstage.document_parse
         # both within DOCUMENT_PARSE_SYNC_MAX_PAGES (counted with pypdf): synchronous
         assert len(parse.calls("sync")) == 2 and parse.calls("submit") == []
+        # a scan (no text layer) is sent with OCR forced: "auto" reads only image files
+        assert [c.fields["ocr"] for c in parse.calls("sync")] == ["force", "auto"]
 
         question = {"query": "What was the revenue in Q3 by quarter?"}
         body = client.post("/v1/query", json=question).json()

@@ -94,9 +94,12 @@ class _Parser:
     def __init__(self, elements: list[LayoutElement]) -> None:
         self.elements = elements
         self.calls: list[tuple[str, int | None]] = []
+        self.forced: list[bool] = []
 
-    def parse(self, data: bytes, filename: str, *, pages: int | None = None) -> list[LayoutElement]:
+    def parse(self, data: bytes, filename: str, *, pages: int | None = None,
+              force_ocr: bool = False) -> list[LayoutElement]:
         self.calls.append((filename, pages))
+        self.forced.append(force_ocr)
         return self.elements
 
 
@@ -108,10 +111,12 @@ def test_routing_by_type() -> None:
     assert parser.calls == [("scan.pdf", 3)]  # the page count chooses sync or async
     load_file(make_png(), "p.PNG", document_id="p", document_parse=routing)
     assert parser.calls[-1] == ("p.PNG", 1)
+    load_file(make_pdf(["a text layer"]), "t.pdf", document_id="t", document_parse=routing)
+    assert parser.forced == [True, False, False]  # OCR forced for the scan only
     # not selected: the built-in reader
     load_file(make_pdf(["text layer"]), "t.pdf", document_id="t",
               document_parse=DocumentParseRouting(parse_type_selection("image/*"), parser))
-    assert len(parser.calls) == 2
+    assert len(parser.calls) == 3
 
 
 def test_without_document_parse_the_types_only_it_reads_fail_naming_the_setting() -> None:

@@ -248,9 +248,10 @@ class StreamingChatModel(Protocol):
 class DocumentParser(Protocol):
     """Reads a file's layout (Upstage Document Parse): its elements in reading order, each
     with its page and category, tables as tables. ``pages`` is the page count when known
-    (it chooses between a synchronous and an asynchronous parse). Raises ``RagError``s:
+    (it chooses between a synchronous and an asynchronous parse); ``force_ocr`` for a scan
+    (a PDF without a text layer). Raises ``RagError``s:
     per-document ones (``UnsupportedDocument``, ``PayloadTooLarge``) for files it refuses or
     cannot read, retryable ones for an outage or a parse still running."""
 
-    def parse(self, data: bytes, filename: str, *, pages: int | None = None
-              ) -> Sequence[LayoutElement]: ...
+    def parse(self, data: bytes, filename: str, *, pages: int | None = None,
+              force_ocr: bool = False) -> Sequence[LayoutElement]: ...

@@ -124,8 +124,8 @@ class DocumentParseClient:
 
     # -- the port ----------------------------------------------------------------------
 
-    def parse(self, data: bytes, filename: str, *, pages: int | None = None
-              ) -> list[LayoutElement]:
+    def parse(self, data: bytes, filename: str, *, pages: int | None = None,
+              force_ocr: bool = False) -> list[LayoutElement]:
         if pages is not None and pages > ASYNC_MAX_PAGES:
             raise PayloadTooLarge(f"{filename} has {pages} pages; Document Parse reads at most "
                                   f"{ASYNC_MAX_PAGES}")
@@ -136,20 +136,20 @@ class DocumentParseClient:
         if pages is not None and pages <= sync_pages and len(data) <= SYNC_MAX_BYTES:
             body = self._call("POST", f"{self._base}/document-digitization", what="parse",
                               limiter=self.sync_limiter, files=self._upload(data, filename),
-                              form=self._form())
+                              form=self._form(force_ocr))
             return elements_of(body, self._settings.document_parse_output_format)
-        return self._parse_async(data, filename)
+        return self._parse_async(data, filename, force_ocr)
 
     # -- asynchronous parse ---------------------------------------------------------------
 
-    def _parse_async(self, data: bytes, filename: str) -> list[LayoutElement]:
+    def _parse_async(self, data: bytes, filename: str, force_ocr: bool) -> list[LayoutElement]:
         digest = hashlib.sha256(data).hexdigest()
         with self._lock:
             request_id = self._requests.get(digest)
         if request_id is None:
             body = self._call("POST", f"{self._base}/document-digitization/async",
                               what="parse submission", limiter=self.async_limiter,
-                              files=self._upload(data, filename), form=self._form())
+                              files=self._upload(data, filename), form=self._form(force_ocr))
             request_id = body.get("request_id")
             if not isinstance(request_id, str) or not request_id:
                 raise UpstreamError("Document Parse returned no request_id")
@@ -327,12 +327,12 @@ class DocumentParseClient:
         name = filename.replace("\\", "/").rsplit("/", 1)[-1] or "document"
         return {"document": (name, data, kind.media_type if kind else "application/octet-stream")}
 
-    def _form(self) -> dict[str, str]:
+    def _form(self, force_ocr: bool = False) -> dict[str, str]:
         settings = self._settings
         return {
             "model": settings.document_parse_model,
             "mode": settings.document_parse_mode,
-            "ocr": settings.document_parse_ocr,
+            "ocr": "force" if force_ocr else settings.document_parse_ocr,
             "output_formats": f"['{settings.document_parse_output_format}']",
             "coordinates": "false",
         }

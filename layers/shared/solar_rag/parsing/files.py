@@ -64,7 +64,8 @@ def load_file(
     if kind is not None and kind.document_parse and kind.extension in document_parse.extensions:
         if document_parse.parser is not None:
             return _document_parse(data, filename, kind, document_parse.parser,
-                                   document_id=document_id, metadata=metadata, source=source)
+                                   document_id=document_id, metadata=metadata, source=source,
+                                   budget=ParseBudget(limits))
         if kind.reader == "none":
             raise UnsupportedMediaType(
                 f"{kind.extension} files are read by Upstage Document Parse "
@@ -119,17 +120,19 @@ def _load(data: bytes, filename: str, *, document_id: str, metadata: Metadata | 
 
 
 def _document_parse(data: bytes, filename: str, kind: FileType, parser: DocumentParser, *,
-                    document_id: str, metadata: Metadata | None, source: str | None
-                    ) -> SourceDocument:
+                    document_id: str, metadata: Metadata | None, source: str | None,
+                    budget: ParseBudget) -> SourceDocument:
     """The file as Upstage Document Parse reads it: headings, tables as tables, pages."""
     from solar_rag.parsing.pages import layout_document
 
     pages: int | None = 1 if kind.single_page else None
+    scanned = False
     if kind.extension == ".pdf":
-        from solar_rag.parsing.pdf import pdf_page_count
+        from solar_rag.parsing.pdf import pdf_probe
 
-        pages = pdf_page_count(data)
-    elements = parser.parse(data, filename, pages=pages)
+        pages, has_text = pdf_probe(data, budget)
+        scanned = has_text is False  # OCR "auto" reads images only: force it for a scan
+    elements = parser.parse(data, filename, pages=pages, force_ocr=scanned)
     try:
         parsed = layout_document(None, elements)
     except UnsupportedDocument:

@@ -116,15 +116,31 @@ def pdf_pages(data: bytes, budget: ParseBudget | None = None
     return numbered, title
 
 
-def pdf_page_count(data: bytes) -> int | None:
-    """The number of pages, or None when the file cannot be opened to count them."""
-    from pypdf import PdfReader
+PROBE_PAGES = 3
 
+
+def pdf_probe(data: bytes, budget: ParseBudget | None = None) -> tuple[int | None, bool | None]:
+    """(number of pages, whether the first pages have a text layer) for Document Parse: the
+    count chooses sync or async, a scan is sent with OCR forced. None where the file cannot
+    be opened or read (Document Parse judges it)."""
+    from pypdf import PdfReader, apply_configuration
+
+    budget = budget or ParseBudget()
+    _install_decode_hook()
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:
-        return len(PdfReader(io.BytesIO(data)).pages)
+        with budgets.active(budget), apply_configuration(None, **_stream_limits(budget)):
+            reader = PdfReader(io.BytesIO(data))
+            if reader.is_encrypted:
+                return None, None
+            pages = len(reader.pages)
+            for page in list(reader.pages)[:PROBE_PAGES]:
+                budget.check_time()
+                if (page.extract_text() or "").strip():
+                    return pages, True
+            return pages, False
     except Exception:  # an unreadable file is Document Parse's to judge
-        return None
+        return None, None
 
 
 def _title(reader: object) -> str | None:
