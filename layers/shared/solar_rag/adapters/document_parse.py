@@ -1,4 +1,4 @@
-"""``DocumentParser`` port: Upstage Document Parse over HTTP (httpx, multipart upload).
+"""``DocumentParser`` port: Upstage Document Parse over HTTP (httpx2, multipart upload).
 
 Small files (a known page count up to ``DOCUMENT_PARSE_SYNC_MAX_PAGES``) are parsed with one
 synchronous request; everything else goes through the asynchronous API: submit, poll the
@@ -32,7 +32,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import httpx
+import httpx2 as httpx  # openai 3.x's HTTP client, already in the Lambda layer
 
 from solar_rag.domain import LayoutElement
 from solar_rag.errors import (
