@@ -41,3 +41,13 @@ def test_the_indexer_alone_gets_the_settings(dev: Synth) -> None:
     assert float(indexer["DOCUMENT_PARSE_SYNC_RPS"]) > 0
     for name in ("chat", "query"):
         assert "DOCUMENT_PARSE_TYPES" not in env_of(dev, name)
+
+
+def test_document_parse_request_memos_expire(dev: Synth) -> None:
+    from solar_rag.adapters.parse_requests import PREFIX
+
+    bucket = dev.resources[dev.logical_id(dev.stack.ingestion.bucket.node.default_child)]
+    rules = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+    (rule,) = [r for r in rules if r.get("Id") == "expire-document-parse-requests"]
+    assert rule["Prefix"] == PREFIX and rule["ExpirationInDays"] == 31
+    assert rule["Status"] == "Enabled"

@@ -288,9 +288,12 @@ class Container:
         if self.provider != "upstage":
             return None
         from solar_rag.adapters.document_parse import DocumentParseClient
+        from solar_rag.adapters.parse_requests import ObjectStoreRequestMemo
 
+        # Deployed, the documents bucket remembers running parses for every container.
+        memo = ObjectStoreRequestMemo(self.object_store) if self.settings.documents_bucket else None
         return DocumentParseClient(self.settings, api_key=self.current_upstage_key,
-                                   on_key_rejected=self._forget_cached_secret)
+                                   on_key_rejected=self._forget_cached_secret, memo=memo)
 
     @cached_property
     def file_loader(self) -> FileLoader:

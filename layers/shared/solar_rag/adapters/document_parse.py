@@ -8,9 +8,11 @@ header: S3 refuses two authentication mechanisms), join the batches in ``id`` or
 Time: every attempt takes its timeout from the current deadline (``resilience.deadline``)
 and polling stops while ``DOCUMENT_PARSE_RESERVE_SECONDS`` (at most 30 % of the budget) are
 still left for chunking, embedding and writing: the parse then raises
-``DocumentParsePending`` (retryable). The request id is remembered per file (SHA-256), so
-the retry of the same file in this process resumes polling instead of paying for a second
-parse (docs/decisions.md, "Document Parse").
+``DocumentParsePending`` (retryable). The request id is remembered per file (SHA-256 of
+the bytes and the options), so the retry resumes polling instead of paying for a second
+parse, and the same file with the same options sent again while Upstage keeps the result is
+not paid for twice (``adapters.parse_requests``: in the documents bucket when deployed, so
+another container resumes it too; docs/decisions.md, "Document Parse").
 
 Rate: two client-side throttles, ``DOCUMENT_PARSE_SYNC_RPS`` and ``DOCUMENT_PARSE_ASYNC_RPS``
 (Upstage: 3 and 6 requests per second), separate from the chat/embeddings limiter; status
@@ -23,17 +25,18 @@ and never part of an error message.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import random
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx2 as httpx  # openai 3.x's HTTP client, already in the Lambda layer
 
+from solar_rag.adapters.parse_requests import InMemoryRequestMemo, RequestMemo
 from solar_rag.domain import LayoutElement
 from solar_rag.errors import (
     DeadlineExceeded,
@@ -67,7 +70,6 @@ apart arrive with different network delays, and a server counting a true second 
 the one that arrived early with 429."""
 RESERVE_SHARE = 0.3
 """At most this share of a deadline's budget is kept back from polling."""
-_REMEMBERED_REQUESTS = 256
 _MAX_UPSTREAM_MESSAGE = 300
 _UNLIMITED = 1 << 40
 PENDING_STATUSES = frozenset({"submitted", "started", "pending", "processing"})
@@ -88,6 +90,7 @@ class DocumentParseClient:
         clock: Callable[[], float] = time.monotonic,
         transport: httpx.BaseTransport | None = None,
         rng: random.Random | None = None,
+        memo: RequestMemo | None = None,
     ) -> None:
         if isinstance(api_key, str):
             fixed = api_key
@@ -112,7 +115,7 @@ class DocumentParseClient:
         self.async_limiter = per_second(settings.document_parse_async_rps)
         self._http = httpx.Client(transport=transport, follow_redirects=False,
                                   timeout=httpx.Timeout(self._timeout, connect=5.0))
-        self._requests: OrderedDict[str, str] = OrderedDict()
+        self._memo: RequestMemo = memo or InMemoryRequestMemo()
         self._lock = threading.Lock()
         self._presented: set[str] = set()
 
@@ -143,27 +146,43 @@ class DocumentParseClient:
     # -- asynchronous parse ---------------------------------------------------------------
 
     def _parse_async(self, data: bytes, filename: str, force_ocr: bool) -> list[LayoutElement]:
-        digest = hashlib.sha256(data).hexdigest()
-        with self._lock:
-            request_id = self._requests.get(digest)
-        if request_id is None:
-            body = self._call("POST", f"{self._base}/document-digitization/async",
-                              what="parse submission", limiter=self.async_limiter,
-                              files=self._upload(data, filename), form=self._form(force_ocr))
-            request_id = body.get("request_id")
-            if not isinstance(request_id, str) or not request_id:
-                raise UpstreamError("Document Parse returned no request_id")
-            self._remember(digest, request_id)
-            logger.info("document parse submitted", extra={"request_id": request_id,
-                                                          "file": filename})
-        else:
+        form = self._form(force_ocr)
+        # The file and the options it is parsed with: other options are another parse.
+        digest = hashlib.sha256(data + json.dumps(form, sort_keys=True).encode()).hexdigest()
+        request_id = self._memo.get(digest)
+        if request_id is not None:
             logger.info("document parse resumed", extra={"request_id": request_id})
+            try:
+                return self._finish(request_id, filename, digest)
+            except DocumentParseFailed:
+                raise
+            except RagError as error:
+                if error.retryable:
+                    raise
+                # e.g. a request Upstage no longer knows, or its links expired: parse anew
+                logger.info("document parse %s cannot be resumed (%s): submitting again",
+                            request_id, error.message)
+        body = self._call("POST", f"{self._base}/document-digitization/async",
+                          what="parse submission", limiter=self.async_limiter,
+                          files=self._upload(data, filename), form=form)
+        request_id = body.get("request_id")
+        if not isinstance(request_id, str) or not request_id:
+            raise UpstreamError("Document Parse returned no request_id")
+        self._memo.put(digest, request_id)
+        logger.info("document parse submitted", extra={"request_id": request_id,
+                                                      "file": filename})
+        return self._finish(request_id, filename, digest)
+
+    def _finish(self, request_id: str, filename: str, digest: str) -> list[LayoutElement]:
+        """Poll until done and download; the request stays remembered while it runs and
+        after it succeeded (the same file with the same options is not paid for twice while
+        Upstage keeps the result), and is forgotten when it failed or was refused."""
         try:
             status = self._wait(request_id, filename)
             return self._download(status, filename)
         except RagError as error:
-            if not error.retryable:  # failed or refused: a new request next time
-                self._forget(digest)
+            if not error.retryable:
+                self._memo.forget(digest)
             raise
 
     def _wait(self, request_id: str, filename: str) -> Mapping[str, Any]:
@@ -336,17 +355,6 @@ class DocumentParseClient:
             "output_formats": f"['{settings.document_parse_output_format}']",
             "coordinates": "false",
         }
-
-    def _remember(self, digest: str, request_id: str) -> None:
-        with self._lock:
-            self._requests[digest] = request_id
-            self._requests.move_to_end(digest)
-            while len(self._requests) > _REMEMBERED_REQUESTS:
-                self._requests.popitem(last=False)
-
-    def _forget(self, digest: str) -> None:
-        with self._lock:
-            self._requests.pop(digest, None)
 
 
 def per_second(rate: float) -> RateLimiter:
