@@ -91,6 +91,11 @@ class UpstageConfig:
     requests_per_minute: int = 100
     tokens_per_minute: int = 300_000
     query_share: float = 0.4
+    # Document Parse (the indexer only): the types sent to it, and the organisation's rate
+    # limits (3 RPS synchronous / 6 RPS asynchronous), split between indexer containers.
+    document_parse_types: str = "image/*,pptx,xlsx,hwp,hwpx"
+    document_parse_sync_rps: float = 3.0
+    document_parse_async_rps: float = 6.0
 
 
 @dataclass(frozen=True)
@@ -279,7 +284,16 @@ def load_config(get: ContextGetter, environ: Mapping[str, str] | None = None) ->
         requests_per_minute=_int(get, "upstage_requests_per_minute", 100, lo=1, hi=1_000_000),
         tokens_per_minute=_int(get, "upstage_tokens_per_minute", 300_000, lo=1, hi=10**9),
         query_share=_float(get, "upstage_query_share", 0.4, lo=0.05, hi=0.95),
+        document_parse_types=_text(get, "document_parse_types", "image/*,pptx,xlsx,hwp,hwpx"),
+        document_parse_sync_rps=_float(get, "document_parse_sync_rps", 3.0, lo=0.1, hi=1000),
+        document_parse_async_rps=_float(get, "document_parse_async_rps", 6.0, lo=0.1, hi=1000),
     )
+    try:  # the functions would refuse it at start-up: refuse it at synth
+        from solar_rag.parsing.content_types import parse_type_selection
+
+        parse_type_selection(upstage.document_parse_types)
+    except ValueError as error:
+        raise ConfigError(f"document_parse_types: {error}") from None
     # Reserved concurrency. The indexer serves the S3 batches (at most
     # ingestion_max_concurrency at once) and HTTP indexing.
     max_concurrency = {

@@ -55,3 +55,16 @@ def upstage_shares(config: DeployConfig) -> dict[str, Share]:
             max_concurrency=concurrency,
         )
     return shares
+
+
+def document_parse_env(config: DeployConfig) -> dict[str, str]:
+    """The indexer's Document Parse settings: the types it reads with it, and each
+    container's share of the organisation's requests per second (every indexer container
+    may parse at once)."""
+    upstage = config.upstage
+    concurrency = config.indexer.max_concurrency or 1
+    return {
+        "DOCUMENT_PARSE_TYPES": upstage.document_parse_types,
+        "DOCUMENT_PARSE_SYNC_RPS": f"{upstage.document_parse_sync_rps / concurrency:.4g}",
+        "DOCUMENT_PARSE_ASYNC_RPS": f"{upstage.document_parse_async_rps / concurrency:.4g}",
+    }

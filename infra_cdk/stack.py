@@ -29,7 +29,7 @@ from infra_cdk.constructs.streaming import (
     web_adapter_layer,
 )
 from infra_cdk.constructs.vector_store import DomainStore, IndexBootstrap, ServerlessStore, VectorStore
-from infra_cdk.quota import upstage_shares
+from infra_cdk.quota import document_parse_env, upstage_shares
 
 METRICS_NAMESPACE = "SolarRag"
 
@@ -133,6 +133,7 @@ class SolarRagStack(cdk.Stack):
                 documents_table=self.registry.table_name,
                 documents_bucket=self.ingestion.bucket_name,
                 max_object_bytes=config.ingestion.max_object_bytes,
+                extra=document_parse_env(config),
             ),
             defaults=defaults,
         )

@@ -18,6 +18,7 @@ OBJECT_READ_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
 # Reserved key prefix where the indexer parks documents it could not finish within an HTTP
 # request (202 "queued"); the S3 pipeline indexes them and the indexer deletes them after.
 QUEUED_PREFIX = ".solar-rag/queued/"
+DOCUMENT_PARSE_PREFIX = ".solar-rag/document-parse/"
 
 
 def stack_instance_suffix(scope: Construct) -> str:
@@ -133,7 +134,14 @@ class Ingestion(Construct):
                     noncurrent_version_expiration=cdk.Duration.days(config.noncurrent_version_days),
                     abort_incomplete_multipart_upload_after=cdk.Duration.days(7),
                     expired_object_delete_marker=True,
-                )
+                ),
+                # Document Parse request ids (solar_rag.adapters.parse_requests): Upstage
+                # keeps results 30 days, a memo older than that is useless.
+                s3.LifecycleRule(
+                    id="expire-document-parse-requests",
+                    prefix=DOCUMENT_PARSE_PREFIX,
+                    expiration=cdk.Duration.days(31),
+                ),
             ],
             removal_policy=cdk.RemovalPolicy.RETAIN,
             # Browsers upload large files straight to S3 with a presigned PUT (POST /v1/uploads).

@@ -109,7 +109,7 @@ def test_search_returns_scored_results_with_filters(client: TestClient) -> None:
                                                "mode": "vector"}).json()["results"]
     assert [r["document_id"] for r in results] == ["guides/sky.md"]
     assert set(results[0]) == {"document_id", "chunk_id", "text", "score", "title", "source",
-                               "metadata"}
+                               "metadata", "page", "page_end", "section"}
 
 
 def test_chat_and_embeddings(client: TestClient) -> None:

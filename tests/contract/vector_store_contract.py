@@ -227,6 +227,27 @@ class VectorStoreContract:
         assert type(found["rating"]) is float
         assert type(found["lang"]) is str
 
+    def test_pages_are_kept_beside_the_chunk(self, store: VectorStore, dimensions: int) -> None:
+        """Page-level citations: each chunk's first and last page come back as written (none
+        for a document without pages)."""
+        from dataclasses import replace
+
+        texts = ["revenue table quarter", "outlook growth forecast", "risks rates inflation"]
+        pages = [(1, None), (2, 3), (12, None)]
+        chunks = [EmbeddedChunk(replace(c.chunk, page=p, page_end=e), c.vector) for c, (p, e)
+                  in zip(make_chunks("report", "v1", texts, dimensions=dimensions), pages,
+                         strict=True)]
+        store.upsert_document("report", "v1", chunks)
+        store.upsert_document("notes", "v1", make_chunks("notes", "v1", ["plain notes"],
+                                                         dimensions=dimensions))
+        for text, (page, page_end) in zip(texts, pages, strict=True):
+            for query in (vector_query(text, top_k=1, dimensions=dimensions),
+                          keyword_query(text, top_k=1)):
+                (hit,) = store.search(query)
+                assert (hit.chunk.page, hit.chunk.page_end) == (page, page_end)
+        (plain,) = store.search(keyword_query("plain notes", top_k=1))
+        assert (plain.chunk.page, plain.chunk.page_end) == (None, None)
+
     def test_vector_scores_are_cosine_similarities(self, store: VectorStore,
                                                    dimensions: int) -> None:
         texts = ["red green blue", "red green yellow", "north south east west"]

@@ -333,6 +333,8 @@ class OpenSearchStub:
         if op == "_mapping" and method == "GET":
             return 200, {name: {"mappings": self.indices[name].mappings}
                          for name in self._resolve(index)}
+        if op == "_mapping" and method in ("PUT", "POST"):
+            return self._put_mapping(index, _body(request) or {})
         if op == "_alias" and len(parts) == 3 and method in ("PUT", "POST"):
             return self._alias_actions({"actions": [{"add": {"index": index, "alias": parts[2]}}]})
         if op == "_doc" and len(parts) == 3 and method == "GET":
@@ -340,6 +342,21 @@ class OpenSearchStub:
         raise StubError(400, "invalid_request", f"stub has no route for {method} {request.path}")
 
     # -- indices and aliases --------------------------------------------------------------
+
+    def _put_mapping(self, index: str, body: Mapping[str, Any]) -> tuple[int, Json]:
+        """New fields are added; a field mapped already must keep its type (as OpenSearch)."""
+        added = body.get("properties") or {}
+        for name in self._resolve(index):
+            properties = self.indices[name].mappings.setdefault("properties", {})
+            for field_name, spec in added.items():
+                current = properties.get(field_name)
+                if current is not None and current.get("type") != spec.get("type"):
+                    raise StubError(400, "illegal_argument_exception",
+                                    f"mapper [{field_name}] cannot be changed from type "
+                                    f"[{current.get('type')}] to [{spec.get('type')}]")
+        for name in self._resolve(index):
+            self.indices[name].mappings["properties"].update(added)
+        return 200, {"acknowledged": True}
 
     def _resolve(self, name: str) -> list[str]:
         names: list[str] = []

@@ -42,6 +42,8 @@ from typing import Any, Literal, Self
 
 from solar_rag.adapters.offline_embedder import HashingEmbedder
 
+from tests.fakes.document_parse_fake import FakeDocumentParse
+
 Endpoint = Literal["chat", "embeddings"]
 ChatScript = Callable[[list[dict[str, Any]]], str] | deque[str]
 FaultKind = Literal["status", "timeout", "drop"]
@@ -183,6 +185,9 @@ class FakeUpstage:
         closed without ``finish_reason`` or ``[DONE]`` (a stream broken off upstream)."""
         self.ignore_include_usage = False
         """Send no usage chunk even when asked (Upstage does not document ``include_usage``)."""
+
+        self.document_parse = FakeDocumentParse(lambda: self.base_url, lambda: self.api_key)
+        """Document Parse (``/v1/document-digitization``): see ``document_parse_fake``."""
 
         self.requests: list[RecordedRequest] = []
         self.faults: deque[Fault] = deque()
@@ -481,6 +486,10 @@ def _handler_for(fake: FakeUpstage) -> type[BaseHTTPRequestHandler]:
 
         def _answer(self, method: str, path: str, raw: bytes, body: Any,
                     record: RecordedRequest) -> _Reply | None:
+            if path.startswith("/v1/document-digitization"):
+                status, reply, headers = fake.document_parse.answer(
+                    method, path, {k.lower(): v for k, v in self.headers.items()}, raw)
+                return _Reply(status, reply, headers)
             endpoint = _PATHS.get(path)
             if endpoint is None:
                 return _Reply(404, _error_body(f"Unknown path {path}", 404, "not_found"))

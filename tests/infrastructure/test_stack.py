@@ -338,8 +338,9 @@ def test_bucket_settings_and_tls_only_policy(dev: Synth) -> None:
     }  # fmt: skip
     sse = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
     assert sse["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
-    (rule,) = props["LifecycleConfiguration"]["Rules"]
-    assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == 30
+    rules = {r["Id"]: r for r in props["LifecycleConfiguration"]["Rules"]}
+    assert set(rules) == {"expire-noncurrent-versions", "expire-document-parse-requests"}
+    assert rules["expire-noncurrent-versions"]["NoncurrentVersionExpiration"]["NoncurrentDays"] == 30
     assert props["LoggingConfiguration"]["LogFilePrefix"] == "documents/"
     (policy,) = [
         r

@@ -40,6 +40,7 @@ OPERATION_GROUPS = (
     "indices.exists",
     "indices.get",
     "indices.get_mapping",
+    "indices.put_mapping",
     "indices.get_settings",
     "indices.get_alias",
     "indices.put_alias",

@@ -523,7 +523,8 @@ class ChaosRun:
 
     def verify(self) -> None:
         from solar_rag.adapters.dynamodb_registry import DynamoDbDocumentRegistry
-        from solar_rag.parsing.files import SUPPORTED_EXTENSIONS, load_file
+        from solar_rag.parsing.content_types import BUILT_IN_EXTENSIONS
+        from solar_rag.parsing.files import load_file
         from solar_rag.parsing.parsers import parse_document
         from solar_rag.services.s3_ingestion import parse_sidecar
         from solar_rag.text.chunking import Chunker
@@ -563,7 +564,7 @@ class ChaosRun:
             sidecar = None
             if key + SIDECAR in bucket:
                 sidecar = self.s3.get_object(Bucket=BUCKET, Key=key + SIDECAR)["Body"].read()
-            expected_failed = Path(key).suffix.lower() not in SUPPORTED_EXTENSIONS
+            expected_failed = Path(key).suffix.lower() not in BUILT_IN_EXTENSIONS  # offline
             metadata = {}
             if sidecar is not None and not expected_failed:
                 try:

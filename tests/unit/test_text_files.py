@@ -60,7 +60,7 @@ def test_undecodable_bytes_never_crash_parsing() -> None:
     parse_document(doc)
 
 
-@pytest.mark.parametrize("name", ["virus.exe", "photo.PNG", "README", "archive.tar.gz",
+@pytest.mark.parametrize("name", ["virus.exe", "photo.GIF", "README", "archive.tar.gz",
                                   "x.doc", "folder/", ""])
 def test_unsupported_extensions(name: str) -> None:
     with pytest.raises(UnsupportedDocument) as error:
@@ -72,8 +72,10 @@ def test_unsupported_extensions(name: str) -> None:
 
 
 def test_supported_extensions_constant() -> None:
+    """The built-in readers' types, and those only Upstage Document Parse reads."""
     assert {".txt", ".text", ".md", ".markdown", ".html", ".htm", ".json", ".pdf",
-            ".docx"} == SUPPORTED_EXTENSIONS
+            ".docx", ".png", ".jpg", ".jpeg", ".bmp", ".heic", ".tif", ".tiff", ".pptx",
+            ".xlsx", ".hwp", ".hwpx"} == SUPPORTED_EXTENSIONS
 
 
 # -- JSON knowledge files -----------------------------------------------------------------

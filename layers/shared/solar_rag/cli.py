@@ -6,8 +6,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
-from functools import partial
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -15,7 +14,7 @@ from solar_rag.composition import Container
 from solar_rag.domain import Change, Filters, MetadataValue, Rejection, SearchMode, Upsert
 from solar_rag.errors import PayloadTooLarge, RagError
 from solar_rag.evaluation import command as eval_command
-from solar_rag.parsing.sources import SIDECAR_SUFFIX, read_document
+from solar_rag.parsing.sources import SIDECAR_SUFFIX, FileLoader, read_document
 from solar_rag.settings import Settings, get_settings
 
 
@@ -51,9 +50,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def iter_files(paths: Sequence[str]) -> Iterator[Path]:
-    from solar_rag.parsing.files import SUPPORTED_EXTENSIONS
+def iter_files(paths: Sequence[str], readable: Collection[str] | None = None) -> Iterator[Path]:
+    """Files named, and in directories the files of a type that can be read here
+    (``readable``; default: the built-in readers' types)."""
+    from solar_rag.parsing.content_types import BUILT_IN_EXTENSIONS
 
+    extensions = BUILT_IN_EXTENSIONS if readable is None else readable
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
@@ -61,7 +63,7 @@ def iter_files(paths: Sequence[str]) -> Iterator[Path]:
                 if child.name.endswith(SIDECAR_SUFFIX) or any(part.startswith(".") for part in
                                                               child.relative_to(path).parts):
                     continue
-                if child.suffix.lower() in SUPPORTED_EXTENSIONS:
+                if child.suffix.lower() in extensions:
                     yield child
         else:
             yield path
@@ -79,19 +81,16 @@ INDEX_GROUP_FILES = 32
 """Files indexed together, so small files share embedding requests (100 requests a minute)."""
 
 
-def file_change(path: Path, settings: Settings) -> Change:
+def file_change(path: Path, settings: Settings, load: FileLoader) -> Change:
     """A file's upsert (the file replaces what was indexed from it), or its rejection when
-    it or its sidecar cannot be read."""
-    from solar_rag.parsing.budget import parse_limits
-    from solar_rag.parsing.files import load_file
-
+    it or its sidecar cannot be read (``load``: the container's file loader, which sends the
+    types ``DOCUMENT_PARSE_TYPES`` names to Document Parse)."""
     document_id = document_id_for(path)
     sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
     try:
         if path.stat().st_size > settings.max_object_bytes:
             raise PayloadTooLarge(f"larger than {settings.max_object_bytes} bytes")
-        document = read_document(partial(load_file, limits=parse_limits(settings)),
-                                 path.read_bytes(), path.name, document_id=document_id,
+        document = read_document(load, path.read_bytes(), path.name, document_id=document_id,
                                  sidecar=sidecar.read_bytes() if sidecar.exists() else None,
                                  source=str(path))
     except RagError as error:
@@ -110,15 +109,25 @@ def document_id_for(path: Path) -> str:
     return posix
 
 
+def _readable(container: Container) -> frozenset[str]:
+    """The types a directory walk picks: the built-in readers', and Document Parse's
+    (``DOCUMENT_PARSE_TYPES``) when it is available (an Upstage key)."""
+    from solar_rag.parsing.content_types import BUILT_IN_EXTENSIONS
+
+    if container.document_parser is None:
+        return BUILT_IN_EXTENSIONS
+    return BUILT_IN_EXTENSIONS | container.settings.document_parse_extensions
+
+
 def cmd_index(args: argparse.Namespace) -> int:
     container = _container()
-    files = list(iter_files(args.paths))
+    files = list(iter_files(args.paths, readable=_readable(container)))
     counts = {"indexed": 0, "unchanged": 0, "failed": 0}
     failures: list[str] = []
     for start in range(0, len(files), INDEX_GROUP_FILES):
         group = files[start:start + INDEX_GROUP_FILES]
         _progress(start, len(files), str(group[0]), sys.stderr)
-        changes = [file_change(path, container.settings) for path in group]
+        changes = [file_change(path, container.settings, container.file_loader) for path in group]
         # One outcome per file: a file that fails fails alone (recorded, with the reason).
         for path, outcome in zip(group, container.indexing_service.apply(changes), strict=True):
             if outcome.error is not None:
@@ -173,6 +182,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    from solar_rag.parsing.pages import location
+
     answer = _container().query_service.ask(args.question, top_k=args.top_k,
                                             mode=SearchMode(args.mode),
                                             filters=parse_filters(args.filter))
@@ -181,7 +192,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print()
         for citation in answer.citations:
             chunk = citation.hit.chunk
-            print(f"[{citation.index}] {chunk.title or chunk.document_id} ({chunk.document_id})")
+            where = location(chunk)
+            print(f"[{citation.index}] {chunk.title or chunk.document_id} ({chunk.document_id})"
+                  + (f", {where}" if where else ""))
     return 0
 
 

@@ -19,6 +19,7 @@ from solar_rag.errors import NotAvailableHere, NotConfigured, RagError
 from solar_rag.ports import (
     AnswerGenerator,
     ChatModel,
+    DocumentParser,
     DocumentRegistry,
     Embedder,
     SecretSource,
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from solar_rag.adapters.s3_source import S3ObjectSource
     from solar_rag.adapters.upstage import UpstageClient
     from solar_rag.embedding_space import EmbeddingSpace
+    from solar_rag.parsing.sources import FileLoader
     from solar_rag.services.chat import ChatService
     from solar_rag.services.documents import DocumentCatalog
     from solar_rag.services.indexing import IndexingService
@@ -285,18 +287,41 @@ class Container:
         return S3ObjectSource(bucket)
 
     @cached_property
-    def s3_ingestion(self) -> S3Ingestion:
+    def document_parser(self) -> DocumentParser | None:
+        """Upstage Document Parse, when there is a key (``DOCUMENT_PARSE_TYPES`` routes to it)."""
+        if self.provider != "upstage":
+            return None
+        from solar_rag.adapters.document_parse import DocumentParseClient
+        from solar_rag.adapters.parse_requests import ObjectStoreRequestMemo
+
+        # Deployed, the documents bucket remembers running parses for every container.
+        memo = ObjectStoreRequestMemo(self.object_store) if self.settings.documents_bucket else None
+        return DocumentParseClient(self.settings, api_key=self.current_upstage_key,
+                                   on_key_rejected=self._forget_cached_secret, memo=memo)
+
+    @cached_property
+    def file_loader(self) -> FileLoader:
+        """Bytes + file name to a SourceDocument: the parse limits, and the files
+        ``DOCUMENT_PARSE_TYPES`` names read by Document Parse."""
         from functools import partial
 
         from solar_rag.parsing.budget import parse_limits
-        from solar_rag.parsing.files import SUPPORTED_EXTENSIONS, load_file
+        from solar_rag.parsing.files import DocumentParseRouting, load_file
+
+        routing = DocumentParseRouting(self.settings.document_parse_extensions,
+                                       self.document_parser)
+        return partial(load_file, limits=parse_limits(self.settings), document_parse=routing)
+
+    @cached_property
+    def s3_ingestion(self) -> S3Ingestion:
+        from solar_rag.parsing.files import SUPPORTED_EXTENSIONS
         from solar_rag.services.s3_ingestion import S3Ingestion
 
         if not self.settings.documents_bucket:
             raise NotConfigured("DOCUMENTS_BUCKET is not set: the indexer cannot read S3 objects")
         return S3Ingestion(
             indexing=self.indexing_service, objects=self.object_store,
-            load=partial(load_file, limits=parse_limits(self.settings)),
+            load=self.file_loader,
             supported_extensions=SUPPORTED_EXTENSIONS,
             max_object_bytes=self.settings.max_object_bytes,
             bucket=self.settings.documents_bucket, registry=self.registry,

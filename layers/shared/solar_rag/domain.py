@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Literal
 
 from solar_rag.errors import NotConfigured, RagError
+from solar_rag.parsing.content_types import TEXT_CONTENT_TYPES
 
 MetadataValue = str | int | float | bool
 Metadata = dict[str, MetadataValue]
@@ -18,7 +19,7 @@ FilterValue = MetadataValue | list[MetadataValue]
 Filters = dict[str, FilterValue]
 
 Role = Literal["system", "user", "assistant"]
-CONTENT_TYPES = ("text/plain", "text/markdown", "text/html")
+CONTENT_TYPES = TEXT_CONTENT_TYPES
 
 
 class EmbeddingKind(StrEnum):
@@ -50,6 +51,27 @@ class SourceDocument:
     content_type: str = "text/plain"
     source: str | None = None
     metadata: Metadata = field(default_factory=dict)
+    parsed: ParsedDocument | None = None
+    """The structure a file reader already found (pages, headings: a PDF, Document Parse);
+    ``text`` is then ``parsed.text`` and ``parse_document`` returns it as it is."""
+
+
+@dataclass(frozen=True, slots=True)
+class PageStart:
+    """Page ``page`` (1-based, as printed by the source) begins at ``start`` in the text."""
+
+    start: int
+    page: int
+
+
+@dataclass(frozen=True, slots=True)
+class LayoutElement:
+    """One element of a document's layout as Upstage Document Parse reads it: a heading,
+    paragraph, table (``text`` in Markdown or HTML), figure ..., on page ``page``."""
+
+    category: str
+    page: int
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +88,8 @@ class ParsedDocument:
     title: str | None
     text: str
     sections: tuple[Section, ...]
+    pages: tuple[PageStart, ...] = ()
+    """Ascending ``start``s; empty for documents without pages."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +105,10 @@ class Chunk:
     version: str
     source: str | None = None
     metadata: Metadata = field(default_factory=dict)
+    page: int | None = None
+    """The page the chunk starts on (None: the document has no pages)."""
+    page_end: int | None = None
+    """The page it ends on, when that is another one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,7 +284,7 @@ def _same_value(actual: MetadataValue, wanted: MetadataValue) -> bool:
     return actual == wanted
 
 
-# --- the change pipeline (services/indexing.py, docs/architecture.md, "The change pipeline") --------------------
+# --- the change pipeline (services/indexing.py; docs/architecture.md, "The change pipeline") ---
 
 @dataclass(frozen=True, slots=True)
 class Upsert:

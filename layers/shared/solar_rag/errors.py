@@ -25,6 +25,20 @@ class UnsupportedDocument(InvalidInput):
     """A document whose type or content cannot be indexed (fails alone, never retried)."""
 
 
+class UnsupportedMediaType(UnsupportedDocument):
+    """A file type this deployment does not read (as configured): 415."""
+
+    status = 415
+
+
+class DocumentParsePending(RagError):
+    """Upstage Document Parse is still reading the file when the time budget ends: retry
+    later (the same file then picks up the same request instead of paying for another)."""
+
+    status = 503
+    retryable = True
+
+
 class DocumentNotFound(RagError):
     status = 404
 

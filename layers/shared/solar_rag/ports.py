@@ -15,6 +15,7 @@ from solar_rag.domain import (
     DocumentWrite,
     EmbeddedChunk,
     EmbeddingKind,
+    LayoutElement,
     SearchHit,
     SearchQuery,
     WriteResult,
@@ -242,3 +243,15 @@ class StreamingChatModel(Protocol):
         temperature: float | None = None,
         max_tokens: int | None = None,
     ) -> Iterator[ChatStreamPart]: ...
+
+
+class DocumentParser(Protocol):
+    """Reads a file's layout (Upstage Document Parse): its elements in reading order, each
+    with its page and category, tables as tables. ``pages`` is the page count when known
+    (it chooses between a synchronous and an asynchronous parse); ``force_ocr`` for a scan
+    (a PDF without a text layer). Raises ``RagError``s:
+    per-document ones (``UnsupportedDocument``, ``PayloadTooLarge``) for files it refuses or
+    cannot read, retryable ones for an outage or a parse still running."""
+
+    def parse(self, data: bytes, filename: str, *, pages: int | None = None,
+              force_ocr: bool = False) -> Sequence[LayoutElement]: ...

@@ -6,10 +6,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from solar_rag.errors import NotConfigured
+from solar_rag.parsing.content_types import DEFAULT_DOCUMENT_PARSE_TYPES, parse_type_selection
 from solar_rag.retrieval.fusion import CandidatePolicy
 
 DEFAULT_UPSTAGE_BASE_URL = "https://api.upstage.ai/v1"
@@ -127,6 +128,33 @@ class Settings(Limits):
     parse_max_decompressed_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     parse_max_depth: int = Field(100, ge=8, le=500)
     parse_max_elements: int = Field(500_000, ge=1000)
+
+    # Upstage Document Parse (README "Document Parse"; docs/ingestion.md)
+    document_parse_types: str = DEFAULT_DOCUMENT_PARSE_TYPES
+    document_parse_model: str = "document-parse"
+    document_parse_mode: Literal["standard", "enhanced", "auto"] = "standard"
+    document_parse_ocr: Literal["auto", "force"] = "auto"
+    document_parse_output_format: Literal["markdown", "html"] = "markdown"
+    document_parse_base_url: str | None = None
+    # Requests per second of this process (a deployed indexer container gets its share)
+    document_parse_sync_rps: float = Field(3.0, gt=0, le=100)
+    document_parse_async_rps: float = Field(6.0, gt=0, le=100)
+    document_parse_sync_max_pages: int = Field(10, ge=0, le=100)
+    document_parse_timeout_seconds: float = Field(60.0, gt=0)
+    document_parse_max_retries: int = Field(2, ge=0, le=10)
+    document_parse_poll_seconds: float = Field(2.0, gt=0, le=60)
+    document_parse_max_wait_seconds: float = Field(600.0, gt=0)
+    document_parse_reserve_seconds: float = Field(60.0, ge=0)
+
+    @field_validator("document_parse_types")
+    @classmethod
+    def _known_parse_types(cls, value: str) -> str:
+        parse_type_selection(value)
+        return value
+
+    @property
+    def document_parse_extensions(self) -> frozenset[str]:
+        return parse_type_selection(self.document_parse_types)
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> Settings:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from solar_rag.api import schemas
 from solar_rag.domain import Answer, DocumentRecord, SearchHit, Usage
+from solar_rag.parsing.pages import location
 
 
 def usage_out(usage: Usage) -> schemas.UsageOut:
@@ -16,14 +17,18 @@ def search_result(hit: SearchHit) -> schemas.SearchResultOut:
     chunk = hit.chunk
     return schemas.SearchResultOut(document_id=chunk.document_id, chunk_id=chunk.chunk_id,
                                    text=chunk.text, score=hit.score, title=chunk.title,
-                                   source=chunk.source, metadata=dict(chunk.metadata))
+                                   source=chunk.source, metadata=dict(chunk.metadata),
+                                   page=chunk.page, page_end=chunk.page_end,
+                                   section=chunk.section)
 
 
 def citation_out(index: int, hit: SearchHit) -> schemas.CitationOut:
     chunk = hit.chunk
     return schemas.CitationOut(index=index, document_id=chunk.document_id,
                                chunk_id=chunk.chunk_id, title=chunk.title, source=chunk.source,
-                               text=chunk.text, score=hit.score)
+                               text=chunk.text, score=hit.score, page=chunk.page,
+                               page_end=chunk.page_end, section=chunk.section,
+                               location=location(chunk))
 
 
 def answer_out(answer: Answer) -> schemas.QueryOut:

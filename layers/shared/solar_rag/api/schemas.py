@@ -225,6 +225,9 @@ class SearchResultOut(BaseModel):
     title: str | None
     source: str | None
     metadata: dict[str, str | int | float | bool]
+    page: int | None = None
+    page_end: int | None = None
+    section: str | None = None
 
 
 class SearchOut(BaseModel):
@@ -246,6 +249,12 @@ class CitationOut(BaseModel):
     source: str | None
     text: str
     score: float
+    page: int | None = Field(None, description="The page the cited text starts on (documents "
+                                               "with pages: PDFs, Document Parse)")
+    page_end: int | None = Field(None, description="The page it ends on, when another")
+    section: str | None = Field(None, description="The heading path of the cited text")
+    location: str | None = Field(None, description='For people: "p. 12", "pp. 12-13", or the '
+                                                   "section path of a document without pages")
 
 
 class QueryOut(BaseModel):

@@ -5,13 +5,14 @@ from __future__ import annotations
 from solar_rag.domain import ParsedDocument, SourceDocument
 from solar_rag.errors import UnsupportedDocument
 from solar_rag.parsing.budget import ParseBudget, ParseLimits, too_deep
+from solar_rag.parsing.content_types import TEXT_CONTENT_TYPES
 from solar_rag.parsing.gc_pause import cyclic_gc_paused
 from solar_rag.parsing.html_text import parse_html
 from solar_rag.parsing.markdown_text import parse_markdown
 from solar_rag.parsing.outline import assemble
 from solar_rag.text.normalize import normalize_text
 
-SUPPORTED_CONTENT_TYPES = ("text/plain", "text/markdown", "text/html")
+SUPPORTED_CONTENT_TYPES = TEXT_CONTENT_TYPES
 
 
 def parse_document(doc: SourceDocument, limits: ParseLimits | None = None) -> ParsedDocument:
@@ -20,8 +21,11 @@ def parse_document(doc: SourceDocument, limits: ParseLimits | None = None) -> Pa
     Raises :class:`UnsupportedDocument` for an unknown content type or a document without
     any text, and ``PayloadTooLarge``/``UnsupportedDocument`` for one that exceeds the parse
     ``limits`` (defaults: ``ParseLimits()``). ``ParsedDocument.text[s.start:s.start +
-    len(s.text)] == s.text`` holds for every section.
+    len(s.text)] == s.text`` holds for every section. A document whose file reader
+    already found its structure (``doc.parsed``: pages, headings) keeps it.
     """
+    if doc.parsed is not None:
+        return doc.parsed
     content_type = doc.content_type.split(";", 1)[0].strip().lower()
     budget = ParseBudget(limits)
     try:

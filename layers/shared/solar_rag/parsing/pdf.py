@@ -63,6 +63,14 @@ def pdf_text(data: bytes, budget: ParseBudget | None = None) -> tuple[str, str |
     text layer (a scan) or cannot be read, and :class:`PayloadTooLarge` for one that
     exceeds the parse budget.
     """
+    pages, title = pdf_pages(data, budget)
+    return "\n\n".join(text for _, text in pages), title
+
+
+def pdf_pages(data: bytes, budget: ParseBudget | None = None
+              ) -> tuple[list[tuple[int, str]], str | None]:
+    """([(page number from 1, its text)] for the pages with text, title or None); raises
+    as :func:`pdf_text` does."""
     # imported here: only the indexer reads PDFs
     from pypdf import PdfReader, apply_configuration
     from pypdf.errors import LimitReachedError, PdfReadError
@@ -100,10 +108,39 @@ def pdf_text(data: bytes, budget: ParseBudget | None = None) -> tuple[str, str |
         raise budgets.too_deep("the PDF") from exc
     except Exception as exc:
         raise UnsupportedDocument(f"unreadable PDF ({type(exc).__name__}): {exc}") from exc
-    text = "\n\n".join(page for page in pages if page)
-    if not text.strip():
-        raise UnsupportedDocument("PDF has no text layer (scanned images need OCR first)")
-    return text, title
+    numbered = [(number, text) for number, text in enumerate(pages, 1) if text]
+    if not numbered:
+        raise UnsupportedDocument(
+            "PDF has no text layer (a scan): add pdf to DOCUMENT_PARSE_TYPES to read it "
+            "with Upstage Document Parse (OCR)")
+    return numbered, title
+
+
+PROBE_PAGES = 3
+
+
+def pdf_probe(data: bytes, budget: ParseBudget | None = None) -> tuple[int | None, bool | None]:
+    """(number of pages, whether the first pages have a text layer) for Document Parse: the
+    count chooses sync or async, a scan is sent with OCR forced. None where the file cannot
+    be opened or read (Document Parse judges it)."""
+    from pypdf import PdfReader, apply_configuration
+
+    budget = budget or ParseBudget()
+    _install_decode_hook()
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    try:
+        with budgets.active(budget), apply_configuration(None, **_stream_limits(budget)):
+            reader = PdfReader(io.BytesIO(data))
+            if reader.is_encrypted:
+                return None, None
+            pages = len(reader.pages)
+            for page in list(reader.pages)[:PROBE_PAGES]:
+                budget.check_time()
+                if (page.extract_text() or "").strip():
+                    return pages, True
+            return pages, False
+    except Exception:  # an unreadable file is Document Parse's to judge
+        return None, None
 
 
 def _title(reader: object) -> str | None:

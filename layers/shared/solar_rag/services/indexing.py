@@ -164,9 +164,14 @@ class IndexingService:
 
     def content_hash(self, doc: SourceDocument) -> str:
         """Changes whenever anything that ends up in the index would change."""
+        layout: tuple[object, ...] = ()
+        if doc.parsed is not None:  # pages and headings a file reader found: metadata too
+            parsed = doc.parsed
+            layout = (parsed.title, [(s.heading, s.start) for s in parsed.sections],
+                      [(p.start, p.page) for p in parsed.pages])
         return stable_hash(
             "doc-v1", self._embedder.space, self._chunker_signature, doc.text, doc.title,
-            doc.content_type, doc.source, doc.metadata,
+            doc.content_type, doc.source, doc.metadata, *layout,
         )
 
     def validate(self, doc: SourceDocument) -> None:

@@ -27,6 +27,7 @@ from pathlib import PurePosixPath
 from solar_rag.document_ids import document_id_problem
 from solar_rag.domain import DocumentRecord, DocumentStatus, Metadata, Outcome, SourceDocument, Upsert
 from solar_rag.errors import DeadlineExceeded, InvalidInput, PayloadTooLarge, RagError
+from solar_rag.parsing.pages import layout_from_json, layout_json
 from solar_rag.parsing.sources import SIDECAR_SUFFIX
 from solar_rag.ports import DocumentRegistry, ObjectStore, PresignedUpload
 from solar_rag.resilience import deadline
@@ -74,6 +75,7 @@ class QueuedDocument:
             "document": {"id": doc.id, "text": doc.text, "title": doc.title,
                          "content_type": doc.content_type, "source": doc.source,
                          "metadata": doc.metadata},
+            **({"layout": layout_json(doc.parsed)} if doc.parsed is not None else {}),
         }, ensure_ascii=False).encode("utf-8")
 
     @classmethod
@@ -87,6 +89,8 @@ class QueuedDocument:
                 id=str(raw["id"]), text=str(raw["text"]), title=raw.get("title"),
                 content_type=str(raw.get("content_type") or "text/plain"),
                 source=raw.get("source"), metadata=dict(raw.get("metadata") or {}))
+            if body.get("layout") is not None:  # pages and headings a file reader found
+                doc = replace(doc, parsed=layout_from_json(doc.text, body["layout"]))
             return cls(doc, str(body["version"]))
         except (ValueError, KeyError, TypeError) as error:
             raise InvalidInput(f"queued object is not a queued document ({error})") from None

@@ -40,7 +40,9 @@ def format_sources(hits: Sequence[SearchHit]) -> str:
     blocks = []
     for number, hit in enumerate(hits, start=1):
         chunk = hit.chunk
-        label = " / ".join(part for part in (chunk.title, chunk.section) if part)
+        page = (None if chunk.page is None else f"p. {chunk.page}" if chunk.page_end is None
+                else f"pp. {chunk.page}-{chunk.page_end}")  # so an answer can say "p. 12"
+        label = " / ".join(part for part in (chunk.title, chunk.section, page) if part)
         header = marker(number) + (f" ({_quote(label)})" if label else "")
         blocks.append(f"{header}\n{_quote(chunk.text)}")
     return "<sources>\n" + "\n\n".join(blocks) + "\n</sources>"

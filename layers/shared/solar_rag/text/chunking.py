@@ -161,6 +161,10 @@ class Chunker:
                     source=doc.source,
                     metadata=dict(doc.metadata),
                 ))
+        if parsed.pages:  # page numbers beside the chunks: texts and ids stay as they are
+            from solar_rag.parsing.pages import with_pages
+
+            return with_pages(chunks, parsed.pages)
         return chunks
 
     # -- atoms ------------------------------------------------------------------------

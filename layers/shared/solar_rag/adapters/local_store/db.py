@@ -24,7 +24,8 @@ SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 30_000
 OPEN_DEADLINE_SECONDS = retry.SQLITE_OPEN_SECONDS
 """How long opening waits for other processes opening (or writing) the same file."""
-_ADDED_COLUMNS = (("documents", "pending_version", "TEXT"), ("documents", "pending_since", "TEXT"))
+_ADDED_COLUMNS = (("documents", "pending_version", "TEXT"), ("documents", "pending_since", "TEXT"),
+                  ("chunks", "page", "INTEGER"), ("chunks", "page_end", "INTEGER"))
 """Columns added after schema 1 shipped: added in place to older files."""
 _FILE_SUFFIXES = (".sqlite3", ".sqlite", ".db")
 

@@ -46,11 +46,11 @@ _FETCH_BATCH = 512
 
 _CHUNK_COLUMNS = (
     "chunk_id, document_id, version, chunk_index, text, title, section, start_offset, "
-    "end_offset, source, metadata"
+    "end_offset, source, metadata, page, page_end"
 )
 _INSERT_CHUNK = (
     f"INSERT INTO chunks (rowid, {_CHUNK_COLUMNS}, vector) "  # noqa: S608
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _BUMP_GENERATION = (
     "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'generation'"
@@ -430,7 +430,7 @@ def _fetch_chunks(conn: sqlite3.Connection, rowids: set[int]) -> dict[int, Chunk
 
 def _chunk(row: Sequence[object]) -> Chunk:
     (chunk_id, document_id, version, index, text, title, section, start, end, source,
-     metadata) = row
+     metadata, page, page_end) = row
     return Chunk(
         document_id=str(document_id),
         chunk_id=str(chunk_id),
@@ -443,6 +443,8 @@ def _chunk(row: Sequence[object]) -> Chunk:
         version=str(version),
         source=None if source is None else str(source),
         metadata=json.loads(str(metadata)),
+        page=None if page is None else _int(page),
+        page_end=None if page_end is None else _int(page_end),
     )
 
 
@@ -465,6 +467,8 @@ def _chunk_values(chunk: Chunk) -> tuple[object, ...]:
         chunk.end,
         chunk.source,
         json.dumps(chunk.metadata, ensure_ascii=False, allow_nan=False),
+        chunk.page,
+        chunk.page_end,
     )
 
 

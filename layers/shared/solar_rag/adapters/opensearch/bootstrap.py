@@ -22,6 +22,7 @@ from solar_rag.adapters.opensearch.client import (
     translated,
 )
 from solar_rag.adapters.opensearch.mapping import (
+    ADDED_FIELDS,
     DEFAULT_COMPRESSION,
     ENGINE,
     VectorConfig,
@@ -96,6 +97,7 @@ def ensure_index(
                     for name, mappings in existing.items()]
         for name, mappings in existing.items():
             check_space(name, mappings, space)
+            add_missing_fields(client, name, mappings)
         return IndexState(alias, tuple(sorted(existing)), created=False, alias_created=False,
                           engine=resolved[0][0], compression=resolved[0][1])
 
@@ -309,6 +311,18 @@ def vector_config(settings: Settings) -> VectorConfig:
         ef_search=settings.opensearch_ef_search,
         compression=settings.opensearch_compression_level,
     )
+
+
+def add_missing_fields(client: OpenSearch, index: str, mappings: Mapping[str, Any]) -> None:
+    """Add the fields this version writes that an older index's (strict) mapping lacks:
+    adding fields is the one mapping change an index accepts in place."""
+    properties = mappings.get("properties") or {}
+    missing = {name: dict(spec) for name, spec in ADDED_FIELDS.items() if name not in properties}
+    if not missing:
+        return
+    with translated(index=index, action="mapping update"):
+        client.indices.put_mapping(index=index, body={"properties": missing})
+    log.info("added fields %s to the mapping of %s", sorted(missing), index)
 
 
 def index_mappings_by_name(client: OpenSearch, name: str) -> dict[str, Mapping[str, Any]] | None:

@@ -39,6 +39,10 @@ SPACE_META = "solar_rag_space"
 """``_meta`` key of the embedding space the index was built in (``embedding_space``)."""
 PREVIOUS_META = "solar_rag_previous"
 """``_meta`` key naming the index ``rag reindex`` replaced with this one (rollback target)."""
+ADDED_FIELDS: dict[str, dict[str, str]] = {"page": {"type": "integer"},
+                                            "page_end": {"type": "integer"}}
+"""Fields added after schema 1 shipped (page-level citations): ``rag opensearch init`` adds
+them to an existing index (``bootstrap.add_missing_fields``)."""
 FILTER_ENGINES = frozenset({"faiss", "lucene"})
 """Engines that run a ``filter`` inside ``knn`` (every filtered search of this adapter)."""
 
@@ -118,6 +122,7 @@ def index_mappings(
             "chunk_index": {"type": "integer"},
             "start": {"type": "integer"},
             "end": {"type": "integer"},
+            **{name: dict(spec) for name, spec in ADDED_FIELDS.items()},
             "metadata": {"type": "object", "enabled": False},
             "metadata_terms": {"type": "keyword", "ignore_above": METADATA_TERM_MAX},
         },

@@ -158,7 +158,13 @@ def chunk_from_source(source: Mapping[str, Any]) -> Chunk:
         version=str(source.get("version", "")),
         source=source.get("source"),
         metadata=metadata,
+        page=_page(source.get("page")),
+        page_end=_page(source.get("page_end")),
     )
+
+
+def _page(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def hits_from_response(response: Mapping[str, Any], *, vector_scores: bool) -> list[SearchHit]:
@@ -185,6 +191,10 @@ def chunk_fields(chunk: Chunk) -> dict[str, Any]:
         "source": chunk.source,
         "metadata": dict(chunk.metadata),
         "metadata_terms": metadata_terms(chunk.metadata),
+        # Only when known: an index created before pages were tracked has no such field
+        # (its strict mapping gets it added by ``rag opensearch init``).
+        **({"page": chunk.page} if chunk.page is not None else {}),
+        **({"page_end": chunk.page_end} if chunk.page_end is not None else {}),
     }
 
 

@@ -1,5 +1,6 @@
 """``POST /v1/files``: index one file sent in a JSON body (base64), parsed by its extension
-like ``rag index`` does (.txt .md .html .json .pdf .docx). For browsers and clients that have
+like ``rag index`` does (.txt .md .html .json .pdf .docx; images and office files through
+Upstage Document Parse, see ``DOCUMENT_PARSE_TYPES``). For browsers and clients that have
 a file, not text; within the request body limit (4 MiB deployed, about 3 MB of file).
 Larger files go through ``POST /v1/uploads`` (deployed)."""
 
@@ -33,16 +34,14 @@ class FileIn(Strict):
 @router.post("/v1/files", response_model=IndexedListOut, status_code=200)
 def index_file(body: FileIn, container: Annotated[Container, Depends(get_container)],
                response: Response) -> IndexedListOut:
-    from solar_rag.parsing.files import load_file
-
     try:
         data = base64.b64decode(body.data_base64, validate=True)
     except (binascii.Error, ValueError):
         raise InvalidInput("data_base64 is not valid base64") from None
     if not data:
         raise InvalidInput("the file is empty")
-    document = load_file(data, body.filename, document_id=body.id or body.filename,
-                         metadata=dict(body.metadata), source=body.filename)
+    document = container.file_loader(data, body.filename, document_id=body.id or body.filename,
+                                     metadata=dict(body.metadata), source=body.filename)
     outcomes = container.document_intake.submit([document])
     statuses = {"unchanged": "unchanged", "queued": "queued"}
     if any(o.status == "queued" for o in outcomes):

@@ -158,7 +158,8 @@ function renderSources() {
     const item = document.createElement("li");
     item.value = source.index;
     item.dataset.index = String(source.index);
-    item.textContent = source.title ? `${source.title} — ${source.document_id}` : source.document_id;
+    const where = source.location ? ` (${source.location})` : "";
+    item.textContent = (source.title ? `${source.title} — ${source.document_id}` : source.document_id) + where;
     if (state.cited.has(source.index)) item.className = "cited";
     return item;
   }));
@@ -170,7 +171,8 @@ function showPassage(index) {
   state.activeIndex = index;
   $("passage-title").textContent = `[${index}] ${source.title || source.document_id}`;
   const origin = source.source && source.source !== source.document_id ? ` · ${source.source}` : "";
-  $("passage-doc").textContent = `${source.document_id}${origin} · score ${source.score.toFixed(3)}`;
+  const where = source.location ? ` · ${source.location}` : "";
+  $("passage-doc").textContent = `${source.document_id}${origin}${where} · score ${source.score.toFixed(3)}`;
   $("passage-text").textContent = source.text;
   $("passage").hidden = false;
   renderAnswer();
