@@ -28,3 +28,23 @@ def test_an_older_file_gains_the_page_columns(tmp_path: Path) -> None:
     (new,) = reopened.search(keyword_query("written with pages", top_k=1))
     assert new.chunk.page == 7
     reopened.close()
+
+
+def test_a_documents_layout_survives_in_the_stored_source(tmp_path: Path) -> None:
+    """`rag reindex` parses the stored source again: a PDF's pages must come back with it."""
+    from solar_rag.adapters.local_store.db import _SCHEMA
+    from solar_rag.adapters.local_store.sources import read_source, write_source
+    from solar_rag.domain import PageStart, ParsedDocument, Section, SourceDocument
+
+    text = "Page one text.\n\nPage two text."
+    parsed = ParsedDocument("Report", text, (Section(None, text, 0),),
+                            pages=(PageStart(0, 1), PageStart(16, 2)))
+    conn = sqlite3.connect(tmp_path / "s.sqlite3")
+    conn.executescript(_SCHEMA)
+    write_source(conn, SourceDocument("r.pdf", text, "Report", "application/pdf", parsed=parsed), "v1")
+    found = read_source(conn, "r.pdf")
+    assert found is not None and found[1] == "v1"
+    assert found[0].parsed == parsed
+    write_source(conn, SourceDocument("n.md", "plain"), "v2")
+    plain = read_source(conn, "n.md")
+    assert plain is not None and plain[0].parsed is None
