@@ -278,9 +278,9 @@ def test_streamed_and_plain_offline_answers_agree(question: str) -> None:
     search = SearchService(embedder=FakeEmbedder(), store=store, max_query_chars=500,
                            max_top_k=50)
     generator = ExtractiveAnswerGenerator()
-    plain = QueryService(search=search, generator=generator, model="offline-extractive").ask(question)
-    events = list(StreamingAnswers(search=search, generator=generator, chat_model=None,
-                                   model="offline-extractive", max_tokens=None,
+    query = QueryService(search=search, generator=generator, model="offline-extractive")
+    plain = query.ask(question)
+    events = list(StreamingAnswers(query=query, chat_model=None, max_tokens=None,
                                    max_chat_chars=1000, max_messages=100).ask(question))
     assert isinstance(events[0], Sources) and isinstance(events[1], Delta)
     assert isinstance(events[2], Done) and len(events) == 3

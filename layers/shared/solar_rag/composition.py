@@ -369,9 +369,7 @@ class Container:
 
             chat_model = RedactingStreamingChatModel(
                 UpstageStreamingChatModel(self.upstage_client), self.current_upstage_key)
-        model = self.settings.upstage_chat_model if self.provider == "upstage" else "offline-extractive"
-        return StreamingAnswers(search=self.search_service, generator=self.answer_generator,
-                                chat_model=chat_model, model=model,
+        return StreamingAnswers(query=self.query_service, chat_model=chat_model,
                                 max_tokens=self.settings.chat_max_tokens,
                                 max_chat_chars=self.settings.max_chat_chars,
                                 max_messages=self.settings.max_messages)

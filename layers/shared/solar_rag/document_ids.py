@@ -17,6 +17,8 @@ deletable: only writes check them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from solar_rag.errors import InvalidInput
 
 MAX_DOCUMENT_ID_CHARS = 1024
@@ -58,9 +60,11 @@ def document_id_problem(document_id: str) -> str | None:
     return None
 
 
-def check_document_id(document_id: str) -> str:
-    """``document_id`` itself, or ``InvalidInput`` with the reason."""
+def check_document_id(document_id: str, *,
+                      error: Callable[[str], Exception] = InvalidInput) -> str:
+    """``document_id`` itself, or ``error`` with the reason (``ValueError`` for pydantic's
+    validators)."""
     problem = document_id_problem(document_id)
     if problem is not None:
-        raise InvalidInput(problem)
+        raise error(problem)
     return document_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -20,7 +21,7 @@ from solar_rag.document_ids import (
     ID_PATTERN,
     MAX_DOCUMENT_ID_CHARS,
     NOT_BLANK_PATTERN,
-    document_id_problem,
+    check_document_id,
 )
 from solar_rag.domain import SearchMode
 from solar_rag.settings import current_limits
@@ -88,13 +89,6 @@ def _not_blank(value: str) -> str:
     return value
 
 
-def _document_id(value: str) -> str:
-    problem = document_id_problem(value)
-    if problem is not None:
-        raise ValueError(problem)
-    return value
-
-
 # The patterns are published for clients (OpenAPI) and enforced by the validators, which
 # give a readable reason; tests/unit/test_document_ids.py checks that both agree.
 NotBlank = AfterValidator(_not_blank)
@@ -102,7 +96,7 @@ NOT_BLANK_SCHEMA: dict[str, Any] = {"pattern": NOT_BLANK_PATTERN}
 DocumentId = Annotated[str, Field(min_length=1, max_length=MAX_DOCUMENT_ID_CHARS,
                                   json_schema_extra={"pattern": ID_PATTERN,
                                                      "allOf": [NOT_BLANK_SCHEMA]}),
-                       AfterValidator(_document_id)]
+                       AfterValidator(partial(check_document_id, error=ValueError))]
 STREAM_DESCRIPTION = ("Answer with Server-Sent Events (`text/event-stream`) as the answer is "
                       "written, instead of one JSON body")
 

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Unpack
 
-from solar_rag.domain import Answer, ChatCompletion, ChatMessage, Filters, SearchHit, SearchMode, Usage
+from solar_rag.domain import Answer, ChatCompletion, ChatMessage, SearchHit
 from solar_rag.errors import NotConfigured
-from solar_rag.ports import AnswerGenerator, ChatDelta, ChatModel, ChatStreamPart, StreamingChatModel
+from solar_rag.ports import ChatDelta, ChatModel, ChatStreamPart, StreamingChatModel
 from solar_rag.services.chat import validate_messages
 from solar_rag.services.citations import check_citations
-from solar_rag.services.prompt import NOT_FOUND_ANSWER, build_messages
-from solar_rag.services.search import SearchService
+from solar_rag.services.prompt import build_messages
+from solar_rag.services.query import AskOptions, QueryService
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,45 +48,29 @@ class StreamingAnswers:
     def __init__(
         self,
         *,
-        search: SearchService,
-        generator: AnswerGenerator,
+        query: QueryService,
         chat_model: StreamingChatModel | None,
-        model: str,
         max_tokens: int | None,
         max_chat_chars: int,
         max_messages: int,
     ) -> None:
         """``chat_model`` is ``None`` without a language model (offline provider): questions
-        are then answered by ``generator`` in one piece, and chat is not available."""
-        self._search = search
-        self._generator = generator
+        are then answered by ``query`` in one piece, and chat is not available."""
+        self._query = query
         self._chat_model = chat_model
-        self._model = model
         self._max_tokens = max_tokens
         self._max_chat_chars = max_chat_chars
         self._max_messages = max_messages
 
-    def ask(
-        self,
-        question: str,
-        *,
-        top_k: int = 5,
-        mode: SearchMode = SearchMode.HYBRID,
-        filters: Filters | None = None,
-        history: Sequence[ChatMessage] = (),
-        temperature: float | None = None,
-    ) -> Iterator[StreamEvent]:
-        hits = tuple(self._search.search(question, top_k=top_k, mode=mode, filters=filters))
-        if not hits:
-            answer = Answer(NOT_FOUND_ANSWER, (), self._model, Usage())
-            return iter((Sources(()), Delta(answer.text), Done(answer)))
-        if self._chat_model is None:
-            answer = self._generator.generate(question.strip(), hits, history=history,
-                                              temperature=temperature)
-            return iter((Sources(hits), Delta(answer.text), Done(answer)))
-        parts = self._chat_model.stream(build_messages(question.strip(), hits, history),
-                                        temperature=temperature, max_tokens=self._max_tokens)
-        return _answer_events(hits, parts)
+    def ask(self, question: str, **options: Unpack[AskOptions]) -> Iterator[StreamEvent]:
+        prepared = self._query.prepare(question, **options)
+        if not prepared.hits or self._chat_model is None:
+            answer = self._query.answer(prepared)
+            return iter((Sources(prepared.hits), Delta(answer.text), Done(answer)))
+        parts = self._chat_model.stream(
+            build_messages(prepared.question, prepared.hits, prepared.history),
+            temperature=prepared.temperature, max_tokens=self._max_tokens)
+        return _answer_events(prepared.hits, parts)
 
     def chat(
         self,

@@ -22,6 +22,12 @@ def marker(number: int) -> str:
     return f"[{number}]"
 
 
+MARKER_PATTERN = r"\[(\d+)\]"
+"""What :func:`marker` writes, as a regular expression that Python and JavaScript (ECMA-262)
+read alike; group 1 is the number. The citation post-check writes every marker it keeps in
+this form, and the playground (served this pattern with its page) turns these into buttons."""
+
+
 def replace_markers(text: str, replace: Callable[[list[int], str], str]) -> str:
     """``text`` with every marker replaced by ``replace(its numbers, the text between its
     brackets)``; everything else unchanged."""

@@ -6,7 +6,7 @@ so a new target (or a capability found to exist after all) is a one-line change 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 Target = Literal["domain", "serverless", "serverless-classic"]
@@ -47,52 +47,45 @@ class Capabilities:
     sigv4_service: Literal["es", "aoss"]
 
 
+_DOMAIN = Capabilities(
+    target="domain",
+    custom_ids=True,
+    delete_by_query=True,
+    refresh=True,
+    search_pipeline=True,
+    engine_configurable=True,
+    engine_fallback=False,
+    default_compression="1x",
+    state_compression=False,
+    query_ef_search=False,
+    index_settings=True,
+    require_alias=True,
+    sigv4_service="es",
+)
+_SERVERLESS_CLASSIC = replace(
+    _DOMAIN,
+    target="serverless-classic",
+    custom_ids=False,
+    delete_by_query=False,
+    refresh=False,
+    search_pipeline=False,
+    index_settings=False,
+    require_alias=False,
+    sigv4_service="aoss",
+)
+"""A collection: a domain without the index APIs Serverless leaves out."""
+_SERVERLESS = replace(
+    _SERVERLESS_CLASSIC,
+    target="serverless",
+    custom_ids=True,
+    engine_fallback=True,
+    default_compression="32x",
+    state_compression=True,
+    query_ef_search=True,
+)
+"""A NextGen collection: what it adds to (and changes in) a classic one."""
 _CAPABILITIES: dict[Target, Capabilities] = {
-    "domain": Capabilities(
-        target="domain",
-        custom_ids=True,
-        delete_by_query=True,
-        refresh=True,
-        search_pipeline=True,
-        engine_configurable=True,
-        engine_fallback=False,
-        default_compression="1x",
-        state_compression=False,
-        query_ef_search=False,
-        index_settings=True,
-        require_alias=True,
-        sigv4_service="es",
-    ),
-    "serverless": Capabilities(
-        target="serverless",
-        custom_ids=True,
-        delete_by_query=False,
-        refresh=False,
-        search_pipeline=False,
-        engine_configurable=True,
-        engine_fallback=True,
-        default_compression="32x",
-        state_compression=True,
-        query_ef_search=True,
-        index_settings=False,
-        require_alias=False,
-        sigv4_service="aoss",
-    ),
-    "serverless-classic": Capabilities(
-        target="serverless-classic",
-        custom_ids=False,
-        delete_by_query=False,
-        refresh=False,
-        search_pipeline=False,
-        engine_configurable=True,
-        engine_fallback=False,
-        default_compression="1x",
-        state_compression=False,
-        query_ef_search=False,
-        index_settings=False,
-        require_alias=False,
-        sigv4_service="aoss",
-    ),
+    caps.target: caps for caps in (_DOMAIN, _SERVERLESS, _SERVERLESS_CLASSIC)
 }
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from solar_rag.adapters.opensearch.capabilities import Capabilities
 from solar_rag.errors import NotConfigured
@@ -92,14 +92,21 @@ def vector_field_mapping(
     return field
 
 
+class VectorFieldOptions(TypedDict, total=False):
+    """The keyword options of :func:`vector_field_mapping`, passed through unchanged by the
+    functions that build on it (their defaults live there alone)."""
+
+    ef_search: int
+    compression: str
+    explicit_engine: bool
+
+
 def index_mappings(
     dimensions: int,
     capabilities: Capabilities,
     *,
-    ef_search: int = EF_SEARCH,
-    compression: str = DEFAULT_COMPRESSION,
-    explicit_engine: bool = True,
     meta: Mapping[str, Any] | None = None,
+    **vector: Unpack[VectorFieldOptions],
 ) -> dict[str, Any]:
     text = {"type": "text", "analyzer": TEXT_ANALYZER}
     return {
@@ -108,10 +115,7 @@ def index_mappings(
         "numeric_detection": False,
         "_meta": {"solar_rag_schema": SCHEMA_VERSION, **(meta or {})},
         "properties": {
-            VECTOR_FIELD: vector_field_mapping(
-                dimensions, capabilities, ef_search=ef_search, compression=compression,
-                explicit_engine=explicit_engine,
-            ),
+            VECTOR_FIELD: vector_field_mapping(dimensions, capabilities, **vector),
             "text": dict(text),
             "title": dict(text),
             "section": dict(text),
@@ -146,19 +150,14 @@ def create_index_body(
     dimensions: int,
     capabilities: Capabilities,
     *,
-    ef_search: int = EF_SEARCH,
-    compression: str = DEFAULT_COMPRESSION,
-    explicit_engine: bool = True,
     meta: Mapping[str, Any] | None = None,
+    **vector: Unpack[VectorFieldOptions],
 ) -> dict[str, Any]:
     """``alias`` empty: an index created without one (``rag reindex`` builds it beside the
     live index and swaps the alias later)."""
     body = {
         "settings": index_settings(capabilities),
-        "mappings": index_mappings(
-            dimensions, capabilities, ef_search=ef_search, compression=compression,
-            explicit_engine=explicit_engine, meta=meta,
-        ),
+        "mappings": index_mappings(dimensions, capabilities, meta=meta, **vector),
     }
     if alias:
         body["aliases"] = {alias: {}}

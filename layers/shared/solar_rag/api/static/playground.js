@@ -5,6 +5,8 @@
 const BASE = location.pathname.replace(/\/playground\/?$/, "").replace(/\/$/, "");
 const KEY_STORAGE = "solar-rag-api-key";
 const $ = (id) => document.getElementById(id);
+// A citation marker as the server writes it (text/markers.py, served in the page's <meta>).
+const MARKER = document.querySelector('meta[name="citation-marker"]').content;
 
 const state = { sources: [], answer: "", cited: new Set(), activeIndex: null };
 
@@ -135,7 +137,7 @@ function parseFilters(text) {
 function renderAnswer() {
   const box = $("answer");
   const nodes = [];
-  const pattern = /\[(\d+)\]/g;
+  const pattern = new RegExp(MARKER, "g");
   let last = 0;
   for (const match of state.answer.matchAll(pattern)) {
     nodes.push(document.createTextNode(state.answer.slice(last, match.index)));
