@@ -61,6 +61,18 @@ def run_reindex(settings: Settings, *, rollback: bool = False, force: bool = Fal
     return _reindex_local(container, rollback=rollback, force=force, on_progress=on_progress)
 
 
+def reindex_status(settings: Settings) -> dict[str, object]:
+    """``rag reindex --status``: the unfinished OpenSearch run (shared record), if any."""
+    if settings.vector_store != "opensearch":
+        from solar_rag.errors import NotAvailableHere
+
+        raise NotAvailableHere("`rag reindex --status` reports OpenSearch runs; a local run's "
+                               "record is RAG_DATA_DIR/reindex.json and its gen-<n> directory")
+    from solar_rag.adapters.opensearch.reindex import reindex_status as status
+
+    return status(Container(settings))
+
+
 def _reindex_local(container: Container, *, rollback: bool, force: bool,
                    on_progress: Callable[[int, int, str], None] | None) -> ReindexReport:
     from solar_rag.adapters.local_store import LocalDocumentRegistry, LocalVectorStore
