@@ -37,7 +37,8 @@ def step(job: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def test_on_demand_only_with_a_stage_choice(workflow: dict[str, Any]) -> None:
-    triggers = workflow.get("on", workflow.get(True))
+    raw: dict[Any, Any] = workflow
+    triggers = raw.get("on", raw.get(True))  # PyYAML reads a bare `on:` as True
     assert set(triggers) == {"workflow_dispatch"}
     inputs = triggers["workflow_dispatch"]["inputs"]
     assert inputs["stage"]["options"] == ["dev", "prod"]
