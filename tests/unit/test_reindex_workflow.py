@@ -38,7 +38,7 @@ def step(job: dict[str, Any], name: str) -> dict[str, Any]:
 
 def test_on_demand_only_with_a_stage_choice(workflow: dict[str, Any]) -> None:
     raw: dict[Any, Any] = workflow
-    triggers = raw.get("on", raw.get(True))  # PyYAML reads a bare `on:` as True
+    triggers: dict[str, Any] = raw["on"] if "on" in raw else raw[True]  # PyYAML: `on` is True
     assert set(triggers) == {"workflow_dispatch"}
     inputs = triggers["workflow_dispatch"]["inputs"]
     assert inputs["stage"]["options"] == ["dev", "prod"]
