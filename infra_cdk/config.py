@@ -337,14 +337,19 @@ def load_config(get: ContextGetter, environ: Mapping[str, str] | None = None) ->
         api_latency_p95_ms=_int(get, "api_latency_p95_ms", 10_000, lo=100, hi=29_000),
         retain_data=_bool(get, "retain_data", prod),
         tags={"project": "solar-rag", "stage": stage},
-        reindex_principal_arn=_reindex_principal(get, _optional_text(get, "account")
+        reindex_principal_arn=_reindex_principal(get, env, _optional_text(get, "account")
                                                  or env.get("CDK_DEFAULT_ACCOUNT") or None),
     )
 
 
-def _reindex_principal(get: ContextGetter, account: str | None) -> str | None:
+REINDEX_PRINCIPAL_ENV = "SOLAR_RAG_REINDEX_PRINCIPAL_ARN"
+"""Fallback for the context (the deploy workflow sets it from an environment variable)."""
+
+
+def _reindex_principal(get: ContextGetter, env: Mapping[str, str],
+                       account: str | None) -> str | None:
     """An IAM role ARN of the stack's account (the stack attaches a policy to it)."""
-    arn = _optional_text(get, "reindex_principal_arn")
+    arn = _optional_text(get, "reindex_principal_arn") or env.get(REINDEX_PRINCIPAL_ENV) or None
     if arn is None:
         return None
     match = _ROLE_ARN.match(arn)

@@ -163,3 +163,15 @@ def test_an_unset_principal_is_none() -> None:
     context = {"reindex_principal_arn": "arn:aws-cn:iam::123456789012:role/a/b"}
     assert load_config(context.get, environ={}).reindex_principal_arn == context[
         "reindex_principal_arn"]
+
+
+def test_the_deploy_workflow_may_set_it_through_the_environment() -> None:
+    environ = {"SOLAR_RAG_REINDEX_PRINCIPAL_ARN": OPERATOR}
+    assert load_config(lambda key: None, environ=environ).reindex_principal_arn == OPERATOR
+    assert load_config(lambda key: None, environ={"SOLAR_RAG_REINDEX_PRINCIPAL_ARN": ""}
+                       ).reindex_principal_arn is None  # an unset GitHub variable
+    context = {"reindex_principal_arn": "arn:aws:iam::123456789012:role/other"}
+    assert load_config(context.get, environ=environ).reindex_principal_arn == context[
+        "reindex_principal_arn"]  # the context wins
+    with pytest.raises(ConfigError):
+        load_config(lambda key: None, environ={"SOLAR_RAG_REINDEX_PRINCIPAL_ARN": "nope"})

@@ -84,3 +84,12 @@ def test_runs_the_command_with_the_stack_outputs(job: dict[str, Any]) -> None:
                     ".venv/bin/rag reindex --force", ".venv/bin/rag reindex;"):
         assert command in run["run"]
     assert run["env"]["RAG_DATA_DIR"].startswith("${{ runner.temp }}")
+
+
+def test_the_deploy_keeps_granting_the_same_role(job: dict[str, Any]) -> None:
+    """A deploy from CI passes the environment's reindex role to the stack, so the role the
+    reindex workflow assumes keeps its grants across deploys."""
+    for deploy_job in ("deploy-dev", "deploy-prod"):
+        (deploy,) = [s for s in load("deploy.yml")["jobs"][deploy_job]["steps"]
+                     if s.get("name") == "Deploy"]
+        assert deploy["env"] == {"SOLAR_RAG_REINDEX_PRINCIPAL_ARN": "${{ vars.AWS_REINDEX_ROLE_ARN }}"}
