@@ -170,8 +170,11 @@ def test_a_killed_deployed_reindex_resumes_from_another_data_dir(
         assert record_keys() == {f".solar-rag/reindex/{ALIAS}-v2.sqlite3"}
         code, out, _ = finish(rag(cli_env(stub, moto_url, tmp_path / "machine-c"), "--status"))
         assert code == 0 and json.loads(out)["running"] is False
+        record_bytes = boto3.client("s3", region_name=REGION).head_object(
+            Bucket=BUCKET, Key=f".solar-rag/reindex/{ALIAS}-v2.sqlite3")["ContentLength"]
         figures(documents=DOCUMENTS, built_before_kill=status["built"],
-                rebuilt_after_resume=summary["rebuilt"])
+                rebuilt_after_resume=summary["rebuilt"], record_bytes=record_bytes,
+                chunks=len(stub.documents(f"{ALIAS}-v2")))
         sent = [(r.method, r.path) for r in stub.requests[first:]]
     assert_granted(sent)
 
