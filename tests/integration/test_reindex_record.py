@@ -126,3 +126,12 @@ def test_without_a_bucket_the_record_is_local(tmp_path: Path) -> None:
     local.push("r.json", path)
     local.remove("r.json")
     assert path.exists()
+
+
+def test_status_is_for_opensearch_runs(tmp_path: Path) -> None:
+    from solar_rag.errors import NotAvailableHere
+    from solar_rag.reindexing import reindex_status
+    from solar_rag.settings import Settings
+
+    with pytest.raises(NotAvailableHere, match="reports OpenSearch runs"):
+        reindex_status(Settings(_env_file=None, rag_data_dir=tmp_path))

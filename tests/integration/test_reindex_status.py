@@ -1,0 +1,46 @@
+"""`rag reindex --status` from another data dir: a refused swap's failures and progress, as
+the record in the bucket holds them (moto S3 and DynamoDB, the OpenSearch stub)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from solar_rag.adapters.opensearch import init_opensearch
+from solar_rag.composition import Container
+from solar_rag.domain import SourceDocument
+from solar_rag.reindexing import reindex_status, run_reindex
+
+from tests.fakes.opensearch_stub import OpenSearchStub
+from tests.integration.test_reindex_opensearch import (  # noqa: F401 (fixtures)
+    ALIAS,
+    BUCKET,
+    aws,
+    server,
+    settings,
+    stub,
+    upload,
+)
+
+
+def test_status_shows_a_refused_swap_from_elsewhere(stub: OpenSearchStub, aws: Any,  # noqa: F811
+                                                    tmp_path: Path) -> None:
+    here, elsewhere = tmp_path / "here", tmp_path / "elsewhere"
+    init_opensearch(settings(stub, here))
+    old = Container(settings(stub, here))
+    for number in range(3):
+        upload(old, aws, number)
+    old.indexing_service.index(SourceDocument(id="typed-in", text="posted over HTTP only"))
+    assert reindex_status(settings(stub, elsewhere, dimensions=24))["running"] is False
+
+    report = run_reindex(settings(stub, here, dimensions=24))
+    assert not report.swapped
+
+    status = reindex_status(settings(stub, elsewhere, dimensions=24))
+    assert status["running"] is True
+    assert status["live"] == f"{ALIAS}-v1" and status["target"] == f"{ALIAS}-v2"
+    assert status["built"] == 3 and status["total"] == 4
+    assert set(status["failed"]) == {"typed-in"}
+    assert "no source of truth" in status["failed"]["typed-in"]
+    assert status["record"] == f"s3://{BUCKET}/.solar-rag/reindex/"
+    assert not elsewhere.exists() or not any(elsewhere.rglob("*.json"))  # read, not copied
