@@ -44,3 +44,17 @@ def test_status_shows_a_refused_swap_from_elsewhere(stub: OpenSearchStub, aws: A
     assert "no source of truth" in status["failed"]["typed-in"]
     assert status["record"] == f"s3://{BUCKET}/.solar-rag/reindex/"
     assert not elsewhere.exists() or not any(elsewhere.rglob("*.json"))  # read, not copied
+
+
+def test_a_local_run_file_the_bucket_does_not_hold_is_stale(
+        stub: OpenSearchStub, aws: Any, tmp_path: Path) -> None:  # noqa: F811
+    """A run finished (or abandoned and cleared) elsewhere: this machine's leftover is ignored."""
+    init_opensearch(settings(stub, tmp_path))
+    upload(Container(settings(stub, tmp_path)), aws, 1)
+    leftover = tmp_path / "reindex" / f"{ALIAS}.json"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_text('{"from": "rag-chunks-v1", "target": "rag-chunks-v2"}')
+    assert reindex_status(settings(stub, tmp_path, dimensions=24))["running"] is False
+    report = run_reindex(settings(stub, tmp_path, dimensions=24))
+    assert report.swapped and report.detail["resumed"] is False
+    assert not leftover.exists()

@@ -206,7 +206,8 @@ def reindex_opensearch(container: Container, *, rollback: bool, force: bool,
     live, live_mappings = live_index(client, alias)
     record = record or run_record(settings.documents_bucket)
     run_file, run_name = _run_file(container, alias), f"{alias}.json"
-    record.pull(run_name, run_file)  # the shared copy wins over this machine's
+    if not record.pull(run_name, run_file) and record.shared:
+        run_file.unlink(missing_ok=True)  # finished elsewhere (or never started): not ours
     run = _read_json(run_file)
     resumed = False
     if rollback:
@@ -346,7 +347,7 @@ def reindex_status(container: Container, *, record: RunRecord | None = None) -> 
     local = settings.rag_data_dir / "reindex"
     with tempfile.TemporaryDirectory() as temp:
         run_file = Path(temp) / f"{alias}.json"
-        if not record.pull(f"{alias}.json", run_file):
+        if not record.pull(f"{alias}.json", run_file) and not record.shared:
             run_file = local / f"{alias}.json"
         run = _read_json(run_file)
         status: dict[str, Any] = {"alias": alias, "record": record.where,
@@ -355,7 +356,7 @@ def reindex_status(container: Container, *, record: RunRecord | None = None) -> 
             return status
         target = str(run["target"])
         progress_file = Path(temp) / f"{target}.sqlite3"
-        if not record.pull(f"{target}.sqlite3", progress_file):
+        if not record.pull(f"{target}.sqlite3", progress_file) and not record.shared:
             progress_file = local / f"{target}.sqlite3"
         built = 0
         if progress_file.exists():

@@ -54,6 +54,11 @@ class RunRecord(Protocol):
     @property
     def where(self) -> str: ...
 
+    @property
+    def shared(self) -> bool:
+        """Whether other machines see the record (then its absence there is authoritative)."""
+        ...
+
 
 class LocalRecord:
     """No bucket: the record stays on this machine."""
@@ -70,6 +75,10 @@ class LocalRecord:
     @property
     def where(self) -> str:
         return "local"
+
+    @property
+    def shared(self) -> bool:
+        return False
 
 
 def snapshot(path: Path) -> bytes:
@@ -111,6 +120,10 @@ class S3RunRecord:
     @property
     def where(self) -> str:
         return f"s3://{self._bucket}/{PREFIX}"
+
+    @property
+    def shared(self) -> bool:
+        return True
 
     def _s3(self) -> S3Client:
         if self._client is None:
