@@ -175,3 +175,18 @@ def test_the_deploy_workflow_may_set_it_through_the_environment() -> None:
         "reindex_principal_arn"]  # the context wins
     with pytest.raises(ConfigError):
         load_config(lambda key: None, environ={"SOLAR_RAG_REINDEX_PRINCIPAL_ARN": "nope"})
+
+
+def test_the_environment_output_parses_as_the_workflow_reads_it(dev: Synth,
+                                                               serverless: Synth) -> None:
+    """`NAME=value` pairs split on spaces (reindex.yml's `tr ' ' '\\n' | grep`): with every
+    token rendered as a value without spaces, each pair matches and none is lost."""
+    import re
+
+    for synth in (dev, serverless):
+        value = synth.template["Outputs"]["ReindexEnvironment"]["Value"]
+        separator, parts = value["Fn::Join"]
+        rendered = str(separator).join(p if isinstance(p, str) else "TOKEN" for p in parts)
+        pairs = rendered.split(" ")
+        assert all(re.fullmatch(r"[A-Z_]+=[^\s]+", pair) for pair in pairs), pairs
+        assert len(pairs) == len({pair.split("=", 1)[0] for pair in pairs}) == 13
