@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from solar_rag.adapters.opensearch import init_opensearch
 from solar_rag.composition import Container
 from solar_rag.domain import SourceDocument
@@ -58,3 +59,23 @@ def test_a_local_run_file_the_bucket_does_not_hold_is_stale(
     report = run_reindex(settings(stub, tmp_path, dimensions=24))
     assert report.swapped and report.detail["resumed"] is False
     assert not leftover.exists()
+
+
+def test_a_second_run_writing_the_record_stops_the_first(
+        stub: OpenSearchStub, aws: Any, tmp_path: Path) -> None:  # noqa: F811
+    from solar_rag.adapters.opensearch.reindex_record import RecordTaken
+
+    init_opensearch(settings(stub, tmp_path))
+    old = Container(settings(stub, tmp_path))
+    for number in range(3):
+        upload(old, aws, number)
+    key = f".solar-rag/reindex/{ALIAS}-v2.sqlite3"
+
+    def another_run_writes(done: int, total: int, label: str) -> None:
+        if done == 0:  # the record was just written; another machine overwrites it
+            aws.put_object(Bucket=BUCKET, Key=key, Body=b"another run's progress")
+
+    with pytest.raises(RecordTaken, match="two runs of one re-index"):
+        run_reindex(settings(stub, tmp_path / "a", dimensions=24), on_progress=another_run_writes)
+    assert stub.aliases[ALIAS] == {f"{ALIAS}-v1"}  # it stopped before any swap
+    assert aws.get_object(Bucket=BUCKET, Key=key)["Body"].read() == b"another run's progress"
