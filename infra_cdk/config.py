@@ -23,6 +23,7 @@ ARCHITECTURES: tuple[Architecture, ...] = ("arm64", "x86_64")
 ContextGetter = Callable[[str], object]
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,20}$")
+_ROLE_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::(?P<account>\d{12}):role/[\w+=,.@/-]{1,512}$")
 # The values CloudWatch Logs accepts for a retention period.
 RETENTION_DAYS = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
@@ -123,6 +124,8 @@ class DeployConfig:
     api_latency_p95_ms: int
     retain_data: bool
     tags: Mapping[str, str] = field(default_factory=dict)
+    reindex_principal_arn: str | None = None
+    """An IAM role (this account) granted what ``rag reindex`` needs (docs/deploy.md)."""
 
     @property
     def stack_name(self) -> str:
@@ -348,4 +351,26 @@ def load_config(get: ContextGetter, environ: Mapping[str, str] | None = None) ->
         api_latency_p95_ms=_int(get, "api_latency_p95_ms", 10_000, lo=100, hi=29_000),
         retain_data=_bool(get, "retain_data", prod),
         tags={"project": "solar-rag", "stage": stage},
+        reindex_principal_arn=_reindex_principal(get, env, _optional_text(get, "account")
+                                                 or env.get("CDK_DEFAULT_ACCOUNT") or None),
     )
+
+
+REINDEX_PRINCIPAL_ENV = "SOLAR_RAG_REINDEX_PRINCIPAL_ARN"
+"""Fallback for the context (the deploy workflow sets it from an environment variable)."""
+
+
+def _reindex_principal(get: ContextGetter, env: Mapping[str, str],
+                       account: str | None) -> str | None:
+    """An IAM role ARN of the stack's account (the stack attaches a policy to it)."""
+    arn = _optional_text(get, "reindex_principal_arn") or env.get(REINDEX_PRINCIPAL_ENV) or None
+    if arn is None:
+        return None
+    match = _ROLE_ARN.match(arn)
+    if match is None:
+        raise ConfigError(f"context 'reindex_principal_arn' must be an IAM role ARN "
+                          f"(arn:aws:iam::<account>:role/<name>), got {arn!r}")
+    if account and match.group("account") != account:
+        raise ConfigError(f"context 'reindex_principal_arn' must be a role of the stack's "
+                          f"account {account} (the stack attaches its policy to it), got {arn!r}")
+    return arn

@@ -30,6 +30,11 @@ SESSION_DURATION = cdk.Duration.hours(2)
 CTX_REPO = "github_repo"
 CTX_PROVIDER_ARN = "github_oidc_provider_arn"
 CTX_QUALIFIER = "@aws-cdk/core:bootstrapQualifier"  # the key the CDK synthesizer reads too
+CTX_REINDEX_ROLES = "github_reindex_roles"
+# The reindex workflow's role: no policy here; the application stack deployed with
+# -c reindex_principal_arn=<it> attaches exactly what `rag reindex` needs. One hour: the
+# workflow's job stops before (a longer run is dispatched again and resumes).
+REINDEX_SESSION_DURATION = cdk.Duration.hours(1)
 
 # owner/name, or the immutable form owner@<org id>/name@<repo id> that GitHub emits in the
 # `sub` claim for repositories created from July 2026 (or opted in).
@@ -54,6 +59,7 @@ class GithubOidcConfig:
     environments: tuple[str, ...] = DEFAULT_ENVIRONMENTS
     provider_arn: str | None = None
     qualifier: str = DEFAULT_QUALIFIER
+    reindex_roles: bool = False
 
     def __post_init__(self) -> None:
         match = _REPO_RE.match(self.repo)
@@ -94,10 +100,14 @@ class GithubOidcConfig:
             )
         provider_arn = node.try_get_context(CTX_PROVIDER_ARN) or None
         qualifier = node.try_get_context(CTX_QUALIFIER) or DEFAULT_QUALIFIER
+        reindex = node.try_get_context(CTX_REINDEX_ROLES)
+        if reindex not in (None, True, False, "true", "false"):
+            raise GithubOidcConfigError(f"{CTX_REINDEX_ROLES}={reindex!r}: true or false")
         return cls(
             repo=str(repo),
             provider_arn=None if provider_arn is None else str(provider_arn),
             qualifier=str(qualifier),
+            reindex_roles=reindex in (True, "true"),
         )
 
     def subject(self, environment: str) -> str:
@@ -127,9 +137,20 @@ class GithubOidcDeployRole(Construct):
         self.roles = {
             env: self._role(f"Role{env.capitalize()}", config, env) for env in config.environments
         }
+        self.reindex_roles = {
+            env: iam.Role(
+                self,
+                f"ReindexRole{env.capitalize()}",
+                assumed_by=self._principal(config, env),
+                description=f"GitHub Actions `rag reindex` role for {config.repo}, environment "
+                f"{env}: its policy comes from the application stack (reindex_principal_arn)",
+                max_session_duration=REINDEX_SESSION_DURATION,
+            )
+            for env in (config.environments if config.reindex_roles else ())
+        }
 
-    def _role(self, construct_id: str, config: GithubOidcConfig, environment: str) -> iam.Role:
-        principal = iam.WebIdentityPrincipal(
+    def _principal(self, config: GithubOidcConfig, environment: str) -> iam.WebIdentityPrincipal:
+        return iam.WebIdentityPrincipal(
             self.provider.oidc_provider_arn,
             conditions={
                 "StringEquals": {
@@ -138,6 +159,9 @@ class GithubOidcDeployRole(Construct):
                 }
             },
         )
+
+    def _role(self, construct_id: str, config: GithubOidcConfig, environment: str) -> iam.Role:
+        principal = self._principal(config, environment)
         role = iam.Role(
             self,
             construct_id,
@@ -209,6 +233,14 @@ class GithubOidcStack(cdk.Stack):
                 f"DeployRoleArn{environment.capitalize()}",
                 value=role.role_arn,
                 description=f"Set as AWS_DEPLOY_ROLE_ARN of the GitHub environment '{environment}'",
+            )
+        for environment, role in self.deploy.reindex_roles.items():
+            cdk.CfnOutput(
+                self,
+                f"ReindexRoleArn{environment.capitalize()}",
+                value=role.role_arn,
+                description=f"Set as AWS_REINDEX_ROLE_ARN of the GitHub environment "
+                f"'{environment}' (the deploy passes it as reindex_principal_arn)",
             )
         cdk.CfnOutput(
             self,

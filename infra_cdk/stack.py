@@ -21,6 +21,7 @@ from infra_cdk.constructs.key_authorizer import KeyAuthorizer
 from infra_cdk.constructs.layers import SharedLayers
 from infra_cdk.constructs.monitoring import Monitoring
 from infra_cdk.constructs.registry import DocumentRegistry
+from infra_cdk.constructs.reindex_access import ReindexAccess, reindex_environment
 from infra_cdk.constructs.secrets import UpstageSecret
 from infra_cdk.constructs.streaming import (
     STREAM_HANDLER,
@@ -156,6 +157,12 @@ class SolarRagStack(cdk.Stack):
             bootstrap_version=self.layers.shared_hash[:16],
             dimensions=config.upstage.embedding_dimensions,
         )
+        self.reindex_access = (
+            ReindexAccess(self, "ReindexAccess", principal_arn=config.reindex_principal_arn,
+                          prefix=config.prefix, store=self.vector_store, registry=self.registry,
+                          ingestion=self.ingestion, secret=self.secret)
+            if config.reindex_principal_arn else None
+        )
         self.vector_store.finalize()  # every grant is made: render the resource-side policy
 
         self.key_authorizer = KeyAuthorizer(
@@ -217,6 +224,12 @@ class SolarRagStack(cdk.Stack):
             ),
             "OpenSearchEndpoint": (self.vector_store.endpoint, "OpenSearch endpoint (SigV4)"),
             "DeadLetterQueueUrl": (self.ingestion.dead_letters.queue_url, "Failed S3 events"),
+            "ReindexEnvironment": (
+                reindex_environment(self, config, store=self.vector_store,
+                                    bucket=self.ingestion.bucket_name,
+                                    table=self.registry.table_name, secret=secret_id),
+                "export $(this value) before `rag reindex` (docs/deploy.md, Re-embedding)",
+            ),
         }
         for name, (value, description) in outputs.items():
             cdk.CfnOutput(self, name, value=value, description=description)

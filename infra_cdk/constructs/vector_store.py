@@ -35,7 +35,7 @@ from infra_cdk.constructs.functions import (
 from infra_cdk.constructs.ingestion import stack_instance_suffix
 from infra_cdk.nag import acknowledge, acknowledge_wildcard_resource
 
-Level = Literal["read", "write", "admin"]
+Level = Literal["read", "write", "admin", "reindex"]
 
 # Per level, the (HTTP verbs, URL paths under the domain) each role may use; "{alias}"
 # is the index alias, "{alias}*" also covers its versioned indices (rag-chunks-v1, ...).
@@ -58,6 +58,14 @@ DOMAIN_GRANTS: dict[Level, tuple[DomainGrant, ...]] = {
             ("{alias}*", "_search/pipeline/{alias}*"),
         ),
     ),
+    # `rag reindex` by an operator role (context reindex_principal_arn): create the next
+    # versioned index, check mappings, write and search it, delete single documents, and the
+    # one atomic alias swap (``POST /_aliases`` has no index in its path).
+    "reindex": (
+        (("es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPut", "es:ESHttpPost"), ("{alias}*",)),
+        (("es:ESHttpDelete",), ("{alias}*/_doc/*",)),
+        (("es:ESHttpPost",), ("_aliases",)),
+    ),
 }
 # OpenSearch Serverless data access policy: no collection-level rights outside the init
 # function; document rights per role (ReadDocument covers _search/_msearch, WriteDocument
@@ -70,11 +78,14 @@ AOSS_COLLECTION_PERMISSIONS: dict[Level, tuple[str, ...]] = {
         "aoss:DescribeCollectionItems",
         "aoss:UpdateCollectionItems",
     ),
+    "reindex": (),
 }
 AOSS_INDEX_PERMISSIONS: dict[Level, tuple[str, ...]] = {
     "read": ("aoss:ReadDocument",),
     "write": ("aoss:DescribeIndex", "aoss:ReadDocument", "aoss:WriteDocument"),
     "admin": ("aoss:CreateIndex", "aoss:DescribeIndex", "aoss:UpdateIndex"),
+    "reindex": ("aoss:CreateIndex", "aoss:DescribeIndex", "aoss:UpdateIndex",
+                "aoss:ReadDocument", "aoss:WriteDocument"),
 }
 
 
@@ -84,13 +95,15 @@ DOMAIN_PATH_REASON: dict[Level, str] = {
     "are chunk ids); bulk, delete-by-query and refresh are named exactly.",
     "admin": "Limited to this index's paths and its search pipeline under this one domain: "
     "the init function creates the versioned index, its alias and the pipeline.",
+    "reindex": "`rag reindex` builds the next versioned index of this alias (<alias>-v<n>) "
+    "under this one domain: its paths only, deletes of single documents only.",
 }
 
 
 @dataclass
 class _Grants:
     roles: dict[Level, list[iam.IRole]] = field(
-        default_factory=lambda: {"read": [], "write": [], "admin": []}
+        default_factory=lambda: {"read": [], "write": [], "admin": [], "reindex": []}
     )
 
     def add(self, level: Level, role: iam.IRole) -> None:
@@ -149,6 +162,21 @@ class VectorStore(Construct):
     def grant_admin(self, role: iam.IRole) -> None:
         """Create/update the index, its alias and search pipeline: index paths only."""
         self._grant("admin", role)
+
+    def grant_reindex(self, role: iam.IRole, policy: iam.ManagedPolicy) -> list[str]:
+        """What `rag reindex` needs, for an operator role the stack does not own: the
+        resource side names the role, the identity side goes into ``policy`` (attached to
+        it). Returns the wildcard resources ``policy`` got (for their acknowledgement)."""
+        if self._finalized:
+            raise RuntimeError("grant before finalize(): the resource policy is already rendered")
+        self._grants.add("reindex", role)
+        statements = self._identity_statements("reindex")
+        for statement in statements:
+            policy.add_statements(statement)
+        return [r for statement in statements for r in statement.resources if r.endswith("*")]
+
+    def _identity_statements(self, level: Level) -> list[iam.PolicyStatement]:
+        raise NotImplementedError
 
     def _grant(self, level: Level, role: iam.IRole) -> None:
         if self._finalized:
@@ -285,6 +313,10 @@ class DomainStore(VectorStore):
                 if resource.endswith("*"):
                     acknowledge_wildcard_resource(role, resource, DOMAIN_PATH_REASON[level])
 
+    def _identity_statements(self, level: Level) -> list[iam.PolicyStatement]:
+        return [iam.PolicyStatement(actions=actions, resources=resources)
+                for actions, resources in self._grants_of(level)]
+
     def _render_resource_policy(self) -> None:
         self._cfn_domain.access_policies = self._access_policy()
 
@@ -372,6 +404,10 @@ class ServerlessStore(VectorStore):
             grantee=role, actions=["aoss:APIAccessAll"], resource_arns=[self.collection.attr_arn]
         )
 
+    def _identity_statements(self, level: Level) -> list[iam.PolicyStatement]:
+        return [iam.PolicyStatement(actions=["aoss:APIAccessAll"],
+                                    resources=[self.collection.attr_arn])]
+
     def _render_resource_policy(self) -> None:
         self.data_policy.policy = self._data_policy_json()
 
@@ -399,7 +435,8 @@ class ServerlessStore(VectorStore):
             )
             items.append(
                 {
-                    "Description": f"{level} access for the solar-rag functions",
+                    "Description": (f"{level} access for the solar-rag functions"
+                                    if level != "reindex" else "rag reindex (operator role)"),
                     "Rules": rules,
                     "Principal": [role.role_arn for role in roles],
                 }

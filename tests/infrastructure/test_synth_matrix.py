@@ -37,6 +37,8 @@ PROD_EXTRAS = {
     "cors_origins": "https://app.example.com",
     "account": "123456789012",
     "region": "ap-northeast-2",
+    # prod combinations also grant an operator role `rag reindex` (dev ones do not)
+    "reindex_principal_arn": "arn:aws:iam::123456789012:role/solar-rag-reindex",
 }
 COMBINATIONS = [
     (stage, store, arch) for stage in STAGES for store in VECTOR_STORES for arch in ARCHITECTURES

@@ -266,8 +266,11 @@ def cmd_opensearch(args: argparse.Namespace) -> int:
 def cmd_reindex(args: argparse.Namespace) -> int:
     """Rebuild the corpus in the configured embedding space beside the live index, then swap
     (or ``--rollback``); exit 1 when it did not swap."""
-    from solar_rag.reindexing import ProgressBar, run_reindex
+    from solar_rag.reindexing import ProgressBar, reindex_status, run_reindex
 
+    if args.status:
+        print(json.dumps(reindex_status(get_settings()), indent=2, default=str))
+        return 0
     bar = ProgressBar(sys.stderr)
     report = run_reindex(get_settings(), rollback=args.rollback, force=args.force,
                          on_progress=bar)
@@ -327,6 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="make the previous index live again (with its settings)")
     reindex.add_argument("--force", action="store_true",
                          help="swap even if some documents failed (they are left out)")
+    reindex.add_argument("--status", action="store_true",
+                         help="print the unfinished run's progress (built/total, target, "
+                              "failures) and exit")
     reindex.set_defaults(func=cmd_reindex)
 
     opensearch = sub.add_parser("opensearch", help="OpenSearch administration")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import Any, TextIO
 
 from solar_rag.composition import Container
 from solar_rag.errors import SpaceMismatch
@@ -59,6 +59,18 @@ def run_reindex(settings: Settings, *, rollback: bool = False, force: bool = Fal
         return reindex_opensearch(container, rollback=rollback, force=force,
                                   on_progress=on_progress)
     return _reindex_local(container, rollback=rollback, force=force, on_progress=on_progress)
+
+
+def reindex_status(settings: Settings) -> dict[str, Any]:
+    """``rag reindex --status``: the unfinished OpenSearch run (shared record), if any."""
+    if settings.vector_store != "opensearch":
+        from solar_rag.errors import NotAvailableHere
+
+        raise NotAvailableHere("`rag reindex --status` reports OpenSearch runs; a local run's "
+                               "record is RAG_DATA_DIR/reindex.json and its gen-<n> directory")
+    from solar_rag.adapters.opensearch.reindex import reindex_status as status
+
+    return status(Container(settings))
 
 
 def _reindex_local(container: Container, *, rollback: bool, force: bool,

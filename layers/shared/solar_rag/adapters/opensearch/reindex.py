@@ -5,7 +5,8 @@ in one ``POST /_aliases`` (remove + add), keep the old index for ``--rollback``.
   its sidecar adds metadata, as in the S3 pipeline). A live document with no object there
   (indexed over HTTP within the request) cannot be rebuilt and is reported failed.
 - The target's registry and the progress record are a SQLite file on the machine that runs
-  the command (``RAG_DATA_DIR/reindex/<index>.sqlite3``): a killed run continues from it.
+  the command (``RAG_DATA_DIR/reindex/<index>.sqlite3``), mirrored with the run file to the
+  documents bucket (``reindex_record.py``): a killed run continues from it, on any machine.
 - The live registry (DynamoDB deployed) lists what is live; after the swap each record the
   run rebuilt, still as it was, gets the target's version and chunk ids (under the
   document's lock), so ``rag doctor`` and "unchanged" detection agree with the new index.
@@ -33,6 +34,7 @@ from solar_rag.adapters.opensearch.bootstrap import (
 from solar_rag.adapters.opensearch.capabilities import capabilities_for
 from solar_rag.adapters.opensearch.client import build_client, translated
 from solar_rag.adapters.opensearch.mapping import physical_index_name
+from solar_rag.adapters.opensearch.reindex_record import RunRecord, run_record
 from solar_rag.adapters.opensearch.spaces import (
     previous_index,
     recorded_space,
@@ -183,9 +185,15 @@ def _loader(container: Container) -> Callable[[bytes, str, str, dict[str, Any]],
     return load
 
 
+def _discard(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+
+
 def reindex_opensearch(container: Container, *, rollback: bool, force: bool,
                        on_progress: Callable[[int, int, str], None] | None,
-                       client: OpenSearch | None = None) -> ReindexReport:
+                       client: OpenSearch | None = None,
+                       record: RunRecord | None = None) -> ReindexReport:
     from solar_rag.adapters.local_store import LocalDocumentRegistry
     from solar_rag.adapters.local_store.reindex import SqliteProgress
     from solar_rag.reindexing import target_indexing
@@ -196,7 +204,10 @@ def reindex_opensearch(container: Container, *, rollback: bool, force: bool,
     alias = settings.opensearch_index
     space = configured_space(settings)
     live, live_mappings = live_index(client, alias)
-    run_file = _run_file(container, alias)
+    record = record or run_record(settings.documents_bucket)
+    run_file, run_name = _run_file(container, alias), f"{alias}.json"
+    if not record.pull(run_name, run_file) and record.shared:
+        run_file.unlink(missing_ok=True)  # finished elsewhere (or never started): not ours
     run = _read_json(run_file)
     resumed = False
     if rollback:
@@ -214,16 +225,29 @@ def reindex_opensearch(container: Container, *, rollback: bool, force: bool,
         target, resumed = str(run["target"]), True
     else:
         target = next_index_name(client, alias, live)
+        _write_json(run_file, {"from": live, "target": target})
+        record.push(run_name, run_file)  # before the index: a concurrent second run stops here
         create_unaliased_index(client, target, vector_config(settings),
                                capabilities, space_meta(space, previous=live))
-        _write_json(run_file, {"from": live, "target": target})
 
     store = OpenSearchVectorStore(
         client, index=target, dimensions=settings.embedding_dimensions,
         capabilities=replace(capabilities, require_alias=False), vector=vector_config(settings),
         space=space)
-    progress_file = settings.rag_data_dir / "reindex" / f"{target}.sqlite3"
+    progress_name = f"{target}.sqlite3"
+    progress_file = settings.rag_data_dir / "reindex" / progress_name
     progress_file.parent.mkdir(parents=True, exist_ok=True)
+    record.pull(progress_name, progress_file)
+    if not resumed and not rollback:
+        _discard(progress_file)  # a new index: any record of that name is an older run's
+    if rollback:
+        record.pull(f"{live}.sqlite3", settings.rag_data_dir / "reindex" / f"{live}.sqlite3")
+
+    def checkpoint(done: int, total: int, label: str) -> None:
+        record.push(progress_name, progress_file)  # after each batch: at most one is lost
+        if on_progress is not None:
+            on_progress(done, total, label)
+
     target_registry = LocalDocumentRegistry(progress_file)
     progress = SqliteProgress(progress_file, target_registry)
     try:
@@ -235,18 +259,25 @@ def reindex_opensearch(container: Container, *, rollback: bool, force: bool,
                               bucket=settings.documents_bucket)
         report = ReindexReport(detail={"store": "opensearch", "alias": alias, "live": live,
                                        "target": target, "resumed": resumed,
-                                       "rollback": rollback, "space": space.key})
+                                       "rollback": rollback, "space": space.key,
+                                       "record": record.where})
         reindexer = Reindexer(corpus, target_indexing(container, store, target_registry),
-                              progress, on_progress=on_progress)
+                              progress, on_progress=checkpoint)
         reindexer.converge(report)
+        record.push(progress_name, progress_file)
         if report.failed and not force:
+            if not rollback:  # for `rag reindex --status`
+                _write_json(run_file, {**_read_json(run_file), "failed": report.failed})
+                record.push(run_name, run_file)
             return report
         swap_alias(client, alias, live, target)
         report.swapped = True
         reindexer.run_pass(report)  # writes that reached the old index during the last pass
         report.detail["registry_updated"] = reconcile_registry(
             container.registry, target_registry, progress.built())
+        record.push(progress_name, progress_file)  # kept: a rollback reads it
         run_file.unlink(missing_ok=True)
+        record.remove(run_name)
         return report
     finally:
         progress.close()
@@ -302,3 +333,43 @@ def _seed_rollback(container: Container, live: str, store: OpenSearchVectorStore
     finally:
         forward_progress.close()
         forward.close()
+
+
+def reindex_status(container: Container, *, record: RunRecord | None = None) -> dict[str, Any]:
+    """The unfinished run of this alias, as any machine sees it (the shared record): target,
+    documents built / live total, the failures its last pass reported."""
+    import sqlite3
+    import tempfile
+
+    settings = container.settings
+    alias = settings.opensearch_index
+    record = record or run_record(settings.documents_bucket)
+    local = settings.rag_data_dir / "reindex"
+    with tempfile.TemporaryDirectory() as temp:
+        run_file = Path(temp) / f"{alias}.json"
+        if not record.pull(f"{alias}.json", run_file) and not record.shared:
+            run_file = local / f"{alias}.json"
+        run = _read_json(run_file)
+        status: dict[str, Any] = {"alias": alias, "record": record.where,
+                                  "running": bool(run.get("target"))}
+        if not status["running"]:
+            return status
+        target = str(run["target"])
+        progress_file = Path(temp) / f"{target}.sqlite3"
+        if not record.pull(f"{target}.sqlite3", progress_file) and not record.shared:
+            progress_file = local / f"{target}.sqlite3"
+        built = 0
+        if progress_file.exists():
+            conn = sqlite3.connect(f"file:{progress_file}?mode=ro", uri=True)
+            try:
+                (built,) = conn.execute("SELECT count(*) FROM reindex_progress").fetchone()
+            except sqlite3.OperationalError:
+                built = 0  # killed before its first batch
+            finally:
+                conn.close()
+    live = [doc for doc in BucketCorpus(container.registry, None, load=_loader(container),
+                                        max_object_bytes=0, bucket=None).documents()
+            if doc.status != DocumentStatus.DELETED and doc.version is not None]
+    failed = run.get("failed") if isinstance(run.get("failed"), dict) else {}
+    return {**status, "live": run.get("from"), "target": target, "built": int(built),
+            "total": len(live), "failed": failed}
