@@ -3,7 +3,9 @@
 Each file goes through ``POST /v1/files`` (parsed by its extension, as ``rag index``), with the
 document id = its path relative to ``DIR`` (``ko/leave-policy.md``), the ids the questions file
 names. Sending the same files again is cheap: unchanged documents are not re-embedded. Files
-the deployed API queues (``202``) are waited for until indexed.
+the deployed API queues (``202``) are waited for until indexed. Only the types every service
+reads are sent (the built-in readers'): whether a service reads images or office files depends
+on its Document Parse settings (``DOCUMENT_PARSE_TYPES``), which a client cannot see.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from solar_rag.evaluation.errors import RequestFailed
-from solar_rag.parsing.files import SUPPORTED_EXTENSIONS
+from solar_rag.parsing.content_types import BUILT_IN_EXTENSIONS
 
 if TYPE_CHECKING:
     from solar_rag.evaluation.client import ServiceClient
@@ -31,11 +33,11 @@ def corpus_files(directory: Path) -> list[Path]:
     if not directory.is_dir():
         raise ValueError(f"--index {directory}: not a directory")
     files = sorted(p for p in directory.rglob("*") if p.is_file()
-                   and p.suffix.lower() in SUPPORTED_EXTENSIONS
+                   and p.suffix.lower() in BUILT_IN_EXTENSIONS
                    and not p.name.endswith(".metadata.json")
                    and not any(part.startswith(".") for part in p.relative_to(directory).parts))
     if not files:
-        raise ValueError(f"--index {directory}: no {' '.join(sorted(SUPPORTED_EXTENSIONS))} files")
+        raise ValueError(f"--index {directory}: no {' '.join(sorted(BUILT_IN_EXTENSIONS))} files")
     return files
 
 
