@@ -303,6 +303,7 @@ def run(section: Section, scale: Scale) -> None:
     for (function, variant), top in tops.items():
         section.tables[f"import-time top 10, {function}, {'ours' if variant == OURS else variant}"] = [
             {"package": name, "self ms (summed)": ms} for name, ms in top]
+    _shipped(section, scale, samples)
     found, notes = sizes()
     section.notes.extend(notes)
     for function, values in found.items():
@@ -312,6 +313,53 @@ def run(section: Section, scale: Scale) -> None:
                                note="ours = function + shared layer + dependency layer"))
     for key, message in errors.items():
         section.notes.append(f"{key}: {message[:300]}")
+
+
+TARGET_VS_LANGCHAIN = 0.5
+TARGET_VS_EAGER = 0.8
+
+
+def _shipped(section: Section, scale: Scale,
+             samples: dict[tuple[str, str], list[dict[str, float]]]) -> None:
+    """What ships: the synthesized code assets and layers in the bare runtime (the deployment
+    tier's harness), on the same first events, against the baselines measured above."""
+    from bench.deployed_cold_start import measure_shipped
+    from bench.results import Figure
+
+    try:
+        shipped = measure_shipped(scale.cold_start_runs,
+                                  log=lambda text: print(text, file=sys.stderr))
+    except Exception as exc:  # the tier needs the CDK CLI (node_modules) and uv's cache
+        section.notes.append(f"shipped cold start n/a: {type(exc).__name__}: {str(exc)[:300]}")
+        return
+    rows = []
+    for function, found in shipped.items():
+        wall = statistics.median(found.wall_ms)
+        for variant, label, target in (("langchain", "LangChain", TARGET_VS_LANGCHAIN),
+                                       ("eager", "eager handler", TARGET_VS_EAGER)):
+            theirs = _median(samples.get((function, variant)), "total_ms")
+            verdict = ""
+            if theirs:
+                verdict = (f"target ≤ {target}×: " + ("met" if wall / theirs <= target else "not met"))
+            section.add(Figure(f"{function}: cold start as shipped (bare runtime, spawn to answer)",
+                               "ms", wall, theirs, baseline_name=f"{label} (dev venv)", note=verdict))
+        rows.append({"function": function, "init ms": statistics.median(found.init_ms),
+                     "first event ms": statistics.median(found.first_ms),
+                     "spawn to answer ms": wall,
+                     "dev venv, ours ms": _median(samples.get((function, OURS)), "total_ms"),
+                     "min..max spawn to answer": f"{min(found.wall_ms):.0f}..{max(found.wall_ms):.0f}",
+                     "peak RSS MB": found.peak_rss_mb})
+    section.tables["cold start as shipped (bare runtime, medians)"] = rows
+    section.notes.append(
+        f"As shipped: each function's synthesized code asset and layers (`cdk synth`, x86_64) in "
+        f"a bare Python 3.12 holding only the runtime's boto3 (the deployment tier's harness, "
+        f"tests/deployment), a fresh process per cold start (median of {scale.cold_start_runs} "
+        "after one discarded), on the same first events as above (POST /v1/chat, POST /v1/query "
+        "invoked on the function, an SQS batch with a new object's S3 notification for the "
+        "indexer), against moto, the OpenSearch stub and the fake Upstage. 'Spawn to answer' "
+        "includes the interpreter's start, as the dev-venv totals do; 'init' is the handler "
+        "module's import (Lambda's Init Duration). The baselines run in the dev venv, which "
+        "holds more packages (aiohttp, pulled into opensearch-py's async client, is not shipped).")
 
 
 def main() -> None:

@@ -11,7 +11,8 @@ variants, interleaved run by run so that machine load hits both alike:
 
     .venv/bin/python -m bench.deployed_cold_start [--runs 7]
 
-Prints a Markdown table (medians). Not part of ``bench.run_all``: it synthesizes the app.
+Prints a Markdown table (medians). ``bench.run_all`` measures the shipped functions on
+section 1's first events with :func:`measure_shipped` (in ``bench.coldstart_compare``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -61,6 +63,91 @@ def _cases(deployed: Deployed) -> dict[str, tuple[str, Callable[[], HttpResponse
             "POST", "/v1/search", {"query": "leave days"})),
         "indexer: GET /v1/documents": ("indexer", lambda: deployed.http("GET", "/v1/documents")),
     }
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Shipped:
+    """Cold starts of one function as shipped: init, first event, and spawn to answer (wall)."""
+
+    init_ms: list[float]
+    first_ms: list[float]
+    wall_ms: list[float]
+    peak_rss_mb: float
+    modules: int
+
+
+SAME_EVENTS_TEXT = ("# Solar RAG\n\nThe Aurora widget is assembled in Busan and ships with a cobalt "
+                    "casing. " + "It is serviced every spring. " * 40)
+
+
+def _section_one_events(deployed: Deployed, run: int) -> dict[str, dict[str, object]]:
+    """The first events of section 1 (``bench/cold_start.py``): POST /v1/chat to the chat
+    function, POST /v1/query to the query function (each invoked directly, as there), and an
+    SQS batch with the S3 notification of a new object to the indexer."""
+    from tests.fakes import events
+
+    key = f"bench/run-{run}.md"
+    text = SAME_EVENTS_TEXT.replace("Busan", f"Busan (run {run})")
+    deployed.put_object(key, text)
+    return {
+        "chat": events.api_event("POST", "/v1/chat",
+                                 body={"messages": [{"role": "user", "content": "Hi"}]}),
+        "query": events.api_event("POST", "/v1/query",
+                                  body={"query": "Where is the Aurora widget assembled?"}),
+        "indexer": events.sqs_event(events.s3_notification(events.created(
+            key, bucket=deployed.documents_bucket, size=len(text), sequencer=f"{run + 1:018X}"))),
+    }
+
+
+def _ok(function: str, payload: object) -> bool:
+    if function == "indexer":
+        return isinstance(payload, dict) and payload.get("batchItemFailures") == []
+    return isinstance(payload, dict) and payload.get("statusCode") == 200
+
+
+def measure_shipped(runs: int, functions: tuple[str, ...] = ("indexer", "chat", "query"),
+                    log: Callable[[str], None] = print) -> dict[str, Shipped]:
+    """``runs`` cold starts (after one discarded) of each function from its synthesized code
+    asset and layers in the bare runtime, on section 1's first events."""
+    workdir = Path(tempfile.mkdtemp(prefix="bench-shipped-"))
+    environment = DeploymentEnvironment(workdir, variants=("domain",))
+    found: dict[str, Shipped] = {}
+    try:
+        deployed = environment.deploy("domain")
+        deployed.set_secret()
+        [init] = list(deployed.custom_resources())
+        deployed.custom_resource(init, "Create")
+        log("  shipped assets deployed to the bare runtime")
+        for function in functions:
+            process = deployed.function(function)
+            init_ms: list[float] = []
+            first_ms: list[float] = []
+            wall_ms: list[float] = []
+            rss = 0.0
+            for run in range(runs + 1):
+                event = _section_one_events(deployed, len(functions) * run + len(found))[function]
+                process.cold()
+                started = time.perf_counter()
+                invocation = process.invoke(event)
+                wall = (time.perf_counter() - started) * 1000
+                if (invocation.error is not None or invocation.init_ms is None
+                        or not _ok(function, invocation.payload)):
+                    raise RuntimeError(f"{function}: {invocation.error or invocation.payload!r}"
+                                       f"\n{process.log_tail(1500)}")
+                if run == 0:
+                    continue  # warm-up: the page cache, the fakes' first answers
+                init_ms.append(invocation.init_ms)
+                first_ms.append(invocation.duration_ms)
+                wall_ms.append(wall)
+                rss = max(rss, invocation.peak_rss_mb)
+            process.stop()
+            found[function] = Shipped(init_ms, first_ms, wall_ms, rss, 0)
+            log(f"  shipped cold start {function:<8} done")
+        for process in deployed.functions.values():
+            process.stop()
+    finally:
+        environment.close()
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
