@@ -350,6 +350,9 @@ def _shipped(section: Section, scale: Scale,
                      "min..max spawn to answer": f"{min(found.wall_ms):.0f}..{max(found.wall_ms):.0f}",
                      "peak RSS MB": found.peak_rss_mb})
     section.tables["cold start as shipped (bare runtime, medians)"] = rows
+    for function, found in shipped.items():
+        section.tables[f"import-time top 10 as shipped (bare runtime), {function}"] = [
+            {"package": name, "self ms (summed)": ms} for name, ms in found.import_top]
     section.notes.append(
         f"As shipped: each function's synthesized code asset and layers (`cdk synth`, x86_64) in "
         f"a bare Python 3.12 holding only the runtime's boto3 (the deployment tier's harness, "

@@ -25,12 +25,14 @@ import sys
 import tempfile
 import time
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from tests.deployment.harness import Deployed, DeploymentEnvironment, HttpResponse
 from tests.deployment.lambda_process import FunctionProcess
 from tests.deployment.runtime_env import CACHE_DIR, base_python312
+from tests.deployment.web_adapter import WebAdapterProcess
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TRACER_PRELUDE = "from aws_lambda_powertools import Tracer\nTracer(service='bench')\n"
@@ -73,7 +75,8 @@ class Shipped:
     first_ms: list[float]
     wall_ms: list[float]
     peak_rss_mb: float
-    modules: int
+    import_top: list[tuple[str, float]]
+    """Self import time summed per top-level package (``-X importtime``, one extra run)."""
 
 
 SAME_EVENTS_TEXT = ("# Solar RAG\n\nThe Aurora widget is assembled in Busan and ships with a cobalt "
@@ -103,6 +106,27 @@ def _ok(function: str, payload: object) -> bool:
     if function == "indexer":
         return isinstance(payload, dict) and payload.get("batchItemFailures") == []
     return isinstance(payload, dict) and payload.get("statusCode") == 200
+
+
+def _import_top(process: FunctionProcess | WebAdapterProcess,
+                event: Mapping[str, Any]) -> list[tuple[str, float]]:
+    """One more cold start with ``-X importtime`` (the harness starts ``python -I``, which
+    ignores PYTHONPROFILEIMPORTTIME): the import table of what ships."""
+    from unittest import mock
+
+    from bench.coldstart_compare import parse_importtime
+
+    real = subprocess.Popen
+
+    def with_importtime(args: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        return real([args[0], "-X", "importtime", *args[1:]], **kwargs)
+
+    process.cold()
+    before = len(process.log())
+    with mock.patch.object(subprocess, "Popen", with_importtime):
+        process.invoke(event)
+    process.stop()
+    return parse_importtime(process.log()[before:])[:10]
 
 
 def measure_shipped(runs: int, functions: tuple[str, ...] = ("indexer", "chat", "query"),
@@ -140,8 +164,9 @@ def measure_shipped(runs: int, functions: tuple[str, ...] = ("indexer", "chat", 
                 first_ms.append(invocation.duration_ms)
                 wall_ms.append(wall)
                 rss = max(rss, invocation.peak_rss_mb)
+            imports = _import_top(process, _section_one_events(deployed, 1000 + len(found))[function])
             process.stop()
-            found[function] = Shipped(init_ms, first_ms, wall_ms, rss, 0)
+            found[function] = Shipped(init_ms, first_ms, wall_ms, rss, imports)
             log(f"  shipped cold start {function:<8} done")
         for process in deployed.functions.values():
             process.stop()
