@@ -5,6 +5,7 @@ was."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sqlite3
 import unicodedata
@@ -213,3 +214,27 @@ def test_ascii_is_left_alone_by_nfkc_and_casefold_is_lower() -> None:
 @given(text=ASCII)
 def test_ascii_tokens_equal_the_reference_tokenizer(text: str) -> None:
     assert keyword.tokenize(text) == _reference_tokenize(text)
+
+
+def test_a_failed_commit_is_retried_document_by_document(
+        store: LocalVectorStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shared transaction's COMMIT fails (disk full, say): no document of it is written,
+    and each is then tried alone, with SQLite's errors as VectorStoreError, never raw."""
+    real_write = store._db.write
+    failures = {"left": 1}
+
+    @contextlib.contextmanager
+    def failing_commit() -> Iterator[sqlite3.Connection]:
+        with real_write() as conn:
+            yield conn
+            if failures["left"]:
+                failures["left"] -= 1
+                conn.execute("ROLLBACK")
+                conn.execute("BEGIN IMMEDIATE")  # write() commits this empty one
+                raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(store._db, "write", failing_commit)
+    results = store.upsert_documents(documents(3, "v1"))
+    assert [r.error for r in results] == [None] * 3
+    assert failures["left"] == 0
+    assert store.document_versions() == {f"doc-{i}": {"v1": 3} for i in range(3)}

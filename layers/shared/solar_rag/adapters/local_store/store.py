@@ -192,7 +192,7 @@ class LocalVectorStore:
         for group in _transaction_groups(valid, writes):
             try:
                 results |= self._write_group(group, writes, records)
-            except _Refused:
+            except (_Refused, sqlite3.Error):  # sqlite3.Error: the COMMIT itself failed
                 for position, _ in group:
                     write = writes[position]
                     record = None if records is None else records[position]
