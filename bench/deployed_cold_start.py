@@ -129,49 +129,70 @@ def _import_top(process: FunctionProcess | WebAdapterProcess,
     return parse_importtime(process.log()[before:])[:10]
 
 
+class ShippedFunctions:
+    """The synthesized stack in the bare runtime, for cold starts one at a time (so that
+    ``bench.coldstart_compare`` can interleave them with its dev-venv runs)."""
+
+    def __init__(self) -> None:
+        self._environment = DeploymentEnvironment(Path(tempfile.mkdtemp(prefix="bench-shipped-")),
+                                                  variants=("domain",))
+        self._runs = 0
+        try:
+            self._deployed = self._environment.deploy("domain")
+            self._deployed.set_secret()
+            [init] = list(self._deployed.custom_resources())
+            self._deployed.custom_resource(init, "Create")
+        except BaseException:
+            self._environment.close()
+            raise
+
+    def cold_start(self, function: str) -> dict[str, float]:
+        """One fresh execution environment of ``function`` on its first event: spawn to
+        answer (``total_ms``), init and first event, peak RSS."""
+        process = self._deployed.function(function)
+        self._runs += 1
+        event = _section_one_events(self._deployed, self._runs)[function]
+        process.cold()
+        started = time.perf_counter()
+        invocation = process.invoke(event)
+        wall = (time.perf_counter() - started) * 1000
+        process.stop()
+        if (invocation.error is not None or invocation.init_ms is None
+                or not _ok(function, invocation.payload)):
+            raise RuntimeError(f"{function} as shipped: {invocation.error or invocation.payload!r}"
+                               f"\n{process.log_tail(1500)}")
+        return {"total_ms": wall, "import_ms": invocation.init_ms,
+                "invoke_ms": invocation.duration_ms, "peak_rss_mb": invocation.peak_rss_mb}
+
+    def import_top(self, function: str) -> list[tuple[str, float]]:
+        self._runs += 1
+        return _import_top(self._deployed.function(function),
+                           _section_one_events(self._deployed, self._runs)[function])
+
+    def close(self) -> None:
+        for process in self._deployed.functions.values():
+            process.stop()
+        self._environment.close()
+
+
 def measure_shipped(runs: int, functions: tuple[str, ...] = ("indexer", "chat", "query"),
                     log: Callable[[str], None] = print) -> dict[str, Shipped]:
     """``runs`` cold starts (after one discarded) of each function from its synthesized code
     asset and layers in the bare runtime, on section 1's first events."""
-    workdir = Path(tempfile.mkdtemp(prefix="bench-shipped-"))
-    environment = DeploymentEnvironment(workdir, variants=("domain",))
+    shipped = ShippedFunctions()
     found: dict[str, Shipped] = {}
     try:
-        deployed = environment.deploy("domain")
-        deployed.set_secret()
-        [init] = list(deployed.custom_resources())
-        deployed.custom_resource(init, "Create")
         log("  shipped assets deployed to the bare runtime")
         for function in functions:
-            process = deployed.function(function)
-            init_ms: list[float] = []
-            first_ms: list[float] = []
-            wall_ms: list[float] = []
-            rss = 0.0
-            for run in range(runs + 1):
-                event = _section_one_events(deployed, len(functions) * run + len(found))[function]
-                process.cold()
-                started = time.perf_counter()
-                invocation = process.invoke(event)
-                wall = (time.perf_counter() - started) * 1000
-                if (invocation.error is not None or invocation.init_ms is None
-                        or not _ok(function, invocation.payload)):
-                    raise RuntimeError(f"{function}: {invocation.error or invocation.payload!r}"
-                                       f"\n{process.log_tail(1500)}")
-                if run == 0:
-                    continue  # warm-up: the page cache, the fakes' first answers
-                init_ms.append(invocation.init_ms)
-                first_ms.append(invocation.duration_ms)
-                wall_ms.append(wall)
-                rss = max(rss, invocation.peak_rss_mb)
-            imports = _import_top(process, _section_one_events(deployed, 1000 + len(found))[function])
-            process.stop()
-            found[function] = Shipped(init_ms, first_ms, wall_ms, rss, imports)
+            shipped.cold_start(function)  # warm-up: the page cache, the fakes' first answers
+            rows = [shipped.cold_start(function) for _ in range(runs)]
+            found[function] = Shipped(
+                [r["import_ms"] for r in rows], [r["invoke_ms"] for r in rows],
+                [r["total_ms"] for r in rows], max(r["peak_rss_mb"] for r in rows),
+                shipped.import_top(function))
             log(f"  shipped cold start {function:<8} done")
-        for process in deployed.functions.values():
-            process.stop()
     finally:
-        environment.close()
+        shipped.close()
     return found
 
 
