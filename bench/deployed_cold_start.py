@@ -11,7 +11,8 @@ variants, interleaved run by run so that machine load hits both alike:
 
     .venv/bin/python -m bench.deployed_cold_start [--runs 7]
 
-Prints a Markdown table (medians). Not part of ``bench.run_all``: it synthesizes the app.
+Prints a Markdown table (medians). ``bench.run_all`` measures the shipped functions on
+section 1's first events with :func:`measure_shipped` (in ``bench.coldstart_compare``).
 """
 
 from __future__ import annotations
@@ -22,13 +23,16 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from tests.deployment.harness import Deployed, DeploymentEnvironment, HttpResponse
 from tests.deployment.lambda_process import FunctionProcess
 from tests.deployment.runtime_env import CACHE_DIR, base_python312
+from tests.deployment.web_adapter import WebAdapterProcess
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TRACER_PRELUDE = "from aws_lambda_powertools import Tracer\nTracer(service='bench')\n"
@@ -61,6 +65,135 @@ def _cases(deployed: Deployed) -> dict[str, tuple[str, Callable[[], HttpResponse
             "POST", "/v1/search", {"query": "leave days"})),
         "indexer: GET /v1/documents": ("indexer", lambda: deployed.http("GET", "/v1/documents")),
     }
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Shipped:
+    """Cold starts of one function as shipped: init, first event, and spawn to answer (wall)."""
+
+    init_ms: list[float]
+    first_ms: list[float]
+    wall_ms: list[float]
+    peak_rss_mb: float
+    import_top: list[tuple[str, float]]
+    """Self import time summed per top-level package (``-X importtime``, one extra run)."""
+
+
+SAME_EVENTS_TEXT = ("# Solar RAG\n\nThe Aurora widget is assembled in Busan and ships with a cobalt "
+                    "casing. " + "It is serviced every spring. " * 40)
+
+
+def _section_one_events(deployed: Deployed, run: int) -> dict[str, dict[str, object]]:
+    """The first events of section 1 (``bench/cold_start.py``): POST /v1/chat to the chat
+    function, POST /v1/query to the query function (each invoked directly, as there), and an
+    SQS batch with the S3 notification of a new object to the indexer."""
+    from tests.fakes import events
+
+    key = f"bench/run-{run}.md"
+    text = SAME_EVENTS_TEXT.replace("Busan", f"Busan (run {run})")
+    deployed.put_object(key, text)
+    return {
+        "chat": events.api_event("POST", "/v1/chat",
+                                 body={"messages": [{"role": "user", "content": "Hi"}]}),
+        "query": events.api_event("POST", "/v1/query",
+                                  body={"query": "Where is the Aurora widget assembled?"}),
+        "indexer": events.sqs_event(events.s3_notification(events.created(
+            key, bucket=deployed.documents_bucket, size=len(text), sequencer=f"{run + 1:018X}"))),
+    }
+
+
+def _ok(function: str, payload: object) -> bool:
+    if function == "indexer":
+        return isinstance(payload, dict) and payload.get("batchItemFailures") == []
+    return isinstance(payload, dict) and payload.get("statusCode") == 200
+
+
+def _import_top(process: FunctionProcess | WebAdapterProcess,
+                event: Mapping[str, Any]) -> list[tuple[str, float]]:
+    """One more cold start with ``-X importtime`` (the harness starts ``python -I``, which
+    ignores PYTHONPROFILEIMPORTTIME): the import table of what ships."""
+    from unittest import mock
+
+    from bench.coldstart_compare import parse_importtime
+
+    real = subprocess.Popen
+
+    def with_importtime(args: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        return real([args[0], "-X", "importtime", *args[1:]], **kwargs)
+
+    process.cold()
+    before = len(process.log())
+    with mock.patch.object(subprocess, "Popen", with_importtime):
+        process.invoke(event)
+    process.stop()
+    return parse_importtime(process.log()[before:])[:10]
+
+
+class ShippedFunctions:
+    """The synthesized stack in the bare runtime, for cold starts one at a time (so that
+    ``bench.coldstart_compare`` can interleave them with its dev-venv runs)."""
+
+    def __init__(self) -> None:
+        self._environment = DeploymentEnvironment(Path(tempfile.mkdtemp(prefix="bench-shipped-")),
+                                                  variants=("domain",))
+        self._runs = 0
+        try:
+            self._deployed = self._environment.deploy("domain")
+            self._deployed.set_secret()
+            [init] = list(self._deployed.custom_resources())
+            self._deployed.custom_resource(init, "Create")
+        except BaseException:
+            self._environment.close()
+            raise
+
+    def cold_start(self, function: str) -> dict[str, float]:
+        """One fresh execution environment of ``function`` on its first event: spawn to
+        answer (``total_ms``), init and first event, peak RSS."""
+        process = self._deployed.function(function)
+        self._runs += 1
+        event = _section_one_events(self._deployed, self._runs)[function]
+        process.cold()
+        started = time.perf_counter()
+        invocation = process.invoke(event)
+        wall = (time.perf_counter() - started) * 1000
+        process.stop()
+        if (invocation.error is not None or invocation.init_ms is None
+                or not _ok(function, invocation.payload)):
+            raise RuntimeError(f"{function} as shipped: {invocation.error or invocation.payload!r}"
+                               f"\n{process.log_tail(1500)}")
+        return {"total_ms": wall, "import_ms": invocation.init_ms,
+                "invoke_ms": invocation.duration_ms, "peak_rss_mb": invocation.peak_rss_mb}
+
+    def import_top(self, function: str) -> list[tuple[str, float]]:
+        self._runs += 1
+        return _import_top(self._deployed.function(function),
+                           _section_one_events(self._deployed, self._runs)[function])
+
+    def close(self) -> None:
+        for process in self._deployed.functions.values():
+            process.stop()
+        self._environment.close()
+
+
+def measure_shipped(runs: int, functions: tuple[str, ...] = ("indexer", "chat", "query"),
+                    log: Callable[[str], None] = print) -> dict[str, Shipped]:
+    """``runs`` cold starts (after one discarded) of each function from its synthesized code
+    asset and layers in the bare runtime, on section 1's first events."""
+    shipped = ShippedFunctions()
+    found: dict[str, Shipped] = {}
+    try:
+        log("  shipped assets deployed to the bare runtime")
+        for function in functions:
+            shipped.cold_start(function)  # warm-up: the page cache, the fakes' first answers
+            rows = [shipped.cold_start(function) for _ in range(runs)]
+            found[function] = Shipped(
+                [r["import_ms"] for r in rows], [r["invoke_ms"] for r in rows],
+                [r["total_ms"] for r in rows], max(r["peak_rss_mb"] for r in rows),
+                shipped.import_top(function))
+            log(f"  shipped cold start {function:<8} done")
+    finally:
+        shipped.close()
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -61,6 +61,8 @@ RPM = 100
 TPM = 300_000
 UPSTAGE_LATENCY_SECONDS = 0.4
 """A typical embeddings round trip to Upstage (before scaling)."""
+TARGET = 1.10
+"""Issue 17: time within 1.10× of the physical bound on both paths."""
 GROUP = INDEX_GROUP_FILES
 """Documents per ``index_many`` call: the CLI's group (an HTTP request may carry up to 100)."""
 WORKERS = 4
@@ -109,8 +111,6 @@ class TimedStore:
 
 S3_BATCH = 10
 """Messages per indexer invocation: the event source mapping's batch size."""
-S3_CONCURRENCY = 2
-"""Indexer invocations at once: the event source mapping's maximum concurrency."""
 
 
 def object_key(doc: SourceDocument) -> str:
@@ -128,13 +128,16 @@ class Run:
     chunks: int
     error: str | None = None
     writes: list[tuple[int, float]] = field(default_factory=list)
+    tpm: int = TPM
+    """Tokens per minute the pipeline may send: the whole quota, or its containers' shares."""
+    rpm: int = RPM
 
     def bound(self, time_scale: float) -> float:
-        """Seconds the server's token budget needs for what was sent (scaled minute)."""
-        return self.tokens_sent / TPM * 60.0 * time_scale
+        """Seconds its token budget needs for what was sent (scaled minute)."""
+        return self.tokens_sent / self.tpm * 60.0 * time_scale
 
     def request_floor(self, time_scale: float) -> float:
-        return self.requests_ok / RPM * 60.0 * time_scale
+        return self.requests_ok / self.rpm * 60.0 * time_scale
 
 
 def _sent(fake: FakeUpstage) -> tuple[int, int]:
@@ -142,10 +145,44 @@ def _sent(fake: FakeUpstage) -> tuple[int, int]:
     return sum(server_tokens(t) for r in ok for t in r.inputs), len(ok)
 
 
-def time_scale_for(docs: list[SourceDocument], target_bound_seconds: float) -> float:
-    """Scale so that the corpus's own tokens take about ``target_bound_seconds`` at the TPM."""
+def time_scale_for(docs: list[SourceDocument], target_bound_seconds: float, tpm: int = TPM) -> float:
+    """Scale so that the corpus's own tokens take about ``target_bound_seconds`` at ``tpm``."""
     tokens = sum(server_tokens(d.text) for d in docs)
-    return target_bound_seconds / (tokens / TPM * 60.0)
+    return target_bound_seconds / (tokens / tpm * 60.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What each container's limiter allows, and how many containers run at once."""
+
+    requests_per_minute: int
+    tokens_per_minute: int
+    containers: int = 1
+
+    @property
+    def rpm(self) -> int:
+        return self.requests_per_minute * self.containers
+
+    @property
+    def tpm(self) -> int:
+        return self.tokens_per_minute * self.containers
+
+
+WHOLE_QUOTA = Limits(RPM, TPM)
+"""The CLI (``rag index``) and the tests' container: the organisation's whole quota."""
+
+
+def indexer_shares(stage: str = "dev") -> Limits:
+    """The indexer function's per-container share of the quota (``infra_cdk/quota.py``) and the
+    number of indexer containers the S3 → SQS event source runs at once, for ``stage``."""
+    from infra_cdk.config import load_config
+    from infra_cdk.quota import upstage_shares
+
+    config = load_config({"stage": stage, "upstage_requests_per_minute": RPM,
+                          "upstage_tokens_per_minute": TPM}.get, {})
+    share = upstage_shares(config)["indexer"]
+    return Limits(share.requests_per_minute, share.tokens_per_minute,
+                  config.ingestion.max_concurrency)
 
 
 def _index_group(service: IndexingService, group: list[SourceDocument]) -> list[int | None]:
@@ -158,29 +195,52 @@ def _index_group(service: IndexingService, group: list[SourceDocument]) -> list[
 
 
 def _run_pipeline(docs: list[SourceDocument], time_scale: float, work: Work,
-                  items: Sequence[Any], workers: int) -> Run:
+                  items: Sequence[Any], workers: int, limits: Limits = WHOLE_QUOTA) -> Run:
     """Our pipeline (production embedder and limiter, OpenSearch stub, fake Upstage) over
-    ``items`` with ``workers`` threads; ``work`` returns chunk counts, None = failed."""
+    ``items`` with ``workers`` threads spread over ``limits.containers`` containers (each its
+    own client and limiter, as Lambda containers are; one store); ``work`` returns chunk
+    counts, None = failed. The fake server enforces the organisation's whole quota."""
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp, opensearch_stub() as stub, \
             fake_upstage(rpm=RPM, tpm=TPM, time_scale=time_scale,
                          latency=UPSTAGE_LATENCY_SECONDS * time_scale) as fake:
-        config = settings(fake, stub, Path(tmp))
+        config = settings(fake, stub, Path(tmp),
+                          upstage_requests_per_minute=limits.requests_per_minute,
+                          upstage_tokens_per_minute=limits.tokens_per_minute)
         init_opensearch(config)
-        # Only the limiter's minute is scaled, like the server's.
-        limiter = RateLimiter(config.upstage_requests_per_minute, config.upstage_tokens_per_minute,
-                              window_seconds=60.0 * time_scale)
-        embedder = UpstageEmbedder(UpstageClient(config, api_key=API_KEY), config, limiter)
         store = TimedStore(build_opensearch_store(config))
-        container = Container(config, embedder=embedder, store=store)
+        containers = []
+        for _ in range(limits.containers):
+            # Only the limiter's minute is scaled, like the server's.
+            limiter = RateLimiter(config.upstage_requests_per_minute,
+                                  config.upstage_tokens_per_minute,
+                                  window_seconds=60.0 * time_scale)
+            embedder = UpstageEmbedder(UpstageClient(config, api_key=API_KEY), config, limiter)
+            containers.append(Container(config, embedder=embedder, store=store))
+        pending = list(reversed(items))
+        lock = threading.Lock()
+        outcomes: list[int | None] = []
+
+        def worker(index: int) -> None:  # takes the next item, as SQS hands a free container one
+            container = containers[index % len(containers)]
+            while True:
+                with lock:
+                    if not pending:
+                        return
+                    item = pending.pop()
+                done = work(container, item)
+                with lock:
+                    outcomes.extend(done)
+
         started = time.perf_counter()
         with ThreadPoolExecutor(workers, thread_name_prefix="indexer") as pool:
-            outcomes = [n for done in pool.map(lambda item: work(container, item), items)
-                        for n in done]
+            for future in [pool.submit(worker, index) for index in range(workers)]:
+                future.result()
         seconds = time.perf_counter() - started
         tokens, requests = _sent(fake)
         return Run(seconds, tokens, requests, fake.rate_limited,
                    sum(1 for n in outcomes if n is None), len(docs),
-                   sum(n for n in outcomes if n is not None), writes=store.writes)
+                   sum(n for n in outcomes if n is not None), writes=store.writes,
+                   tpm=limits.tpm, rpm=limits.rpm)
 
 
 def run_ours(docs: list[SourceDocument], time_scale: float) -> Run:
@@ -200,9 +260,10 @@ def _handle_batch(ingestion: S3Ingestion, bodies: list[str]) -> list[int | None]
     return counts
 
 
-def run_ours_s3(docs: list[SourceDocument], time_scale: float) -> Run:
+def run_ours_s3(docs: list[SourceDocument], time_scale: float, limits: Limits) -> Run:
     """The same corpus uploaded to S3: SQS batches of ``S3_BATCH`` messages through
-    ``S3Ingestion.apply``, ``S3_CONCURRENCY`` invocations at once."""
+    ``S3Ingestion.apply``, one invocation at a time in each of ``limits.containers``
+    indexer containers, each limited to its share of the quota."""
     from solar_rag.parsing.files import SUPPORTED_EXTENSIONS, load_file
     from solar_rag.services.s3_ingestion import S3Ingestion
 
@@ -221,7 +282,7 @@ def run_ours_s3(docs: list[SourceDocument], time_scale: float) -> Run:
         return _handle_batch(ingestion, batch)
 
     batches = [bodies[i:i + S3_BATCH] for i in range(0, len(bodies), S3_BATCH)]
-    return _run_pipeline(docs, time_scale, invoke, batches, S3_CONCURRENCY)
+    return _run_pipeline(docs, time_scale, invoke, batches, limits.containers, limits)
 
 
 def _langchain_documents(docs: list[SourceDocument]) -> list[Any]:
@@ -326,18 +387,30 @@ def run(section: Section, scale: Scale) -> None:
         f"{UPSTAGE_LATENCY_SECONDS * 1000:.0f} ms scaled alike.")
     ours = run_ours(docs, time_scale)
     bound = ours.bound(time_scale)
-    section.add(Figure("ours: time ÷ physical bound (tokens sent ÷ TPM)", "×",
-                       ours.seconds / bound, 1.15, better="lower",
-                       baseline_name="the issue's target (1.15× the bound)",
+    section.add(Figure("ours, batch path (whole quota): time ÷ physical bound (tokens sent ÷ TPM)",
+                       "×", ours.seconds / bound, TARGET, better="lower",
+                       baseline_name=f"the issue's target ({TARGET}× the bound)",
                        note=f"{ours.seconds:.1f} s for a {bound:.1f} s bound; request floor "
                             f"{ours.request_floor(time_scale):.1f} s ({ours.requests_ok} requests ÷ RPM)"))
-    s3 = run_ours_s3(docs, time_scale)
-    section.add(Figure("ours through S3 → SQS batches: time ÷ physical bound", "×",
-                       s3.seconds / s3.bound(time_scale), 1.15, better="lower",
-                       baseline_name="the issue's target (1.15× the bound)",
-                       note=f"{S3_BATCH} messages per invocation, {S3_CONCURRENCY} at once; "
-                            f"{s3.seconds:.1f} s, {s3.requests_ok} embedding requests, "
-                            f"{s3.rate_limited} × 429, {s3.failed_documents} failed documents"))
+    shares = indexer_shares()
+    # The same minute as the batch path (our own CPU time does not shrink with it: a shorter
+    # one would weigh it more), and the share of the corpus that the shares' rate sends in
+    # the same time, so that its bound is as long as the batch path's.
+    s3_docs = docs[:max(1, round(len(docs) * shares.tpm / TPM))]
+    s3_scale = time_scale
+    s3 = run_ours_s3(s3_docs, s3_scale, shares)
+    s3_bound = s3.bound(s3_scale)
+    section.add(Figure("ours through S3 → SQS batches, per-function shares: time ÷ bound", "×",
+                       s3.seconds / s3_bound, TARGET, better="lower",
+                       baseline_name=f"the issue's target ({TARGET}× the bound)",
+                       note=f"{shares.containers} indexer containers, each "
+                            f"{shares.requests_per_minute} requests and "
+                            f"{shares.tokens_per_minute:,} tokens a minute (dev stage's share, "
+                            f"infra_cdk/quota.py); the first {len(s3_docs)} documents; "
+                            f"{S3_BATCH} messages per invocation; "
+                            f"{s3.seconds:.1f} s for a {s3_bound:.1f} s bound, "
+                            f"{s3.requests_ok} embedding requests, {s3.rate_limited} × 429, "
+                            f"{s3.failed_documents} failed documents"))
     estimates = estimate_vs_server(docs)
     section.notes.append(
         "Our token estimate ÷ the server's count: " + ", ".join(
@@ -370,11 +443,12 @@ def run(section: Section, scale: Scale) -> None:
                            theirs.seconds / theirs.bound(time_scale),
                            baseline_name="LangChain from_documents"))
     section.tables["runs"] = [
-        {"pipeline": name, "seconds": r.seconds, "bound_s": r.bound(time_scale),
-         "request_floor_s": r.request_floor(time_scale), "chunks": r.chunks,
+        {"pipeline": name, "seconds": r.seconds, "bound_s": r.bound(scale_of),
+         "request_floor_s": r.request_floor(scale_of), "chunks": r.chunks,
          "requests": r.requests_ok, "429s": r.rate_limited, "failed_docs": r.failed_documents,
          "error": r.error or ""}
-        for name, r in (("ours", ours), ("ours via S3/SQS", s3), ("langchain", theirs))
+        for name, r, scale_of in (("ours", ours, time_scale), ("ours via S3/SQS", s3, s3_scale),
+                                  ("langchain", theirs, time_scale))
         if r is not None]
     if ours.writes:
         tenth = max(1, len(ours.writes) // 10)
@@ -387,15 +461,15 @@ def run(section: Section, scale: Scale) -> None:
             f"tenth of the writes, {per_document[1]:.1f} ms in the last tenth; "
             f"{sum(s for _, s in ours.writes):.0f} thread-seconds in all over {WORKERS} workers.")
     floor = ours.request_floor(time_scale)
-    if math.isfinite(bound) and ours.seconds / bound > 1.15:
+    if math.isfinite(bound) and ours.seconds / bound > TARGET:
         causes = []
-        if floor / bound > 1.15:
+        if floor / bound > TARGET:
             causes.append(
                 f"too many embedding requests: {ours.requests_ok} requests take "
                 f"{floor / bound:.2f}× the token bound at 100/min (a request must carry ≥ 3,000 "
                 "tokens to use the token budget)")
-        if ours.seconds > 1.15 * max(floor, bound):
+        if ours.seconds > TARGET * max(floor, bound):
             causes.append(
                 f"time in the store: {ours.seconds / max(floor, bound):.2f}× the Upstage-side "
                 "floor (see the store time above)")
-        section.notes.append("Ours misses the 1.15× target: " + "; ".join(causes) + ".")
+        section.notes.append(f"Ours misses the {TARGET}× target: " + "; ".join(causes) + ".")

@@ -172,11 +172,13 @@ def _os_name() -> str:
 
 
 def report(sections: Sequence[Section], *, scale: str, seconds: float,
-           started: datetime | None = None) -> dict[str, Any]:
+           started: datetime | None = None,
+           load: tuple[float, float] | None = None) -> dict[str, Any]:
     return {
         "generated_at": (started or datetime.now(UTC)).isoformat(timespec="seconds"),
         "scale": scale,
         "seconds": round(seconds, 1),
+        "load_average": None if load is None else [round(value, 2) for value in load],
         "machine": machine(),
         "versions": versions(),
         "ratio": "ours / baseline (same unit); see 'better' for the direction",
@@ -211,14 +213,22 @@ def _cell(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def _load(data: dict[str, Any]) -> str:
+    load = data.get("load_average")
+    if not load:
+        return ""
+    return (f"; 1-minute load average {load[0]:.1f} at the start and {load[1]:.1f} at the end, "
+            "on the 2 shared cores")
+
+
 def markdown(data: dict[str, Any]) -> str:
     m = data["machine"]
     lines = [
         "# Benchmark results",
         "",
         f"Generated {data['generated_at']} by `python -m bench.run_all` (scale `{data['scale']}`, "
-        f"{data['seconds']:.0f} s). Everything runs on this machine against local fakes "
-        "(fake Upstage server, in-memory OpenSearch stub); no network.",
+        f"{data['seconds']:.0f} s{_load(data)}). Everything runs on this machine against local "
+        "fakes (fake Upstage server, in-memory OpenSearch stub); no network.",
         "",
         "**Ratio = ours ÷ baseline** in the figure's unit. For times lower is better, for "
         "throughputs and recall higher is better; the *winner* column says who wins "

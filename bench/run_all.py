@@ -1,6 +1,6 @@
-"""Run every benchmark of issue 7 side by side and write bench/results.md and results.json.
+"""Run every benchmark of issues 7 and 17 side by side and write bench/results.md and results.json.
 
-    .venv/bin/python -m bench.run_all            # full size, < 15 min on 2 cores
+    .venv/bin/python -m bench.run_all            # full size, ≈ 15 min on 2 quiet cores
     .venv/bin/python -m bench.run_all --quick    # ~2 min, for development (or BENCH_SCALE=quick)
     .venv/bin/python -m bench.run_all --only chunking,local_store
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 import time
 import traceback
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
     started_at = datetime.now(UTC)
+    load_at_start = os.getloadavg()[0]
     started = time.perf_counter()
     sections: list[results.Section] = []
     for key, module_name, title in BENCHMARKS:
@@ -68,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[bench] {title}: {section.seconds:.0f} s", file=sys.stderr, flush=True)
         sections.append(section)
     data = results.report(sections, scale=scale.name, seconds=time.perf_counter() - started,
-                          started=started_at)
+                          started=started_at, load=(load_at_start, os.getloadavg()[0]))
     md_path, json_path = results.write(data, args.output)
     print(f"[bench] wrote {md_path} and {json_path} in {data['seconds']:.0f} s", file=sys.stderr)
     return 0

@@ -22,7 +22,7 @@ class Scale:
 
 
 FULL = Scale(
-    name="full", cold_start_runs=10, ingestion_documents=2000, ingestion_bound_seconds=45.0,
+    name="full", cold_start_runs=7, ingestion_documents=2000, ingestion_bound_seconds=45.0,
     query_documents=20, query_requests=200, store_sizes=(10_000, 100_000), store_queries=100,
     chunking_documents=2000,
 )

@@ -378,6 +378,11 @@ def _message_param(message: ChatMessage) -> ChatCompletionMessageParam:
     return {"role": "user", "content": message.content}
 
 
+BATCHES_PER_MINUTE = 8
+"""An embedding request's estimated tokens stay within 1/8 of the limiter's tokens a minute."""
+BATCH_TOKENS_FLOOR = 512
+
+
 class UpstageEmbedder:
     """``Embedder`` port: Upstage passage/query embeddings, batched and rate limited."""
 
@@ -388,7 +393,11 @@ class UpstageEmbedder:
         self._query_model = settings.upstage_embedding_query_model
         self._dimensions = settings.embedding_dimensions
         self._batch_size = settings.embedding_batch_size
-        self._batch_tokens = settings.embedding_batch_tokens
+        # A request is charged its (conservative) estimate until the server's count replaces
+        # it: one estimated at half a container's share of the minute would leave a quarter
+        # to half of that share unused (issue 17: a dev indexer container has 60k of 300k).
+        self._batch_tokens = min(settings.embedding_batch_tokens,
+                                 max(BATCH_TOKENS_FLOOR, limiter.tokens_per_minute // BATCHES_PER_MINUTE))
 
     @property
     def dimensions(self) -> int:

@@ -23,6 +23,7 @@ DB_FILENAME = "rag.sqlite3"
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 30_000
 OPEN_DEADLINE_SECONDS = retry.SQLITE_OPEN_SECONDS
+WAL_AUTOCHECKPOINT_PAGES = 4096
 """How long opening waits for other processes opening (or writing) the same file."""
 _ADDED_COLUMNS = (("documents", "pending_version", "TEXT"), ("documents", "pending_since", "TEXT"),
                   ("chunks", "page", "INTEGER"), ("chunks", "page_end", "INTEGER"))
@@ -166,6 +167,9 @@ class Database:
                 # another process holds the file in its rollback-journal mode for a moment
                 raise _Busy(f"SQLite could not switch to WAL mode yet ({mode})")
             conn.execute("PRAGMA synchronous = NORMAL")
+            # Checkpoint (with its two fsyncs) every 16 MB of WAL rather than every 4 MB: a
+            # batch insert spent about 60 % of its commit time in checkpoints (issue 17).
+            conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
             conn.execute("PRAGMA cache_size = -32768")
             if not self._schema_ready:
                 self._ensure_schema(conn)

@@ -29,6 +29,8 @@ _WORD = re.compile(r"[^\W_]+")
 
 def tokenize(text: str) -> list[str]:
     """Index/query tokens of ``text`` in order (duplicates kept: they weigh in BM25)."""
+    if text.isascii():  # NFKC leaves ASCII alone, and casefold() of ASCII is lower()
+        return _WORD.findall(text.lower())
     normalised = unicodedata.normalize("NFKC", text).casefold()
     if _CJK.search(normalised) is None:
         return _WORD.findall(normalised)
@@ -37,7 +39,7 @@ def tokenize(text: str) -> list[str]:
 
 def index_text(*parts: str | None) -> str:
     """The space-joined token string stored in the FTS5 table."""
-    return " ".join(token for part in parts if part for token in tokenize(part))
+    return " ".join([token for part in parts if part for token in tokenize(part)])
 
 
 def match_expression(query: str) -> str | None:

@@ -39,7 +39,7 @@ from solar_rag.domain import (
 from solar_rag.embedding_space import EmbeddingSpace, mismatch
 from solar_rag.ports import RecordFor
 from solar_rag.retrieval.fusion import DEFAULT_CANDIDATES, CandidatePolicy, reciprocal_rank_fusion
-from solar_rag.retrieval.write_plan import upsert_each
+from solar_rag.retrieval.write_plan import require_unique_documents
 
 _IN_BATCH = 500
 _FETCH_BATCH = 512
@@ -52,6 +52,10 @@ _INSERT_CHUNK = (
     f"INSERT INTO chunks (rowid, {_CHUNK_COLUMNS}, vector) "  # noqa: S608
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_BATCH_CHUNKS = 4096
+"""Most chunks per write transaction of ``upsert_documents`` (16 MB of 1024-d vectors): the
+write lock is held for a bounded time, whatever batch the caller gives."""
+FloatMatrix = np.ndarray[tuple[int, int], np.dtype[np.float32]]
 _BUMP_GENERATION = (
     "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'generation'"
 )
@@ -161,14 +165,8 @@ class LocalVectorStore:
         return self._upsert(document_id, version, chunks, None)
 
     def upsert_documents(self, writes: Sequence[DocumentWrite]) -> list[WriteResult]:
-        """One transaction per document: SQLite pays no fixed cost per write worth sharing."""
-        source_of = {write.document_id: write.source for write in writes}
-
-        def upsert_one(document_id: str, version: str, chunks: Sequence[EmbeddedChunk], *,
-                       previous_chunk_ids: Sequence[str] = ()) -> list[str]:
-            return self._upsert(document_id, version, chunks, None, source_of[document_id])
-
-        return upsert_each(upsert_one, writes)
+        """Several documents per transaction (see ``_upsert_batch``)."""
+        return self._upsert_batch(writes, None)
 
     def delete_document(self, document_id: str, *, chunk_ids: Sequence[str] = ()) -> int:
         return self._delete(document_id, None)
@@ -184,16 +182,7 @@ class LocalVectorStore:
                                   records: Sequence[RecordFor]) -> list[WriteResult]:
         if len(records) != len(writes):
             raise ValueError("one record per write")
-        record_of = {write.document_id: record for write, record in zip(writes, records,
-                                                                         strict=True)}
-        source_of = {write.document_id: write.source for write in writes}
-
-        def upsert_one(document_id: str, version: str, chunks: Sequence[EmbeddedChunk], *,
-                       previous_chunk_ids: Sequence[str] = ()) -> list[str]:
-            return self._upsert(document_id, version, chunks, record_of[document_id],
-                                source_of[document_id])
-
-        return upsert_each(upsert_one, writes)
+        return self._upsert_batch(writes, records)
 
     def delete_document_recorded(self, record: DocumentRecord) -> int:
         return self._delete(record.id, record)
@@ -201,39 +190,105 @@ class LocalVectorStore:
     def _upsert(self, document_id: str, version: str, chunks: Sequence[EmbeddedChunk],
                 record: RecordFor | None, source: SourceDocument | None = None) -> list[str]:
         vectors = self._validate(document_id, version, chunks)
-        chunk_ids = [item.chunk.chunk_id for item in chunks]
         try:
             with self._db.write() as conn:
-                existing = self._existing_rows(conn, document_id, chunk_ids)
-                self._delete_rows(conn, existing)
-                base = _max_rowid_ever(conn)
-                rowids = list(range(base + 1, base + 1 + len(chunks)))
-                conn.executemany(
-                    _INSERT_CHUNK,
-                    (
-                        (rowid, *_chunk_values(item.chunk), vectors[i].tobytes())
-                        for i, (rowid, item) in enumerate(zip(rowids, chunks, strict=True))
-                    ),
-                )
-                conn.executemany(
-                    "INSERT INTO chunks_fts (rowid, tokens) VALUES (?, ?)",
-                    _fts_rows(rowids, chunks),
-                )
-                stale = [
-                    row[0]
-                    for row in conn.execute(
-                        "SELECT rowid FROM chunks WHERE document_id = ? AND version != ?",
-                        (document_id, version),
-                    )
-                ]
-                self._delete_rows(conn, stale)
+                chunk_ids = self._write_version(conn, document_id, version, chunks, vectors,
+                                                record, source)
                 conn.execute(_BUMP_GENERATION)
-                if source is not None:
-                    write_source(conn, source, version)
-                if record is not None:
-                    write_record(conn, record(list(chunk_ids)))
         except sqlite3.Error as exc:
             raise errors.VectorStoreError(f"local store write failed: {exc}") from exc
+        return chunk_ids
+
+    def _upsert_batch(self, writes: Sequence[DocumentWrite],
+                      records: Sequence[RecordFor] | None) -> list[WriteResult]:
+        """The documents of one call in shared transactions of up to ``_BATCH_CHUNKS``
+        chunks. A crash rolls the whole transaction back, so each document is its old
+        version or its new one, never a mixture, and its registry row (``records``) is
+        committed with its chunks. A document refused inside the transaction (a chunk id of
+        another document, bad record metadata) or an SQLite error rolls the group back, and
+        its documents are then written one transaction each, so only the failing ones fail.
+        Half the cost of inserting was SQLite's per-transaction work (the commit, an FTS5
+        segment per commit, the generation bump): issue 17."""
+        require_unique_documents(writes)
+        if records is not None and len(records) != len(writes):
+            raise ValueError("one record per write")
+        results: dict[int, WriteResult] = {}
+        valid: list[tuple[int, FloatMatrix]] = []
+        for position, write in enumerate(writes):
+            try:
+                valid.append((position, self._validate(write.document_id, write.version,
+                                                       write.chunks)))
+            except errors.RagError as error:
+                results[position] = WriteResult(write.document_id, error=error)
+        for group in _transaction_groups(valid, writes):
+            try:
+                results |= self._write_group(group, writes, records)
+            except (_Refused, sqlite3.Error):  # sqlite3.Error: the COMMIT itself failed
+                for position, _ in group:
+                    write = writes[position]
+                    record = None if records is None else records[position]
+                    try:
+                        stored = self._upsert(write.document_id, write.version, write.chunks,
+                                              record, write.source)
+                    except errors.RagError as error:
+                        results[position] = WriteResult(write.document_id, error=error)
+                    else:
+                        results[position] = WriteResult(write.document_id, stored)
+            except errors.RagError as error:  # busy: the transaction never started
+                results |= {p: WriteResult(writes[p].document_id, error=error) for p, _ in group}
+        return [results[position] for position in range(len(writes))]
+
+    def _write_group(self, group: Sequence[tuple[int, FloatMatrix]],
+                     writes: Sequence[DocumentWrite],
+                     records: Sequence[RecordFor] | None) -> dict[int, WriteResult]:
+        results: dict[int, WriteResult] = {}
+        with self._db.write() as conn:
+            try:
+                for position, vectors in group:
+                    write = writes[position]
+                    record = None if records is None else records[position]
+                    stored = self._write_version(conn, write.document_id, write.version,
+                                                 write.chunks, vectors, record, write.source)
+                    results[position] = WriteResult(write.document_id, stored)
+                conn.execute(_BUMP_GENERATION)
+            except (errors.RagError, sqlite3.Error) as exc:
+                raise _Refused from exc  # rolled back by write()
+        return results
+
+    def _write_version(self, conn: sqlite3.Connection, document_id: str, version: str,
+                       chunks: Sequence[EmbeddedChunk], vectors: FloatMatrix,
+                       record: RecordFor | None, source: SourceDocument | None) -> list[str]:
+        """Inside the caller's transaction: the version's chunks, the document's other
+        versions dropped, its source (what `rag reindex` reads), its registry row; the caller
+        bumps the generation."""
+        chunk_ids = [item.chunk.chunk_id for item in chunks]
+        existing = self._existing_rows(conn, document_id, chunk_ids)
+        self._delete_rows(conn, existing)
+        base = _max_rowid_ever(conn)
+        rowids = list(range(base + 1, base + 1 + len(chunks)))
+        conn.executemany(
+            _INSERT_CHUNK,
+            (
+                (rowid, *_chunk_values(item.chunk), vectors[i].tobytes())
+                for i, (rowid, item) in enumerate(zip(rowids, chunks, strict=True))
+            ),
+        )
+        conn.executemany(
+            "INSERT INTO chunks_fts (rowid, tokens) VALUES (?, ?)",
+            _fts_rows(rowids, chunks),
+        )
+        stale = [
+            row[0]
+            for row in conn.execute(
+                "SELECT rowid FROM chunks WHERE document_id = ? AND version != ?",
+                (document_id, version),
+            )
+        ]
+        self._delete_rows(conn, stale)
+        if source is not None:
+            write_source(conn, source, version)
+        if record is not None:
+            write_record(conn, record(list(chunk_ids)))
         return chunk_ids
 
     def _delete(self, document_id: str, record: DocumentRecord | None,
@@ -280,7 +335,7 @@ class LocalVectorStore:
 
     def _validate(
         self, document_id: str, version: str, chunks: Sequence[EmbeddedChunk]
-    ) -> np.ndarray[tuple[int, int], np.dtype[np.float32]]:
+    ) -> FloatMatrix:
         if not document_id:
             raise errors.InvalidInput("document id must not be empty")
         seen: set[str] = set()
@@ -475,6 +530,26 @@ def _chunk_values(chunk: Chunk) -> tuple[object, ...]:
 def _fts_rows(rowids: Sequence[int], chunks: Sequence[EmbeddedChunk]) -> Iterator[tuple[int, str]]:
     for rowid, item in zip(rowids, chunks, strict=True):
         yield rowid, index_text(item.chunk.title, item.chunk.section, item.chunk.text)
+
+
+class _Refused(Exception):
+    """A document of a shared transaction failed: the transaction was rolled back."""
+
+
+def _transaction_groups(valid: Sequence[tuple[int, FloatMatrix]],
+                        writes: Sequence[DocumentWrite]) -> Iterator[list[tuple[int, FloatMatrix]]]:
+    """Consecutive documents of at most ``_BATCH_CHUNKS`` chunks (a larger one alone)."""
+    group: list[tuple[int, FloatMatrix]] = []
+    size = 0
+    for item in valid:
+        chunks = len(writes[item[0]].chunks)
+        if group and size + chunks > _BATCH_CHUNKS:
+            yield group
+            group, size = [], 0
+        group.append(item)
+        size += chunks
+    if group:
+        yield group
 
 
 def _max_rowid_ever(conn: sqlite3.Connection) -> int:

@@ -160,7 +160,8 @@ function renderSources() {
     const item = document.createElement("li");
     item.value = source.index;
     item.dataset.index = String(source.index);
-    const where = source.location ? ` (${source.location})` : "";
+    // A section path that only repeats the title says nothing more ("Leave policy (Leave policy)").
+    const where = source.location && source.location !== source.title ? ` (${source.location})` : "";
     item.textContent = (source.title ? `${source.title} — ${source.document_id}` : source.document_id) + where;
     if (state.cited.has(source.index)) item.className = "cited";
     return item;
