@@ -95,7 +95,7 @@ def test_scale_knob(monkeypatch: pytest.MonkeyPatch) -> None:
     assert from_env(quick=True) is QUICK
     monkeypatch.setenv("BENCH_SCALE", "quick")
     assert from_env() is QUICK
-    assert FULL.ingestion_documents >= 2000 and FULL.cold_start_runs >= 10
+    assert FULL.ingestion_documents >= 2000 and FULL.cold_start_runs >= 7  # a median of 7 per variant (13 variants)
     assert FULL.store_sizes == (10_000, 100_000)
 
 
