@@ -32,9 +32,11 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import httpx2 as httpx  # openai 3.x's HTTP client, already in the Lambda layer
+import tenacity
 
 from solar_rag.adapters.parse_requests import InMemoryRequestMemo, RequestMemo
 from solar_rag.domain import LayoutElement
@@ -51,7 +53,7 @@ from solar_rag.errors import (
     UpstreamTimeout,
 )
 from solar_rag.parsing.content_types import file_type
-from solar_rag.resilience import deadline
+from solar_rag.resilience import deadline, retry
 from solar_rag.resilience.rate_limit import RateLimiter, WaitTooLong
 from solar_rag.settings import Settings
 
@@ -254,9 +256,11 @@ class DocumentParseClient:
               files: Mapping[str, tuple[str, bytes, str]] | None = None,
               form: Mapping[str, str] | None = None, authenticated: bool = True
               ) -> dict[str, Any]:
+        """One request under ``retry.DOCUMENT_PARSE``: each attempt waits for the limiter and
+        takes its timeout from the deadline; the last failure is raised as a domain error."""
         label = f"the Document Parse {what} request"
-        attempts = self._retries + 1
-        for attempt in range(1, attempts + 1):
+
+        def attempt() -> dict[str, Any]:
             try:
                 limiter.acquire(0, max_wait=max(0.0, deadline.time_left(math.inf)
                                                 - deadline.MIN_ATTEMPT_SECONDS))
@@ -265,32 +269,38 @@ class DocumentParseClient:
                                        "(Document Parse rate limit)") from None
             timeout = deadline.attempt_timeout(self._timeout, label)
             headers = {"Authorization": f"Bearer {self._api_key()}"} if authenticated else {}
-            retry_after: float | None = None
             try:
                 response = self._http.request(method, url, headers=headers, files=files,
                                               data=form, timeout=timeout)
             except httpx.TimeoutException:
-                failure: RagError = UpstreamTimeout(
-                    f"Upstage did not answer {label} within {timeout:.3g} s")
+                raise _Failed(UpstreamTimeout(
+                    f"Upstage did not answer {label} within {timeout:.3g} s")) from None
             except httpx.TransportError:
-                failure = UpstreamError(f"could not connect to Upstage for {label}")
-            else:
-                if response.is_success:
-                    return self._json(response, label)
-                retry_after = _retry_after(response)
-                failure = self._status_error(response, label)
-                if response.status_code == 429 and retry_after is not None:
-                    limiter.penalise(min(retry_after, MAX_RETRY_AFTER_SECONDS))
-            delay = self._delay(attempt, retry_after)
-            out_of_time = deadline.time_left(math.inf) < delay + deadline.MIN_ATTEMPT_SECONDS
-            too_long = (retry_after or 0.0) > MAX_RETRY_AFTER_SECONDS
-            if not failure.retryable or attempt == attempts or out_of_time or too_long:
-                logger.warning("document parse %s failed: %s (attempt %d/%d)", what,
-                               failure.message, attempt, attempts)
-                raise failure
-            logger.info("document parse %s: %s, retrying in %.2f s", what, failure.message, delay)
-            self._sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+                raise _Failed(UpstreamError(f"could not connect to Upstage for {label}")) from None
+            if response.is_success:
+                return self._json(response, label)
+            retry_after = _retry_after(response)
+            if response.status_code == 429 and retry_after is not None:
+                limiter.penalise(min(retry_after, MAX_RETRY_AFTER_SECONDS))
+            raise _Failed(self._status_error(response, label), retry_after)
+
+        def log_retry(state: tenacity.RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome is not None else None
+            message = error.failure.message if isinstance(error, _Failed) else str(error)
+            logger.info("document parse %s: %s, retrying in %.2f s", what, message,
+                        state.upcoming_sleep)
+
+        policy = retry.DOCUMENT_PARSE.with_attempts(self._retries + 1).with_backoff(
+            replace(retry.DOCUMENT_PARSE.backoff, rng=self._rng))
+        try:
+            result: dict[str, Any] = retry.retrying(
+                policy, retry_on=lambda e: isinstance(e, _Failed) and e.failure.retryable,
+                retry_after=lambda e: e.retry_after if isinstance(e, _Failed) else None,
+                sleep=self._sleep, before_sleep=log_retry)(attempt)
+        except _Failed as failed:
+            logger.warning("document parse %s failed: %s", what, failed.failure.message)
+            raise failed.failure from None
+        return result
 
     def _api_key(self) -> str:
         key = self._key().strip()
@@ -335,11 +345,6 @@ class DocumentParseClient:
             text = text.replace(key, "***")
         text = text.strip()
         return text if len(text) <= _MAX_UPSTREAM_MESSAGE else text[:_MAX_UPSTREAM_MESSAGE - 3] + "..."
-
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return retry_after * (1.0 + 0.1 * self._rng.random())
-        return min(8.0, 0.5 * 2.0 ** (attempt - 1)) * (1.0 - 0.25 * self._rng.random())
 
     def _upload(self, data: bytes, filename: str) -> dict[str, tuple[str, bytes, str]]:
         kind = file_type("." + filename.rsplit(".", 1)[-1]) if "." in filename else None
@@ -425,6 +430,15 @@ def _upstream_message(response: httpx.Response) -> str | None:
         if isinstance(inner, str):
             return inner
     return None
+
+
+class _Failed(Exception):
+    """One attempt's failure, with the pause the server asked for (if any)."""
+
+    def __init__(self, failure: RagError, retry_after: float | None = None) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+        self.retry_after = retry_after
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -106,6 +106,16 @@ UPSTAGE = Policy(
     retry_statuses=UPSTAGE_RETRY_STATUSES,
 )
 
+DOCUMENT_PARSE = Policy(
+    "upstage document parse",
+    Backoff(base_seconds=0.5, cap_seconds=8.0, jitter=0.25),
+    attempts=3,  # replaced by document_parse_max_retries + 1
+    max_retry_after_seconds=60.0,
+    retry_statuses=UPSTAGE_RETRY_STATUSES,
+)
+"""Document Parse's submit, poll and download requests (its own rate limits: 3 RPS sync,
+6 RPS async; the polling of a running parse is not a retry and paces itself)."""
+
 OPENSEARCH_RETRY_STATUSES = frozenset({429, 502, 503, 504})
 """Throttling and the gateway statuses of an overloaded or restarting cluster. Not 500: from
 OpenSearch that is mostly a request it cannot run (a script or query error), not a moment."""
