@@ -26,6 +26,14 @@ def make_pdf(pages: list[str], title: str | None = None) -> bytes:
     if title is not None:
         objects.append(f"<< /Title ({title}) >>".encode())
         info_id = len(objects)
+    return write_pdf(objects, info_id)
+
+
+W = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+
+
+def write_pdf(objects: list[bytes], info_id: int | None = None) -> bytes:
+    """A PDF file of numbered ``objects`` (1 is the catalog) with its cross-reference table."""
     out = io.BytesIO()
     out.write(b"%PDF-1.4\n")
     offsets = []
@@ -40,9 +48,6 @@ def make_pdf(pages: list[str], title: str | None = None) -> bytes:
     out.write(f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R{info} >>\nstartxref\n{xref}\n%%EOF\n"
               .encode())
     return out.getvalue()
-
-
-W = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
 
 
 def paragraph(text: str, style: str | None = None, numbered: bool = False) -> str:

@@ -3,9 +3,10 @@ draw an image and no text) and a PNG."""
 
 from __future__ import annotations
 
-import io
 import struct
 import zlib
+
+from tests.fakes.documents import write_pdf
 
 
 def make_scanned_pdf(pages: int, *, seed: int = 0) -> bytes:
@@ -25,19 +26,7 @@ def make_scanned_pdf(pages: int, *, seed: int = 0) -> bytes:
                        .encode())
         objects.append(image)
         objects.append(b"<< /Length %d >>\nstream\n" % len(draw) + draw + b"\nendstream")
-    out = io.BytesIO()
-    out.write(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(out.tell())
-        out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
-    xref = out.tell()
-    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
-    for offset in offsets:
-        out.write(b"%010d 00000 n \n" % offset)
-    out.write(f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n"
-              .encode())
-    return out.getvalue()
+    return write_pdf(objects)
 
 
 def make_png(width: int = 8, height: int = 8, *, seed: int = 0) -> bytes:

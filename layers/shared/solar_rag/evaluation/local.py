@@ -7,10 +7,14 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import uvicorn
 
 from solar_rag.settings import Settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 STARTUP_TIMEOUT_SECONDS = 30.0
 
@@ -22,12 +26,21 @@ def local_service(settings: Settings) -> Iterator[str]:
     from solar_rag.composition import Container
 
     container = Container(settings)
-    app = create_app(lambda: container, max_request_bytes=settings.max_request_bytes)
+    with serve_app(create_app(lambda: container, max_request_bytes=settings.max_request_bytes),
+                   name="rag-eval-service") as url:
+        yield url
+
+
+@contextmanager
+def serve_app(app: FastAPI, *, name: str = "rag-local-service",
+              startup_timeout: float = STARTUP_TIMEOUT_SECONDS) -> Iterator[str]:
+    """Runs ``app`` with uvicorn on 127.0.0.1 (a free port) in a background thread; yields
+    its base URL and stops it afterwards."""
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
                                            lifespan="off", access_log=False))
-    thread = threading.Thread(target=server.run, name="rag-eval-service", daemon=True)
+    thread = threading.Thread(target=server.run, name=name, daemon=True)
     thread.start()
-    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    deadline = time.monotonic() + startup_timeout
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             server.should_exit = True
