@@ -15,11 +15,11 @@ import argparse
 import json
 import os
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager, redirect_stdout
+from contextlib import redirect_stdout
 from io import StringIO
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 from solar_rag.cli import main as rag
 
@@ -33,18 +33,10 @@ COMMAND = ("rag eval eval/example/questions.jsonl --index eval/example/documents
            "--data-dir <fresh temp dir>  (UPSTAGE_API_KEY= : offline provider)")
 
 
-@contextmanager
-def _offline() -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in ("UPSTAGE_API_KEY", "UPSTAGE_SECRET_ID", "VECTOR_STORE")}
-    os.environ.update({"UPSTAGE_API_KEY": "", "UPSTAGE_SECRET_ID": "", "VECTOR_STORE": "local"})
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+def _offline() -> Any:
+    """The default local settings with the offline provider, whatever this shell exports."""
+    return patch.dict(os.environ, {"UPSTAGE_API_KEY": "", "UPSTAGE_SECRET_ID": "",
+                                   "VECTOR_STORE": "local"})
 
 
 def evaluate(output: Path) -> tuple[dict[str, Any], str]:

@@ -10,17 +10,13 @@ import pytest
 from solar_rag.cli import main, parse_filters
 from solar_rag.settings import get_settings
 
+from tests.fakes.cli_env import isolated_cli
+
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("RAG_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("UPSTAGE_API_KEY", raising=False)
-    monkeypatch.delenv("UPSTAGE_SECRET_ID", raising=False)
-    monkeypatch.setenv("EMBEDDING_DIMENSIONS", "256")
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+    with isolated_cli(tmp_path, monkeypatch):
+        yield
 
 
 @pytest.fixture

@@ -8,23 +8,15 @@ from pathlib import Path
 
 import pytest
 from solar_rag.cli import main
-from solar_rag.settings import get_settings
 
+from tests.fakes.cli_env import isolated_cli
 from tests.fakes.documents import make_pdf
 
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("RAG_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("UPSTAGE_API_KEY", raising=False)
-    monkeypatch.delenv("UPSTAGE_SECRET_ID", raising=False)
-    monkeypatch.setenv("EMBEDDING_DIMENSIONS", "256")
-    monkeypatch.setenv("CHUNK_SIZE_TOKENS", "32")
-    monkeypatch.setenv("CHUNK_OVERLAP_TOKENS", "0")
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+    with isolated_cli(tmp_path, monkeypatch, CHUNK_SIZE_TOKENS="32", CHUNK_OVERLAP_TOKENS="0"):
+        yield
 
 
 def test_ask_prints_the_page_of_each_citation(tmp_path: Path,

@@ -30,17 +30,7 @@ from tests.fakes.opensearch_stub import OpenSearchStub
 REGION, BUCKET, TABLE, ALIAS = "us-east-1", "docs-bucket", "documents", "rag-chunks"
 DOCUMENTS = 12
 
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[OpenSearchStub]:
-    with OpenSearchStub() as stub:
-        yield stub
-
-
-@pytest.fixture
-def stub(server: OpenSearchStub) -> OpenSearchStub:
-    server.reset("domain")
-    return server
+pytest_plugins = ("tests.integration.opensearch_harness",)  # its server and stub fixtures
 
 
 @pytest.fixture

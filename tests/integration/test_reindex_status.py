@@ -17,11 +17,11 @@ from tests.integration.test_reindex_opensearch import (  # noqa: F401 (fixtures)
     ALIAS,
     BUCKET,
     aws,
-    server,
     settings,
-    stub,
     upload,
 )
+
+pytest_plugins = ("tests.integration.opensearch_harness",)  # its server and stub fixtures
 
 
 def test_status_shows_a_refused_swap_from_elsewhere(stub: OpenSearchStub, aws: Any,  # noqa: F811
