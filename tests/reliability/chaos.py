@@ -526,7 +526,7 @@ class ChaosRun:
         from solar_rag.parsing.content_types import BUILT_IN_EXTENSIONS
         from solar_rag.parsing.files import load_file
         from solar_rag.parsing.parsers import parse_document
-        from solar_rag.services.s3_ingestion import parse_sidecar
+        from solar_rag.parsing.sources import parse_sidecar
         from solar_rag.text.chunking import Chunker
 
         mismatches = self.figures.mismatches

@@ -19,14 +19,11 @@ from solar_rag.errors import (
 from solar_rag.lambda_edge.events import parse_notification
 from solar_rag.parsing.files import SUPPORTED_EXTENSIONS, load_file
 from solar_rag.parsing.parsers import parse_document
+from solar_rag.parsing.sources import parse_sidecar
 from solar_rag.services import indexing
 from solar_rag.services.indexing import IndexingService
 from solar_rag.services.intake import QUEUE_PREFIX
-from solar_rag.services.s3_ingestion import (
-    ObjectChange,
-    S3Ingestion,
-    parse_sidecar,
-)
+from solar_rag.services.s3_ingestion import ObjectChange, S3Ingestion
 from solar_rag.text.chunking import Chunker
 
 from tests.fakes import events

@@ -19,6 +19,9 @@ SIDECAR_SUFFIX = ".metadata.json"
 """``<key>.metadata.json`` describes ``<key>`` (the Bedrock Knowledge Bases convention)."""
 MAX_SIDECAR_BYTES = 10 * 1024  # Bedrock's limit for a metadata file
 _METADATA_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+_LIMITS = current_limits()
+"""Read once, as the API schemas read theirs: a sidecar is held to the same metadata limits
+as a document sent over HTTP."""
 
 
 class FileLoader(Protocol):
@@ -48,9 +51,8 @@ def parse_sidecar(data: bytes) -> Metadata:
     if not isinstance(body, dict) or not isinstance(body.get("metadataAttributes"), dict):
         raise InvalidInput('it must be an object with a "metadataAttributes" object')
     attributes: dict[str, Any] = body["metadataAttributes"]
-    max_keys = current_limits().max_metadata_keys
-    if len(attributes) > max_keys:
-        raise InvalidInput(f"it has more than {max_keys} attributes")
+    if len(attributes) > _LIMITS.max_metadata_keys:
+        raise InvalidInput(f"it has more than {_LIMITS.max_metadata_keys} attributes")
     metadata: Metadata = {}
     for key, raw in attributes.items():
         if not _METADATA_KEY.match(key):
@@ -71,9 +73,9 @@ def _attribute_value(key: str, raw: object) -> MetadataValue:
     if isinstance(value, bool | int | float) and not (isinstance(value, float) and value != value):
         return value
     if isinstance(value, str):
-        max_chars = current_limits().max_metadata_value_chars
-        if len(value) > max_chars:
-            raise InvalidInput(f"attribute {key!r} is longer than {max_chars} characters")
+        if len(value) > _LIMITS.max_metadata_value_chars:
+            raise InvalidInput(f"attribute {key!r} is longer than "
+                               f"{_LIMITS.max_metadata_value_chars} characters")
         return value
     raise InvalidInput(f"attribute {key!r} must be a string, number or boolean")
 

@@ -46,7 +46,6 @@ from solar_rag.parsing.sources import (
     FileLoader,
     document_key,
     invalid_sidecar,
-    parse_sidecar,
     read_document,
 )
 from solar_rag.ports import DocumentRegistry, ObjectStore
@@ -59,7 +58,7 @@ from solar_rag.services.intake import (
     still_queued,
 )
 
-__all__ = ["ChangeKind", "ObjectChange", "S3Ingestion", "parse_sidecar"]
+__all__ = ["ChangeKind", "ObjectChange", "S3Ingestion"]
 
 logger = logging.getLogger("solar_rag.s3_ingestion")
 

@@ -44,6 +44,7 @@ from solar_rag.adapters.opensearch.store import OpenSearchVectorStore
 from solar_rag.domain import DocumentStatus, SourceDocument
 from solar_rag.embedding_space import EmbeddingSpace, configured_space, mismatch
 from solar_rag.errors import DocumentNotFound, NotConfigured, SpaceMismatch
+from solar_rag.parsing.sources import MAX_SIDECAR_BYTES, SIDECAR_SUFFIX, FileLoader, read_document
 from solar_rag.ports import DocumentRegistry, ObjectStore
 from solar_rag.services.reindex import LiveDocument, Reindexer, ReindexReport
 
@@ -54,8 +55,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SIDECAR_SUFFIX = ".metadata.json"
-MAX_SIDECAR_BYTES = 10 * 1024
 _VERSIONED = re.compile(r"^(?P<alias>.+)-v(?P<n>\d+)$")
 
 
@@ -63,7 +62,7 @@ class BucketCorpus:
     """Live records from the registry; each document read again from the bucket."""
 
     def __init__(self, registry: DocumentRegistry, objects: ObjectStore | None, *,
-                 load: Callable[[bytes, str, str, dict[str, Any]], SourceDocument],
+                 load: FileLoader,
                  max_object_bytes: int, bucket: str | None) -> None:
         self._registry = registry
         self._objects = objects
@@ -88,13 +87,11 @@ class BucketCorpus:
             data, _ = self._objects.read(document.id, max_bytes=self._max_object_bytes)
         except DocumentNotFound:
             return None
-        from solar_rag.services.s3_ingestion import parse_sidecar
-
         sidecar = self._objects.read_optional(document.id + SIDECAR_SUFFIX,
                                               max_bytes=MAX_SIDECAR_BYTES)
-        metadata = dict(parse_sidecar(sidecar)) if sidecar is not None else {}
         source = f"s3://{self._bucket}/{document.id}" if self._bucket else document.id
-        return self._load(data, document.id, source, metadata), document.version
+        return read_document(self._load, data, document.id, document_id=document.id,
+                             sidecar=sidecar, source=source), document.version
 
 
 def live_index(client: OpenSearch, alias: str) -> tuple[str, Mapping[str, Any]]:
@@ -172,19 +169,6 @@ def _write_json(path: Path, body: Mapping[str, Any]) -> None:
     os.replace(temp, path)
 
 
-def _loader(container: Container) -> Callable[[bytes, str, str, dict[str, Any]], SourceDocument]:
-    from solar_rag.parsing.budget import parse_limits
-    from solar_rag.parsing.files import load_file
-
-    limits = parse_limits(container.settings)
-
-    def load(data: bytes, key: str, source: str, metadata: dict[str, Any]) -> SourceDocument:
-        return load_file(data, key, document_id=key, metadata=metadata, source=source,
-                         limits=limits)
-
-    return load
-
-
 def _discard(path: Path) -> None:
     for suffix in ("", "-wal", "-shm", "-journal"):
         path.with_name(path.name + suffix).unlink(missing_ok=True)
@@ -254,7 +238,7 @@ def reindex_opensearch(container: Container, *, rollback: bool, force: bool,
         if rollback:
             _seed_rollback(container, live, store, target_registry, progress)
         objects = container.object_store if settings.documents_bucket else None
-        corpus = BucketCorpus(container.registry, objects, load=_loader(container),
+        corpus = BucketCorpus(container.registry, objects, load=container.file_loader,
                               max_object_bytes=settings.max_object_bytes,
                               bucket=settings.documents_bucket)
         report = ReindexReport(detail={"store": "opensearch", "alias": alias, "live": live,
@@ -367,7 +351,7 @@ def reindex_status(container: Container, *, record: RunRecord | None = None) -> 
                 built = 0  # killed before its first batch
             finally:
                 conn.close()
-    live = [doc for doc in BucketCorpus(container.registry, None, load=_loader(container),
+    live = [doc for doc in BucketCorpus(container.registry, None, load=container.file_loader,
                                         max_object_bytes=0, bucket=None).documents()
             if doc.status != DocumentStatus.DELETED and doc.version is not None]
     failed = run.get("failed") if isinstance(run.get("failed"), dict) else {}
