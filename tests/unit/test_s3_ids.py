@@ -5,32 +5,20 @@ from __future__ import annotations
 import pytest
 from solar_rag.domain import DocumentStatus
 from solar_rag.lambda_edge.events import parse_notification
-from solar_rag.parsing.files import SUPPORTED_EXTENSIONS, load_file
-from solar_rag.parsing.parsers import parse_document
-from solar_rag.services.indexing import IndexingService
-from solar_rag.services.s3_ingestion import S3Ingestion
-from solar_rag.text.chunking import Chunker
 
 from tests.fakes import events
-from tests.fakes.memory import FakeEmbedder, MemoryBucket, MemoryRegistry, MemoryStore
-from tests.unit.test_s3_ingestion import BUCKET, MAX_BYTES, World, handle, seq
-
-
-@pytest.fixture
-def world() -> World:
-    objects, store, registry, embedder = MemoryBucket(), MemoryStore(), MemoryRegistry(), FakeEmbedder()
-    service = IndexingService(parse=parse_document, chunker=Chunker(size_tokens=200, overlap_tokens=20),
-                              chunker_signature="test", embedder=embedder, store=store,
-                              registry=registry)
-    ingestion = S3Ingestion(indexing=service, objects=objects, load=load_file,
-                            supported_extensions=SUPPORTED_EXTENSIONS, max_object_bytes=MAX_BYTES,
-                            bucket=BUCKET)
-    return World(objects, store, registry, embedder, ingestion)
+from tests.unit.test_s3_ingestion import (  # noqa: F401 (world: the same fixture)
+    BUCKET,
+    World,
+    handle,
+    seq,
+    world,
+)
 
 
 @pytest.mark.parametrize("key", ["a/../b.txt", "./c.txt", "line\nbreak.txt", "rtl\u202etxt.md",
                                  "..", "x/" + "y" * 1030 + ".txt"])
-def test_key_outside_the_grammar_is_failed_not_renamed(world: World, key: str) -> None:
+def test_key_outside_the_grammar_is_failed_not_renamed(world: World, key: str) -> None:  # noqa: F811
     world.put(key, "some text")
     assert handle(world, events.created(key, sequencer=seq())) == ["failed"]
     record = world.registry.get(key)
@@ -41,7 +29,7 @@ def test_key_outside_the_grammar_is_failed_not_renamed(world: World, key: str) -
     assert handle(world, events.removed(key, sequencer=seq())) == ["deleted"]
 
 
-def test_batched_path_applies_the_same_rule(world: World) -> None:
+def test_batched_path_applies_the_same_rule(world: World) -> None:  # noqa: F811
     world.put("ok.txt", "fine text")
     world.put("bad/../x.txt", "text")
     bodies = [events.s3_notification(events.created(k, sequencer=seq()))
