@@ -123,10 +123,20 @@ def lambda_environment(config: FunctionConfig, scratch: Path, extra: Mapping[str
     return {**env, **config.environment, **extra}
 
 
-class LogFile:
-    """The log of a function's process (its stdout and stderr), for assertions and errors."""
+class ExecutionEnvironment:
+    """What every kind of function process shares: its configuration, the bare runtime, a
+    scratch directory, its log (stdout and stderr, for assertions and errors) and the record
+    of its invocations and cold starts."""
 
-    log_path: Path
+    def __init__(self, config: FunctionConfig, runtime: BareRuntime, scratch: Path, logs: Path,
+                 extra_env: Mapping[str, str]) -> None:
+        self.config = config
+        self.runtime = runtime
+        self.scratch = scratch
+        self.log_path = logs / f"{config.logical_id}.log"
+        self.extra_env = dict(extra_env)
+        self.invocations: list[Invocation] = []
+        self.cold_starts = 0
 
     def log_tail(self, chars: int = 4000) -> str:
         try:
@@ -138,19 +148,13 @@ class LogFile:
         return self.log_tail(chars=10**8)
 
 
-class FunctionProcess(LogFile):
+class FunctionProcess(ExecutionEnvironment):
     """The execution environments of one function, one at a time."""
 
     def __init__(self, config: FunctionConfig, runtime: BareRuntime, scratch: Path, logs: Path,
                  extra_env: Mapping[str, str], prelude: str | None = None) -> None:
-        self.config = config
+        super().__init__(config, runtime, scratch, logs, extra_env)
         self.prelude = prelude
-        self.runtime = runtime
-        self.scratch = scratch
-        self.log_path = logs / f"{config.logical_id}.log"
-        self.extra_env = dict(extra_env)
-        self.invocations: list[Invocation] = []
-        self.cold_starts = 0
         self._process: subprocess.Popen[bytes] | None = None
         self._requests: IO[str] | None = None
         self._responses: int | None = None

@@ -41,10 +41,10 @@ from urllib.parse import urlencode
 
 from tests.deployment.lambda_process import (
     INIT_TIMEOUT_SECONDS,
+    ExecutionEnvironment,
     FunctionConfig,
     FunctionError,
     Invocation,
-    LogFile,
     lambda_environment,
 )
 from tests.deployment.runtime_env import BareRuntime
@@ -89,18 +89,12 @@ class StreamedResponse:
         raise AssertionError(f"{marker!r} never arrived in {self.body[:500]!r}")
 
 
-class WebAdapterProcess(LogFile):
+class WebAdapterProcess(ExecutionEnvironment):
     """The execution environments of a function behind the Lambda Web Adapter, one at a time."""
 
     def __init__(self, config: FunctionConfig, runtime: BareRuntime, scratch: Path, logs: Path,
                  extra_env: Mapping[str, str]) -> None:
-        self.config = config
-        self.runtime = runtime
-        self.scratch = scratch
-        self.log_path = logs / f"{config.logical_id}.log"
-        self.extra_env = dict(extra_env)
-        self.invocations: list[Invocation] = []
-        self.cold_starts = 0
+        super().__init__(config, runtime, scratch, logs, extra_env)
         self.init_ms: list[float] = []
         self._process: subprocess.Popen[bytes] | None = None
         self._port = 0

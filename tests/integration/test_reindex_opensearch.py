@@ -43,13 +43,19 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
                         "AWS_SECRET_ACCESS_KEY": "testing"}.items():
         monkeypatch.setenv(name, value)
     with mock_aws():
-        s3 = boto3.client("s3", region_name=REGION)
-        s3.create_bucket(Bucket=BUCKET)
-        boto3.client("dynamodb", region_name=REGION).create_table(
-            TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "document_id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "document_id", "AttributeType": "S"}])
-        yield s3
+        yield create_bucket_and_table()
+
+
+def create_bucket_and_table() -> Any:
+    """The documents bucket and the registry table of the stack, on whatever AWS answers
+    (moto in process or a moto server); the S3 client."""
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket=BUCKET)
+    boto3.client("dynamodb", region_name=REGION).create_table(
+        TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "document_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "document_id", "AttributeType": "S"}])
+    return s3
 
 
 def settings(stub: OpenSearchStub, data: Path, dimensions: int = 16,

@@ -32,10 +32,16 @@ from solar_rag.domain import SourceDocument
 from solar_rag.settings import Settings
 
 from tests.fakes.opensearch_stub import OpenSearchStub
+from tests.integration.test_reindex_opensearch import (
+    ALIAS,
+    BUCKET,
+    REGION,
+    TABLE,
+    create_bucket_and_table,
+)
 from tests.reliability.conftest import Recorder
 from tests.reliability.test_reindex_kills import kill_after
 
-REGION, BUCKET, TABLE, ALIAS = "us-east-1", "docs-bucket", "documents", "rag-chunks"
 DOCUMENTS = 400  # the kill helper's bound
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,12 +79,7 @@ def settings(stub: OpenSearchStub, data: Path, dimensions: int) -> Settings:
 
 
 def populate(stub: OpenSearchStub, data: Path) -> None:
-    s3 = boto3.client("s3", region_name=REGION)
-    s3.create_bucket(Bucket=BUCKET)
-    boto3.client("dynamodb", region_name=REGION).create_table(
-        TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "document_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "document_id", "AttributeType": "S"}])
+    s3 = create_bucket_and_table()
     live = settings(stub, data, 16)
     init_opensearch(live)
     container = Container(live)
